@@ -1,0 +1,174 @@
+"""The `tuneloop` command: serve, worker, migrate, user, token, import, model."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.core.config import get_settings
+
+cli = typer.Typer(help="Tuneloop: turn human feedback into instruction-tuned models.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
+token_cli = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+cli.add_typer(user_cli, name="user")
+cli.add_typer(token_cli, name="token")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def _session():
+    from app.core.db import get_sessionmaker
+
+    return get_sessionmaker()()
+
+
+def run_migrations(url: str | None = None) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parents[1]
+    config = Config(str(root / "alembic.ini"))
+    config.set_main_option("script_location", str(root / "migrations"))
+    config.attributes["configure_logger"] = False
+    if url:
+        config.attributes["url"] = url
+    command.upgrade(config, "head")
+
+
+@cli.command()
+def migrate() -> None:
+    """Bring the database schema up to date (alembic upgrade head)."""
+    run_migrations()
+    typer.echo("database is up to date")
+
+
+def bootstrap_admin() -> None:
+    """Create the first admin from TUNELOOP_ADMIN_EMAIL/_PASSWORD, or with a generated password printed once."""
+    from app.users.service import ensure_first_admin
+
+    settings = get_settings()
+    with _session() as session:
+        created = ensure_first_admin(session, email=settings.admin_email, password=settings.admin_password)
+        session.commit()
+    if created:
+        user, generated = created
+        typer.secho(f"Created the first admin: {user.email}", fg=typer.colors.GREEN)
+        if generated:
+            typer.secho(f"  password: {generated}   (shown once; change it after signing in)",
+                        fg=typer.colors.YELLOW)
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port; defaults to $PORT or 8000.")] = None,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Start an embedded worker.")] = True,
+    migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Migrate before serving.")] = True,
+) -> None:
+    """Serve the web app, with an embedded Celery worker unless --no-worker."""
+    import uvicorn
+
+    port = port or int(os.environ.get("PORT", "8000"))
+    settings = get_settings()
+    settings.ensure_dirs()
+    if migrate_first:
+        run_migrations()
+        bootstrap_admin()
+    children: list[subprocess.Popen] = []
+    if worker:
+        # Two processes, like production: exports and imports on "default", training alone on "training".
+        for queues, pool, concurrency in (("default", "threads", "2"), ("training", "solo", "1")):
+            children.append(subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--queues", queues,
+                                              "--pool", pool, "--concurrency", concurrency, "--loglevel", "warning"]))
+    typer.secho(f"Tuneloop on http://{host}:{port}  (database: {_redact(settings.database_url)})",
+                fg=typer.colors.GREEN)
+    try:
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info")
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@cli.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues to consume.")] = "default,training",
+    pool: Annotated[str, typer.Option(help="Celery pool: prefork, threads or solo.")] = "prefork",
+    concurrency: Annotated[int, typer.Option(help="Parallel tasks; training runs one at a time anyway.")] = 2,
+    loglevel: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Run a Celery worker."""
+    get_settings().ensure_dirs()
+    # The worker is its own program (it loads the training stack); the web package never imports it.
+    args = [sys.executable, "-m", "celery", "-A", "worker.celery_app:celery_app", "worker", "-Q", queues,
+            "-P", pool, "-c", str(concurrency), "-l", loglevel, "--without-gossip", "--without-mingle",
+            "-n", f"tuneloop-{queues.replace(',', '-')}-{os.getpid()}@%h"]
+    os.execv(sys.executable, args)
+
+
+@user_cli.command("create")
+def user_create(
+    email: Annotated[str, typer.Option(help="E-mail address, used to sign in.")],
+    password: Annotated[str, typer.Option(help="At least 8 characters.")],
+    role: Annotated[str, typer.Option(help="admin, reviewer or annotator.")] = "annotator",
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+) -> None:
+    """Create a user."""
+    from app.core.errors import AppError
+    from app.users.service import create_user
+
+    with _session() as session:
+        try:
+            user = create_user(session, email=email, password=password, role=role, name=name)
+            session.commit()
+        except AppError as exc:
+            _fail(exc.message)
+        typer.echo(f"created {user.role.value} {user.email} (id {user.id})")
+
+
+@token_cli.command("create")
+def token_create(
+    user: Annotated[str, typer.Option("--user", help="The e-mail of the user the token acts as.")],
+    name: Annotated[str, typer.Option(help="A name to tell tokens apart.")] = "cli",
+) -> None:
+    """Create an API token; the token is printed alone on the last line, once."""
+    from app.core.errors import AppError
+    from app.users.service import create_token, get_user_by_email
+
+    with _session() as session:
+        try:
+            owner = get_user_by_email(session, user)
+            issued = create_token(session, user=owner, name=name)
+            session.commit()
+        except AppError as exc:
+            _fail(exc.message)
+        typer.echo(f"token '{issued.token.name}' for {owner.email} ({owner.role.value}); it is shown only once:")
+        typer.echo(issued.secret)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,63 @@
+"""One Settings class: every knob, read from the environment (TUNELOOP_*) or a .env file."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TUNELOOP_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Where the SQLite files, exports, runs and models live.")
+    database_url: str = Field("", description="SQLAlchemy URL; empty means SQLite under data_dir.")
+    broker_url: str = Field("", description="Celery broker URL; empty means SQLite under data_dir.")
+    secret_key: str = Field("", description="Signs session and CSRF cookies; generated and kept in data_dir.")
+    admin_email: str = Field("", description="First admin, created at start-up when no admin exists.")
+    admin_password: str = Field("", description="First admin's password; generated and printed once if empty.")
+    cookie_secure: bool = Field(False, description="Send cookies over HTTPS only (set it behind TLS).")
+    max_body_bytes: int = Field(64 * 1024 * 1024, description="Largest request body accepted (413 beyond).")
+    max_batch_items: int = Field(5000, description="Most items one ingest request may carry.")
+    max_text_chars: int = Field(200_000, description="Longest instruction, input or candidate text.")
+    max_candidates: int = Field(64, description="Most candidates one instruction may carry.")
+    login_rate_limit: str = Field("10/minute", description="Login attempts allowed per e-mail and per address.")
+    worker_embedded: bool = Field(True, description="`serve` starts a worker in-process unless --no-worker.")
+    health_worker_timeout_s: float = Field(5.0, description="How long health waits for a worker's answer.")
+    reservation_minutes: int = Field(30, description="Default time an annotator holds a task.")
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        self.data_dir = self.data_dir.resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'tuneloop.db'}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{self.data_dir / 'broker.db'}"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ensure_dirs(self) -> None:
+        for sub in ("", "exports", "runs", "models", "imports"):
+            (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+
+    def resolved_secret_key(self) -> str:
+        """The configured key, else one generated once and kept in data_dir so restarts keep sessions."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

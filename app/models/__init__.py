@@ -1,0 +1,27 @@
+"""Every ORM table; importing this package registers them all on Base.metadata."""
+
+from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
+from app.models.base import Base
+from app.models.instruction import Candidate, CandidateOrigin, Instruction, InstructionStatus, Split
+from app.models.project import DEFAULT_PROJECT_SETTINGS, Project
+from app.models.system import WorkerPing
+from app.models.user import ApiToken, Role, User
+
+__all__ = [
+    "DEFAULT_PROJECT_SETTINGS",
+    "Annotation",
+    "AnnotationStatus",
+    "ApiToken",
+    "Approval",
+    "ApprovalMethod",
+    "Base",
+    "Candidate",
+    "CandidateOrigin",
+    "Instruction",
+    "InstructionStatus",
+    "Project",
+    "Role",
+    "Split",
+    "User",
+    "WorkerPing",
+]
