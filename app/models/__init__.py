@@ -2,6 +2,7 @@
 
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.base import Base
+from app.models.export import Export, ExportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Instruction, InstructionStatus, Split
 from app.models.project import DEFAULT_PROJECT_SETTINGS, Project
 from app.models.system import WorkerPing
@@ -17,6 +18,8 @@ __all__ = [
     "Base",
     "Candidate",
     "CandidateOrigin",
+    "Export",
+    "ExportStatus",
     "Instruction",
     "InstructionStatus",
     "Project",
