@@ -51,10 +51,14 @@ def check_broker(session_factory) -> str:
     timeout_s = get_settings().health_worker_timeout_s
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with session_factory() as session:
-            if session.scalar(select(WorkerPing.nonce).where(WorkerPing.nonce == nonce)):
-                _cache["broker"] = (time.monotonic(), "ok")
-                return "ok"
+        try:
+            with session_factory() as session:
+                answered = session.scalar(select(WorkerPing.nonce).where(WorkerPing.nonce == nonce))
+        except Exception as exc:  # the database went away mid-check: report it, do not raise a generic 503
+            return f"unknown: cannot read the worker's answer ({type(exc).__name__})"
+        if answered:
+            _cache["broker"] = (time.monotonic(), "ok")
+            return "ok"
         time.sleep(0.05)
     return f"unavailable: the broker took the ping but no worker answered within {timeout_s:g} s"
 

@@ -1,0 +1,189 @@
+"""Access matrix: every route of the app × every kind of caller, checked against who may do what.
+
+The routes come from create_app().routes, so a route added later cannot escape: one that neither the table
+nor a prefix rule classifies fails the test with the line to add.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+import pytest
+from fastapi.routing import RouteContext, iter_route_contexts
+from starlette.routing import Mount
+
+from tests.reliability.conftest import CALLER_ROLE, CALLERS, World, assert_error_shape
+
+Level = Literal["public", "user", "reviewer", "admin"]
+RANK = {None: 0, "annotator": 1, "reviewer": 2, "admin": 3}
+NEEDS = {"public": 0, "user": 1, "reviewer": 2, "admin": 3}
+
+# Who may call each route: the least role that gets through. Add a line here for every new route.
+ROUTES: dict[tuple[str, str], Level] = {
+    ("GET", "/api/v1/health"): "public",
+    ("GET", "/login"): "public",
+    ("POST", "/login"): "public",
+    ("POST", "/logout"): "public",  # ends whatever session there is; harmless without one
+    ("GET", "/openapi.json"): "public",
+    ("GET", "/docs"): "public",
+    ("GET", "/docs/oauth2-redirect"): "public",
+    ("GET", "/redoc"): "public",
+    ("GET", "/"): "user",
+    ("GET", "/api/v1/me"): "user",
+    # API.md
+    ("GET", "/api/v1/projects"): "user",
+    ("GET", "/api/v1/projects/{slug}"): "user",
+    ("POST", "/api/v1/projects"): "admin",
+    ("POST", "/api/v1/projects/{slug}/instructions"): "admin",
+    ("GET", "/api/v1/projects/{slug}/instructions"): "user",
+    ("GET", "/api/v1/instructions/{id}"): "user",
+    ("PATCH", "/api/v1/instructions/{id}"): "admin",
+    ("DELETE", "/api/v1/instructions/{id}"): "admin",
+    ("POST", "/api/v1/instructions/{id}/annotations"): "user",
+    ("POST", "/api/v1/instructions/{id}/approve"): "reviewer",
+}
+
+# Default rules by path prefix, first match wins, for routes the table does not list.
+PREFIX_RULES: list[tuple[str | None, str, Level]] = [
+    (None, "/static/", "public"),
+    (None, "/admin", "admin"),
+    (None, "/review", "reviewer"),
+    (None, "/api/v1/tuning-runs", "admin"),
+    (None, "/api/v1/generations", "admin"),
+    (None, "/api/v1/exports", "admin"),
+    (None, "/api/v1/users", "admin"),
+    (None, "/api/v1/tokens", "admin"),
+    ("POST", "/api/v1/projects/{slug}/exports", "admin"),
+    ("GET", "/api/v1/projects/{slug}/exports", "admin"),
+    (None, "/api/v1/instructions/{id}/approve", "reviewer"),
+]
+
+MISSING_ID = 2_147_000_001  # fits a 32-bit integer column and exists nowhere
+
+
+def expected_level(method: str, path: str) -> Level | None:
+    if (method, path) in ROUTES:
+        return ROUTES[(method, path)]
+    for rule_method, prefix, level in PREFIX_RULES:
+        if (rule_method is None or rule_method == method) and (path == prefix or path.startswith(prefix)):
+            return level
+    return None
+
+
+def app_routes(app) -> list[tuple[str, str, RouteContext | None]]:
+    """(method, path, route) for every endpoint the app serves, included routers flattened; HEAD rides on GET."""
+    out = []
+    for route in iter_route_contexts(app.routes):
+        if isinstance(route.original_route, Mount):
+            out.append(("GET", route.path.rstrip("/") + "/", None))
+            continue
+        for method in sorted(route.methods or {"GET"}):
+            if method != "HEAD":
+                out.append((method, route.path, route))
+    # Destructive calls last, so the rows they remove are there for everything else.
+    return sorted(out, key=lambda r: (r[0] == "DELETE", r[1] == "/logout", r[1], r[0]))
+
+
+def fill_path(path: str, route, world: World) -> str:
+    """Real ids where the path names a known collection; an id that exists nowhere otherwise."""
+    if path.endswith("/static/"):
+        return "/static/css/app.css"
+    known = {"projects": world.project.slug, "instructions": world.instruction.id,
+             "candidates": world.candidates[0].id, "users": world.spare_user.id, "tokens": world.spare_token.id}
+    dependant = getattr(route, "dependant", None)
+    types = {p.name: getattr(p.field_info, "annotation", None) for p in dependant.path_params} if dependant else {}
+
+    def _value(match: re.Match) -> str:
+        name = match.group(1).split(":")[0]
+        before = path[: match.start()].rstrip("/").rsplit("/", 1)[-1]
+        if name == "slug" or (name in ("id", f"{before[:-1]}_id") and before in known):
+            value = known.get(before if name != "slug" else "projects")
+            if value is not None:
+                return str(value)
+        return str(MISSING_ID) if types.get(name) is int else "no-such-thing"
+
+    return re.sub(r"\{([^}]+)\}", _value, path)
+
+
+def check(caller: str, level: Level, method: str, path: str, resp) -> str | None:
+    """None when the answer fits the matrix, else what is wrong."""
+    role = CALLER_ROLE[caller]
+    is_api = path.startswith("/api/")
+    code = resp.status_code
+    if (method, path) == ("GET", "/api/v1/health"):
+        # Its own answer when a part is down (no worker runs here): 503 naming the part, never another 5xx.
+        return None if code in (200, 503) and "database" in resp.json() else f"health answered {code}"
+    if code >= 500:
+        return f"server error {code}: {resp.text[:200]}"
+    if level == "public":
+        return None  # anyone may call it; what it answers (e.g. 401 for a wrong password) is its own business
+    if RANK[role] >= NEEDS[level]:
+        if code in (401, 403):
+            return f"refused an allowed caller with {code}: {resp.text[:200]}"
+        if code == 303 and resp.headers.get("location", "").startswith("/login"):
+            return "sent an allowed caller to the login page"
+        return None
+    if role is None:
+        if is_api:
+            if code != 401:
+                return f"anonymous got {code}, expected 401"
+            assert_error_shape(resp, 401)
+            return None
+        if code != 303 or not resp.headers.get("location", "").startswith("/login"):
+            return f"anonymous got {code} {resp.headers.get('location', '')}, expected 303 to /login"
+        return None
+    if code != 403:
+        return f"{role} got {code}, expected 403 (this needs {level})"
+    if is_api:
+        assert_error_shape(resp, 403)
+    return None
+
+
+def test_every_route_answers_every_caller_as_the_matrix_says(world: World, app):
+    routes = app_routes(app)
+    unclassified = [f"    ({m!r}, {p!r}): ...," for m, p, _ in routes if expected_level(m, p) is None]
+    assert not unclassified, (
+        "These routes are not in the access matrix. Add each to ROUTES in tests/reliability/test_access_matrix.py"
+        " with the least role that may call it (public, user, reviewer or admin):\n" + "\n".join(unclassified))
+    problems = []
+    calls = 0
+    for method, path, route in routes:
+        level = expected_level(method, path)
+        url = fill_path(path, route, world)
+        # Callers who must be refused go first: an allowed call may change or delete the rows used here.
+        order = sorted(CALLERS, key=lambda c: (RANK[CALLER_ROLE[c]] >= NEEDS[level], c == "admin_session"))
+        for caller in order:
+            kwargs = {"headers": {"accept": "application/json" if url.startswith("/api/") else "text/html"}}
+            if method in ("POST", "PUT", "PATCH"):
+                kwargs["json"] = {}
+            resp = world.callers[caller].request(method, url, **kwargs)
+            calls += 1
+            problem = check(caller, level, method, path, resp)
+            if problem:
+                problems.append(f"{method} {url} as {caller} ({level} route): {problem}")
+    assert not problems, f"{len(problems)} of {calls} calls broke the access matrix:\n" + "\n".join(problems)
+
+
+def test_matrix_covers_every_caller_and_level():
+    # The matrix must be able to fail: each level refuses someone, and each caller is refused somewhere.
+    for level in ("user", "reviewer", "admin"):
+        assert any(RANK[CALLER_ROLE[c]] < NEEDS[level] for c in CALLERS)
+    assert {CALLER_ROLE[c] for c in CALLERS} == {None, "annotator", "reviewer", "admin"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/me", "/"])
+def test_a_revoked_token_is_refused_at_once(world: World, db, path):
+    from app.users.service import create_token, revoke_token
+
+    user = world.users["annotator"]
+    issued = create_token(db, user=user, name="short-lived")
+    db.flush()
+    headers = {"Authorization": f"Bearer {issued.secret}", "accept": "application/json"}
+    caller = world.callers["anonymous"]
+    assert caller.request("GET", path, headers=headers).status_code == 200
+    revoke_token(db, token_id=issued.token.id, by=user)
+    db.flush()
+    resp = caller.request("GET", path, headers=headers)
+    assert resp.status_code == 401
+    assert "revoked" in assert_error_shape(resp, 401)["message"]
