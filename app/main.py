@@ -25,6 +25,8 @@ SESSION_MAX_AGE_S = 14 * 24 * 3600
 ROUTER_MODULES = [
     "app.system.routes",
     "app.users.api",
+    "app.projects.routes",
+    "app.instructions.routes",
     "app.users.routes",
 ]
 

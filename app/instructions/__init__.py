@@ -1,0 +1,1 @@
+"""Instructions: ingest (validated, upserted in bulk), list, read, edit and delete."""

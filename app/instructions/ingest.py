@@ -1,0 +1,215 @@
+"""Upsert a validated batch of items into one project: set-based, one lookup, no ORM object per row.
+
+Identity: an item with an `external_id` is that instruction of the project; an item without one is
+identified by its content hash (sha256 of the item's canonical JSON). Same hash as stored: "unchanged",
+nothing written. Different: the row's fields are replaced and its candidates merged (see `_merge`).
+On PostgreSQL a transaction-scoped advisory lock per project serialises concurrent batches of one
+project, so overlapping batches count exactly; the unique (project_id, external_id) constraint and
+ON CONFLICT DO NOTHING stand behind it. SQLite serialises writers already (BEGIN IMMEDIATE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.orm import Session
+
+from app.core.errors import Conflict
+from app.instructions import pg_copy
+from app.models import Candidate, Instruction, Project
+from app.models.base import utcnow
+
+LOCK_NAMESPACE = 0x7475  # "tu": keeps our advisory locks apart from anyone else's
+FIELDS = ("instruction", "input", "system", "history", "split", "source", "metadata")
+
+
+@dataclass
+class Upserted:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    ids: list[int] = field(default_factory=list)
+
+
+def canonical(item: dict[str, Any], default_origin: str = "imported") -> dict[str, Any]:
+    """The item with every default filled in: what is hashed and what is stored."""
+    return {
+        "external_id": item.get("external_id"),
+        "instruction": item["instruction"],
+        "input": item.get("input", ""),
+        "system": item.get("system", ""),
+        "history": item.get("history") or [],
+        "split": item.get("split", "train"),
+        "source": item.get("source", ""),
+        "metadata": item.get("metadata") or {},
+        "candidates": [
+            {"text": c["text"], "model": c.get("model", ""), "score": c.get("score"),
+             "origin": c.get("origin", default_origin)}
+            for c in item.get("candidates") or ()
+        ],
+    }
+
+
+def content_hash(item: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _lock(session: Session, project_id: int) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:ns, :pid)"), {"ns": LOCK_NAMESPACE, "pid": project_id})
+
+
+def _existing(session: Session, project_id: int, items: list[dict], hashes: list[str]) -> dict[Any, tuple]:
+    """{external_id or ("hash", h): (id, content_hash)} for rows the batch already has, in two queries at most."""
+    ext_ids = [it["external_id"] for it in items if it["external_id"] is not None]
+    loose = [h for it, h in zip(items, hashes, strict=True) if it["external_id"] is None]
+    found: dict[Any, tuple] = {}
+    cols = (Instruction.id, Instruction.external_id, Instruction.content_hash)
+    if ext_ids:
+        rows = session.execute(select(*cols).where(Instruction.project_id == project_id,
+                                                   Instruction.external_id.in_(ext_ids)))
+        for row_id, ext, h in rows:
+            found[ext] = (row_id, h)
+    if loose:
+        rows = session.execute(select(*cols).where(Instruction.project_id == project_id,
+                                                   Instruction.external_id.is_(None),
+                                                   Instruction.content_hash.in_(set(loose))))
+        for row_id, _ext, h in rows:
+            found.setdefault(("hash", h), (row_id, h))
+    return found
+
+
+def _key(item: dict, h: str) -> Any:
+    return item["external_id"] if item["external_id"] is not None else ("hash", h)
+
+
+def upsert_items(session: Session, *, project: Project, items: list[dict[str, Any]],
+                 default_origin: str = "imported") -> Upserted:
+    """Create, update or leave alone each validated item; answer counts and ids in item order."""
+    rows = [canonical(it, default_origin) for it in items]
+    hashes = [content_hash(r) for r in rows]
+    _lock(session, project.id)
+    found = _existing(session, project.id, rows, hashes)
+    result = Upserted()
+    ids: list[int | None] = [None] * len(rows)
+    new: dict[Any, int] = {}  # key -> index of the first item creating it
+    changed: list[int] = []
+    for i, (row, h) in enumerate(zip(rows, hashes, strict=True)):
+        key = _key(row, h)
+        hit = found.get(key)
+        if hit is None:
+            if key in new:  # the same content twice without an external_id: one row
+                result.unchanged += 1
+            else:
+                new[key] = i
+        elif hit[1] == h:
+            ids[i] = hit[0]
+            result.unchanged += 1
+        else:
+            ids[i] = hit[0]
+            changed.append(i)
+    if new:
+        created = _insert(session, project.id, [(rows[i], hashes[i]) for i in new.values()])
+        for key, i in new.items():
+            if key not in created:
+                raise Conflict("Another request changed these instructions at the same time; send the batch again.")
+            ids[i] = created[key]
+        result.created = len(new)
+        for i, (row, h) in enumerate(zip(rows, hashes, strict=True)):
+            if ids[i] is None:
+                ids[i] = created[_key(row, h)]
+    if changed:
+        n_updated = _merge(session, [(ids[i], rows[i], hashes[i]) for i in changed], default_origin)
+        result.updated += n_updated
+        result.unchanged += len(changed) - n_updated
+    result.ids = [int(i) for i in ids]  # type: ignore[arg-type]
+    return result
+
+
+def _insert(session: Session, project_id: int, batch: list[tuple[dict, str]]) -> dict[Any, int]:
+    """Insert new instructions and their candidates; {key: new id}."""
+    now = utcnow()
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        return pg_copy.insert_new(conn, project_id, batch, now, key=_key)
+    params = [{"project_id": project_id, "external_id": r["external_id"], "instruction": r["instruction"],
+               "input": r["input"], "system": r["system"], "history": r["history"], "split": r["split"],
+               "source": r["source"], "meta": r["metadata"], "status": "pending", "content_hash": h,
+               "created_at": now, "updated_at": now} for r, h in batch]
+    table = Instruction.__table__
+    stmt = (table.insert().prefix_with("OR IGNORE")  # SQLite's ON CONFLICT DO NOTHING
+            .returning(table.c.id, table.c.external_id, table.c.content_hash))
+    keyed: dict[Any, int] = {}
+    for row_id, ext, h in conn.execute(stmt, [_column_params(p) for p in params]):
+        keyed[ext if ext is not None else ("hash", h)] = row_id
+    cands = [{"instruction_id": keyed[_key(r, h)], "text": c["text"], "model": c["model"], "score": c["score"],
+              "origin": c["origin"], "created_at": now}
+             for r, h in batch if _key(r, h) in keyed for c in r["candidates"]]
+    if cands:
+        conn.execute(Candidate.__table__.insert(), cands)
+    return keyed
+
+
+def _column_params(p: dict) -> dict:
+    # The mapped attribute is `meta`; the column is "metadata".
+    p = dict(p)
+    p["metadata"] = p.pop("meta")
+    return p
+
+
+def _merge(session: Session, batch: list[tuple[int, dict, str]], default_origin: str) -> int:
+    """Replace changed fields and add new candidates; answer how many rows really changed.
+
+    Candidates are matched by (origin, model, text). A matching one keeps its id (annotations rank
+    candidates by id) and takes the new score; a new one is added; one the item no longer lists is
+    kept, because rankings and corrections may reference it and other files may have added it.
+    """
+    ids = [b[0] for b in batch]
+    t = Instruction.__table__
+    current = {r.id: r for r in session.execute(select(t.c.id, *[t.c[c] for c in FIELDS]).where(t.c.id.in_(ids)))}
+    cands: dict[int, dict[tuple, tuple[int, float | None]]] = {i: {} for i in ids}
+    for cid, iid, origin, model, text_, score in session.execute(
+        select(Candidate.id, Candidate.instruction_id, Candidate.origin, Candidate.model, Candidate.text,
+               Candidate.score).where(Candidate.instruction_id.in_(ids))
+    ):
+        cands[iid][(str(origin), model, text_)] = (cid, score)
+    now = utcnow()
+    row_updates, cand_inserts, score_updates = [], [], []
+    for row_id, row, h in batch:
+        old = current[row_id]
+        fields_changed = any(_value(getattr(old, c)) != row[c] for c in FIELDS)
+        additions = False
+        for c in row["candidates"]:
+            hit = cands[row_id].get((c["origin"], c["model"], c["text"]))
+            if hit is None:
+                cand_inserts.append({"instruction_id": row_id, "text": c["text"], "model": c["model"],
+                                     "score": c["score"], "origin": c["origin"], "created_at": now})
+                cands[row_id][(c["origin"], c["model"], c["text"])] = (0, c["score"])
+                additions = True
+            elif hit[1] != c["score"]:
+                score_updates.append({"b_id": hit[0], "score": c["score"]})
+                additions = True
+        if fields_changed or additions:
+            row_updates.append({"b_id": row_id, **{c: row[c] for c in FIELDS if c != "metadata"},
+                                "meta": row["metadata"], "content_hash": h, "updated_at": now})
+    conn = session.connection()
+    if row_updates:
+        values = {c: bindparam(c) for c in FIELDS if c != "metadata"}
+        stmt = update(t).where(t.c.id == bindparam("b_id")).values(
+            **values, metadata=bindparam("meta"), content_hash=bindparam("content_hash"),
+            updated_at=bindparam("updated_at"))
+        conn.execute(stmt, row_updates)
+    if cand_inserts:
+        conn.execute(Candidate.__table__.insert(), cand_inserts)
+    if score_updates:
+        ct = Candidate.__table__
+        conn.execute(update(ct).where(ct.c.id == bindparam("b_id")).values(score=bindparam("score")), score_updates)
+    return len(row_updates)
+
+
+def _value(v: Any) -> Any:
+    return v.value if hasattr(v, "value") else v

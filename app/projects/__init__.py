@@ -1,0 +1,1 @@
+"""Projects: a body of instructions with guidelines and annotation settings."""
