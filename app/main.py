@@ -28,6 +28,12 @@ ROUTER_MODULES = [
     "app.projects.routes",
     "app.instructions.routes",
     "app.users.routes",
+    "app.annotation.api",
+    "app.annotation.routes",
+    "app.review.api",
+    "app.review.routes",
+    "app.exports.routes",
+    "app.exports.pages",
 ]
 
 

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import Enum, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, BigId, TimestampMixin, utcnow
@@ -38,6 +38,9 @@ class Instruction(TimestampMixin, Base):
         UniqueConstraint("project_id", "external_id"),
         Index("ix_instructions_project_id_status", "project_id", "status", "id"),
         Index("ix_instructions_project_id_content_hash", "project_id", "content_hash"),
+        # The annotation queue: an ordered scan of one project's pending rows that stops at the first free one.
+        Index("ix_instructions_queue", "project_id", "id", postgresql_where=text("status = 'pending'"),
+              sqlite_where=text("status = 'pending'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -56,6 +59,11 @@ class Instruction(TimestampMixin, Base):
     )
     # sha256 of the item as a client sent it: an unchanged re-send is detected without comparing fields.
     content_hash: Mapped[str] = mapped_column(String(64))
+    # Queue counters, kept in step with the annotations by app.annotation.queue in the same transaction.
+    submitted_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    reserved_count: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The earliest expiry among live reservations: after it, reserved_count may be stale and is recounted.
+    reserved_until: Mapped[datetime | None]
 
     candidates: Mapped[list[Candidate]] = relationship(
         back_populates="instruction",
@@ -78,6 +86,8 @@ class Candidate(Base):
     origin: Mapped[CandidateOrigin] = mapped_column(
         Enum(CandidateOrigin, native_enum=False, length=20), default=CandidateOrigin.imported
     )
+    # The tuning run whose adapter generated it (origin "model"); None for the base model or other origins.
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("tuning_runs.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     instruction: Mapped[Instruction] = relationship(back_populates="candidates")

@@ -60,5 +60,7 @@ def logout(request: Request) -> Response:
 
 
 @router.get("/")
-def home(request: Request, user: CurrentUser) -> Response:
-    return render(request, "users/home.html", {"user": user})
+def home(request: Request, session: SessionDep, user: CurrentUser) -> Response:
+    from app.annotation.pages import home as projects_home
+
+    return render(request, "users/home.html", {"user": user, **projects_home(session, user=user)})

@@ -1,0 +1,50 @@
+"""REST: the annotation queue (next task, submit, skip) and pushing outside feedback onto an instruction."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from app.annotation import api_service
+from app.annotation.schemas import AnnotationOut, FeedbackIn, SkipIn, TaskOut
+from app.annotation.timing import TimedRoute
+from app.core.db import SessionDep
+from app.users.deps import CurrentUser
+
+router = APIRouter(prefix="/api/v1", tags=["annotation"], route_class=TimedRoute)
+
+
+@router.post("/projects/{slug}/tasks/next", response_model=TaskOut,
+             responses={204: {"description": "nothing left for this user in the project"}})
+def next_task(slug: str, session: SessionDep, user: CurrentUser) -> TaskOut | Response:
+    """Reserve the caller's next task (or return their live reservation, draft included)."""
+    task = api_service.next_task(session, slug=slug, user=user)
+    return task if task is not None else Response(status_code=204)
+
+
+@router.post("/annotations/{annotation_id}/draft", response_model=AnnotationOut)
+def save_draft(annotation_id: int, body: FeedbackIn, session: SessionDep, user: CurrentUser) -> AnnotationOut:
+    """Save the caller's unfinished work on a reserved task (checked loosely; extends the reservation)."""
+    return api_service.draft(session, annotation_id=annotation_id, user=user, data=body)
+
+
+@router.post("/annotations/{annotation_id}/submit", response_model=AnnotationOut)
+def submit(annotation_id: int, body: FeedbackIn, session: SessionDep, user: CurrentUser) -> AnnotationOut:
+    """Submit a reserved task with the same validation as the task page."""
+    return api_service.submit(session, annotation_id=annotation_id, user=user, data=body)
+
+
+@router.post("/annotations/{annotation_id}/skip", response_model=AnnotationOut)
+def skip(annotation_id: int, body: SkipIn, session: SessionDep, user: CurrentUser) -> AnnotationOut:
+    """Give a reserved task back with a reason; it is not offered to the caller again."""
+    return api_service.skip(session, annotation_id=annotation_id, user=user, reason=body.reason)
+
+
+@router.post("/instructions/{instruction_id}/annotations", response_model=AnnotationOut, status_code=201,
+             responses={200: {"description": "the caller's earlier annotation, updated"}})
+def push(instruction_id: int, body: FeedbackIn, session: SessionDep, user: CurrentUser,
+         response: Response) -> AnnotationOut:
+    """Feedback gathered elsewhere, as the token's user: 201 when new, 200 when it replaces their own."""
+    out, created = api_service.push(session, instruction_id=instruction_id, user=user, data=body)
+    if not created:
+        response.status_code = 200
+    return out

@@ -1,0 +1,116 @@
+"""Annotation inputs (one shape for the task page, the queue API and the REST endpoint) and outputs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FLAGS = {
+    "unsafe": "Unsafe",
+    "personal_data": "Contains personal data",
+    "not_instruction": "Not an instruction",
+    "needs_expert": "Needs an expert",
+}
+MAX_TEXT = 100_000
+
+
+class FeedbackIn(BaseModel):
+    """One annotator's feedback on one instruction. Ids are the instruction's candidate ids."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ranking: list[int] = Field(default_factory=list, description="candidate ids, best first; no ties")
+    all_bad: bool = False
+    correction: str | None = Field(None, max_length=MAX_TEXT,
+                                   description="the response it should have been; omit for none")
+    corrected_candidate_id: int | None = Field(None, description="the candidate the correction was edited from")
+    ratings: dict[str, int | str] = Field(default_factory=dict, description="{candidate_id: value on the scale}")
+    flags: list[str] = Field(default_factory=list, description=f"any of {', '.join(FLAGS)}")
+    comment: str = Field("", max_length=10_000)
+
+
+class DraftIn(BaseModel):
+    """An autosaved draft: same fields, loosely checked; the ranking may have gaps (null) while unfinished."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ranking: list[int | None] = Field(default_factory=list, max_length=100)
+    all_bad: bool = False
+    correction: str | None = Field(None, max_length=MAX_TEXT)
+    corrected_candidate_id: int | None = None
+    ratings: dict[str, int | str] = Field(default_factory=dict)
+    flags: list[str] = Field(default_factory=list, max_length=len(FLAGS))
+    comment: str = Field("", max_length=10_000)
+
+
+class SkipIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CandidateOut(BaseModel):
+    id: int
+    text: str
+    model: str
+    origin: str
+
+
+class InstructionOut(BaseModel):
+    id: int
+    project_id: int
+    external_id: str | None
+    instruction: str
+    input: str
+    system: str
+    history: list[Any]
+    metadata: dict[str, Any]
+    split: str
+    status: str
+    candidates: list[CandidateOut]
+
+
+class AnnotationOut(BaseModel):
+    id: int
+    instruction_id: int
+    user_id: int
+    status: str
+    ranking: list[Any]
+    all_bad: bool
+    correction: str | None
+    corrected_candidate_id: int | None
+    ratings: dict[str, Any]
+    flags: list[Any]
+    comment: str
+    skip_reason: str
+    reserved_until: datetime | None
+    submitted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class TaskOut(BaseModel):
+    """A reserved task: the annotation (the draft) and the instruction to annotate."""
+
+    annotation: AnnotationOut
+    instruction: InstructionOut
+
+
+def annotation_out(a) -> AnnotationOut:
+    return AnnotationOut(
+        id=a.id, instruction_id=a.instruction_id, user_id=a.user_id, status=a.status.value, ranking=a.ranking or [],
+        all_bad=a.all_bad, correction=a.correction, corrected_candidate_id=a.corrected_candidate_id,
+        ratings=a.ratings or {}, flags=a.flags or [], comment=a.comment or "", skip_reason=a.skip_reason or "",
+        reserved_until=a.reserved_until, submitted_at=a.submitted_at, created_at=a.created_at,
+        updated_at=a.updated_at,
+    )
+
+
+def instruction_out(i) -> InstructionOut:
+    return InstructionOut(
+        id=i.id, project_id=i.project_id, external_id=i.external_id, instruction=i.instruction, input=i.input,
+        system=i.system, history=i.history or [], metadata=i.meta or {}, split=i.split.value, status=i.status.value,
+        candidates=[CandidateOut(id=c.id, text=c.text, model=c.model, origin=c.origin.value) for c in i.candidates],
+    )

@@ -1,0 +1,190 @@
+"""Annotation work: validate feedback, save drafts, submit, skip, and the REST push of outside feedback."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from app.annotation import queue
+from app.annotation.schemas import FLAGS, DraftIn, FeedbackIn
+from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.models import Annotation, AnnotationStatus, Instruction, Project, User
+from app.models.base import utcnow
+
+SCALES: dict[str, list[int | str]] = {"1-5": [1, 2, 3, 4, 5], "A-D": ["A", "B", "C", "D"]}
+
+
+def scale_of(project: Project) -> list[int | str]:
+    return SCALES.get(str(project.setting("rating_scale")), SCALES["1-5"])
+
+
+def get_project(session: Session, *, slug: str) -> Project:
+    project = session.scalars(select(Project).where(Project.slug == slug)).first()
+    if project is None:
+        raise NotFound(f"There is no project '{slug}'.")
+    return project
+
+
+def own_annotation(session: Session, *, annotation_id: int, user: User) -> Annotation:
+    """The user's own annotation; anyone else's is reported as missing so drafts never leak."""
+    annotation = session.get(Annotation, annotation_id)
+    if annotation is None or annotation.user_id != user.id:
+        raise NotFound(f"There is no annotation {annotation_id} of yours.")
+    return annotation
+
+
+def _error(loc: list[Any], message: str) -> dict[str, Any]:
+    return {"loc": loc, "field": ".".join(str(p) for p in loc), "message": message, "type": "value_error"}
+
+
+def _coerce_rating(value: int | str, scale: list[int | str]) -> int | str | None:
+    if isinstance(scale[0], int):
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            return None
+        return number if number in scale else None
+    text = str(value).strip().upper()
+    return text if text in scale else None
+
+
+def check_feedback(instruction: Instruction, project: Project, data: FeedbackIn) -> dict[str, Any]:
+    """Every problem with a submission at once (422), else the cleaned fields to store."""
+    ids = [c.id for c in instruction.candidates]
+    errors: list[dict[str, Any]] = []
+    unknown = [cid for cid in data.ranking if cid not in ids]
+    if unknown:
+        errors.append(_error(["ranking"], f"candidates {unknown} do not belong to instruction {instruction.id}"))
+    elif len(set(data.ranking)) != len(data.ranking):
+        errors.append(_error(["ranking"], "a candidate appears twice; ties are not allowed"))
+    elif data.ranking and sorted(data.ranking) != sorted(ids):
+        missing = [cid for cid in ids if cid not in data.ranking]
+        errors.append(_error(["ranking"], f"rank every candidate; missing {missing}"))
+    elif not data.ranking and not data.all_bad and project.setting("require_ranking") and len(ids) > 1:
+        errors.append(_error(["ranking"], "rank all candidates, or mark them all bad"))
+    scale = scale_of(project)
+    ratings: dict[str, int | str] = {}
+    for key, value in data.ratings.items():
+        if not key.isdigit() or int(key) not in ids:
+            errors.append(_error(["ratings", key], f"candidate {key} does not belong to instruction {instruction.id}"))
+            continue
+        coerced = _coerce_rating(value, scale)
+        if coerced is None:
+            errors.append(_error(["ratings", key], f"'{value}' is not on the scale {'/'.join(map(str, scale))}"))
+        else:
+            ratings[key] = coerced
+    if data.correction is not None and not data.correction.strip():
+        errors.append(_error(["correction"], "the correction is empty; write the response or drop the correction"))
+    if data.corrected_candidate_id is not None and data.corrected_candidate_id not in ids:
+        errors.append(_error(["corrected_candidate_id"], f"candidate {data.corrected_candidate_id} does not belong "
+                                                         f"to instruction {instruction.id}"))
+    if data.corrected_candidate_id is not None and data.correction is None:
+        errors.append(_error(["correction"], "a corrected candidate needs the corrected text"))
+    bad_flags = [f for f in data.flags if f not in FLAGS]
+    if bad_flags:
+        errors.append(_error(["flags"], f"unknown flags {bad_flags}; use {', '.join(FLAGS)}"))
+    if errors:
+        where = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        raise ValidationFailed(f"The annotation is not valid: {where}", details=errors)
+    return {
+        "ranking": list(data.ranking), "all_bad": data.all_bad, "ratings": ratings,
+        "correction": data.correction, "corrected_candidate_id": data.corrected_candidate_id,
+        "flags": sorted(set(data.flags)), "comment": data.comment,
+    }
+
+
+def _store(annotation: Annotation, fields: dict[str, Any]) -> None:
+    for key, value in fields.items():
+        setattr(annotation, key, value)
+
+
+def _open(annotation: Annotation) -> None:
+    if annotation.status != AnnotationStatus.in_progress:
+        raise Conflict(f"Annotation {annotation.id} is already {annotation.status.value}.")
+
+
+def save_draft(session: Session, *, annotation: Annotation, data: DraftIn) -> Annotation:
+    """Keep the annotator's unfinished work; it stays private to them. Saving keeps the reservation alive."""
+    _open(annotation)
+    project = session.get(Project, annotation.instruction.project_id)
+    _store(annotation, {
+        "ranking": list(data.ranking), "all_bad": data.all_bad, "correction": data.correction,
+        "corrected_candidate_id": data.corrected_candidate_id,
+        "ratings": {k: v for k, v in data.ratings.items() if k.isdigit()},
+        "flags": [f for f in data.flags if f in FLAGS], "comment": data.comment,
+    })
+    now = utcnow()
+    until = queue.aware(annotation.reserved_until)
+    if until is not None and until > now:
+        annotation.reserved_until = now + timedelta(minutes=int(project.setting("reservation_minutes") or 30))
+    session.flush()
+    return annotation
+
+
+def _after_submit(session: Session, instruction: Instruction) -> None:
+    from app.review.service import maybe_auto_approve
+
+    maybe_auto_approve(session, instruction=instruction)
+
+
+def submit(session: Session, *, annotation: Annotation, data: FeedbackIn) -> Annotation:
+    """Validate and submit the annotator's reserved task; the instruction moves on once it has enough."""
+    _open(annotation)
+    instruction = session.get(Instruction, annotation.instruction_id, with_for_update=queue._pg(session))
+    project = session.get(Project, instruction.project_id)
+    _store(annotation, check_feedback(instruction, project, data))
+    now = utcnow()
+    annotation.status = AnnotationStatus.submitted
+    annotation.submitted_at = now
+    annotation.reserved_until = None
+    session.flush()
+    queue.recount(session, instruction, now=now)
+    session.flush()
+    _after_submit(session, instruction)
+    return annotation
+
+
+def skip(session: Session, *, annotation: Annotation, reason: str) -> Annotation:
+    """Give the task back with a reason; this annotator will not be offered it again."""
+    _open(annotation)
+    if not reason.strip():
+        raise ValidationFailed("Say why you skip this task.", details=[_error(["reason"], "a reason is required")])
+    instruction = session.get(Instruction, annotation.instruction_id, with_for_update=queue._pg(session))
+    annotation.status = AnnotationStatus.skipped
+    annotation.skip_reason = reason.strip()
+    annotation.reserved_until = None
+    session.flush()
+    queue.recount(session, instruction, now=utcnow())
+    session.flush()
+    return annotation
+
+
+def push_feedback(session: Session, *, instruction_id: int, user: User, data: FeedbackIn) -> tuple[Annotation, bool]:
+    """REST: feedback gathered elsewhere, as `user`. Creates (True) or updates (False) their annotation."""
+    instruction = session.get(Instruction, instruction_id, with_for_update=queue._pg(session),
+                              options=[selectinload(Instruction.candidates)])
+    if instruction is None:
+        raise NotFound(f"There is no instruction {instruction_id}.")
+    project = session.get(Project, instruction.project_id)
+    fields = check_feedback(instruction, project, data)
+    annotation = session.scalars(select(Annotation).where(
+        Annotation.instruction_id == instruction.id, Annotation.user_id == user.id)).first()
+    created = annotation is None
+    if created:
+        annotation = Annotation(instruction_id=instruction.id, user_id=user.id)
+        session.add(annotation)
+    _store(annotation, fields)
+    now = utcnow()
+    annotation.status = AnnotationStatus.submitted
+    annotation.submitted_at = now
+    annotation.reserved_until = None
+    annotation.skip_reason = ""
+    session.flush()
+    queue.recount(session, instruction, now=now)
+    session.flush()
+    _after_submit(session, instruction)
+    return annotation, created
+
