@@ -1,0 +1,166 @@
+"""`run SPEC.json`: train with TRL and PEFT, emit events, save artifacts, evaluate."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from worker.training import evaluation
+from worker.training.callback import EventCallback
+from worker.training.config import RunSpec
+from worker.training.data import load_records
+from worker.training.errors import ConfigError
+from worker.training.events import Emitter, is_main_process, log
+from worker.training.modeling import load_model, load_tokenizer, lora_config, use_bf16
+from worker.training.render import full_texts, to_dataset
+from worker.training.trainers import build_trainer, training_args
+
+
+def resolve_checkpoint(spec: RunSpec) -> str | None:
+    """The checkpoint to resume from: a named directory, the latest in the run, or none."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    wanted = spec.resume_from_checkpoint
+    if wanted is None:
+        return None
+    if wanted == "latest":
+        folder = Path(spec.output_dir) / "checkpoints"
+        found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+        if found is None:
+            raise ConfigError(f"field 'resume_from_checkpoint' is \"latest\", but {folder} holds no checkpoint")
+        return found
+    if not (Path(wanted) / "trainer_state.json").is_file():
+        raise ConfigError(f"field 'resume_from_checkpoint': {wanted} is not a checkpoint directory "
+                          "(no trainer_state.json)")
+    return wanted
+
+
+def dir_size(path: Path) -> int:
+    """Bytes under path (a file or a directory)."""
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _drop_long(records: list[dict], tokenizer: Any, max_length: int) -> list[dict]:
+    """Padding-free batches without packing cannot truncate, so samples over max_length are left out."""
+    lengths = [len(ids) for ids in tokenizer(full_texts(records, tokenizer), add_special_tokens=False)["input_ids"]]
+    kept = [r for r, n in zip(records, lengths, strict=True) if n <= max_length]
+    if len(kept) < len(records):
+        log(f"padding_free: left out {len(records) - len(kept)} samples longer than max_length={max_length}")
+    return kept
+
+
+def _write_config(spec: RunSpec, path: Path, extra: dict) -> None:
+    import peft
+    import torch
+    import transformers
+    import trl
+
+    versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
+                "trl": trl.__version__}
+    path.write_text(json.dumps({"spec": dataclasses.asdict(spec), "resolved": extra, "versions": versions},
+                               indent=2), encoding="utf-8")
+
+
+def run(spec: RunSpec, emitter: Emitter) -> int:
+    """Train as the spec says; returns the process exit code (0 for completed or cancelled)."""
+    started = time.time()
+    out = Path(spec.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    emitter.set_log(out / "events.jsonl")
+    resume = resolve_checkpoint(spec)
+    hp = spec.hyperparameters
+    tokenizer = load_tokenizer(spec.base_model)
+    records = load_records(spec.train_file, spec.data_format)
+    eval_records = load_records(spec.eval_file, spec.data_format) if spec.eval_file else []
+    max_length: int | None = hp.max_length
+    if spec.method == "sft" and hp.padding_free and not hp.packing:
+        records, max_length = _drop_long(records, tokenizer, hp.max_length), None
+    bf16 = use_bf16(hp.bf16)
+    model = load_model(spec, bf16)
+    evaluate = spec.eval.enabled and bool(eval_records)
+    args = training_args(spec, bf16=bf16, max_length=max_length)
+    callback = EventCallback(emitter, stop_file=spec.stop_file, num_samples=len(records), resumed_from=resume)
+    trainer = build_trainer(
+        spec, model=model, tokenizer=tokenizer, args=args, train_dataset=to_dataset(records, spec.method, tokenizer),
+        eval_dataset=to_dataset(eval_records, spec.method, tokenizer) if evaluate else None,
+        peft_config=lora_config(spec.lora), callbacks=[callback])
+    config_path = out / "run_config.json"
+    if is_main_process():
+        _write_config(spec, config_path, {"bf16": bf16, "checkpoint": resume, "max_length": max_length,
+                                          "template": "chat" if tokenizer.chat_template else "alpaca",
+                                          "trainer": type(trainer).__name__})
+    samples = eval_records[: spec.eval.num_samples] if evaluate else []
+    loss_before = evaluation.eval_loss(trainer) if evaluate else None
+    base_answers = (evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
+                    if samples and is_main_process() and resume is None else None)
+    result = trainer.train(resume_from_checkpoint=resume)
+    step = trainer.state.global_step
+    if callback.cancelled:
+        emitter.emit("cancelled", step=step, checkpoint=callback.last_checkpoint)
+        return 0
+    _save_artifacts(spec, trainer, tokenizer, emitter, config_path)
+    if evaluate:
+        loss_after = evaluation.eval_loss(trainer)
+        if is_main_process():
+            if base_answers is None and samples:
+                # Resumed: the weights in memory were not the base model's before training, so ask the base.
+                with trainer.model.disable_adapter() if spec.lora.enabled else _nothing():
+                    base_answers = evaluation.greedy_answers(trainer.model, tokenizer, samples,
+                                                             spec.eval.max_new_tokens)
+            tuned = evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
+            emitter.emit("eval", loss_before=loss_before, loss_after=loss_after, samples=[
+                {"prompt": evaluation.user_prompt(r), "base": b, "tuned": t}
+                for r, b, t in zip(samples, base_answers or [], tuned, strict=False)])
+    if spec.merge_weights and spec.lora.enabled and is_main_process():
+        _merge(spec, trainer, tokenizer, emitter)
+    if is_main_process():
+        log_path = out / "events.jsonl"
+        emitter.emit("artifact", name="log", path=str(log_path), size_bytes=dir_size(log_path))
+    emitter.emit("completed", step=step, train_loss=round(float(result.training_loss), 6),
+                 runtime_s=round(time.time() - started, 2))
+    return 0
+
+
+class _nothing:
+    """A context manager that does nothing (full fine-tuning has no adapter to disable)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _save_artifacts(spec: RunSpec, trainer: Any, tokenizer: Any, emitter: Emitter, config_path: Path) -> None:
+    """The adapter (or the fully fine-tuned model) and the resolved config."""
+    out = Path(spec.output_dir)
+    target = out / ("adapter" if spec.lora.enabled else "model")
+    trainer.save_model(str(target))  # rank 0 writes; the others wait
+    if is_main_process():
+        tokenizer.save_pretrained(str(target))
+        emitter.emit("artifact", name="adapter" if spec.lora.enabled else "merged", path=str(target),
+                     size_bytes=dir_size(target))
+        emitter.emit("artifact", name="config", path=str(config_path), size_bytes=dir_size(config_path))
+
+
+def _merge(spec: RunSpec, trainer: Any, tokenizer: Any, emitter: Emitter) -> None:
+    """Base weights with the adapter merged in, in the base model's precision."""
+    target = Path(spec.output_dir) / "merged"
+    if spec.quantization:
+        # A 4-bit base cannot hold merged weights: merge into a fresh full-precision copy instead.
+        import torch
+        from peft import PeftModel
+        from transformers import AutoModelForCausalLM
+
+        base = AutoModelForCausalLM.from_pretrained(spec.base_model, dtype=torch.bfloat16)
+        merged = PeftModel.from_pretrained(base, str(Path(spec.output_dir) / "adapter")).merge_and_unload()
+    else:
+        merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
+    merged.save_pretrained(str(target))
+    tokenizer.save_pretrained(str(target))
+    emitter.emit("artifact", name="merged", path=str(target), size_bytes=dir_size(target))

@@ -1,0 +1,63 @@
+"""Building the TRL trainer (SFT, DPO or KTO) for a run spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from worker.training.config import RunSpec
+from worker.training.errors import ConfigError
+
+
+def training_args(spec: RunSpec, *, bf16: bool, max_length: int | None) -> Any:
+    """The TRL config (SFTConfig, DPOConfig or KTOConfig) for the spec."""
+    import torch
+
+    hp = spec.hyperparameters
+    common: dict[str, Any] = dict(
+        output_dir=str(Path(spec.output_dir) / "checkpoints"), learning_rate=hp.learning_rate,
+        num_train_epochs=hp.num_train_epochs, max_steps=hp.max_steps,
+        per_device_train_batch_size=hp.per_device_train_batch_size,
+        per_device_eval_batch_size=hp.per_device_train_batch_size,
+        gradient_accumulation_steps=hp.gradient_accumulation_steps, seed=hp.seed, data_seed=hp.seed,
+        logging_strategy="steps", logging_steps=hp.logging_steps, save_strategy="steps", save_steps=hp.save_steps,
+        # Two checkpoints: the latest to resume from, and the one before in case the latest was cut short.
+        save_total_limit=2, warmup_steps=hp.warmup_ratio, bf16=bf16, eval_strategy="no",
+        # Small adapters on small models train faster without recomputation; TRL defaults it on.
+        gradient_checkpointing=False, report_to=[], disable_tqdm=True,
+        include_num_input_tokens_seen="non_padding", ddp_find_unused_parameters=False,
+        dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
+    )
+    if spec.method == "sft":
+        from trl import SFTConfig
+
+        return SFTConfig(**common, max_length=max_length, packing=hp.packing, padding_free=hp.padding_free,
+                         completion_only_loss=True, eval_packing=False)
+    if spec.method == "dpo":
+        from trl import DPOConfig
+
+        return DPOConfig(**common, max_length=max_length, beta=hp.beta, padding_free=hp.padding_free)
+    from trl import KTOConfig
+
+    return KTOConfig(**common, max_length=max_length, beta=hp.beta)
+
+
+def build_trainer(spec: RunSpec, *, model: Any, tokenizer: Any, args: Any, train_dataset: Any,
+                  eval_dataset: Any, peft_config: Any, callbacks: list) -> Any:
+    """The TRL trainer for the method; settings it rejects become config errors."""
+    kwargs = dict(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
+                  processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
+    try:
+        if spec.method == "sft":
+            from trl import SFTTrainer
+
+            return SFTTrainer(**kwargs)
+        if spec.method == "dpo":
+            from trl import DPOTrainer
+
+            return DPOTrainer(**kwargs)
+        from trl import KTOTrainer
+
+        return KTOTrainer(**kwargs)
+    except (ValueError, TypeError, NotImplementedError) as exc:
+        raise ConfigError(f"the {spec.method.upper()} trainer rejected the settings: {exc}") from exc
