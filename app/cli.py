@@ -19,6 +19,8 @@ user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
 token_cli = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 cli.add_typer(user_cli, name="user")
 cli.add_typer(token_cli, name="token")
+model_cli = typer.Typer(help="Base models for tuning.", no_args_is_help=True)
+cli.add_typer(model_cli, name="model")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -164,6 +166,21 @@ def token_create(
             _fail(exc.message)
         typer.echo(f"token '{issued.token.name}' for {owner.email} ({owner.role.value}); it is shown only once:")
         typer.echo(issued.secret)
+
+
+@model_cli.command("init-tiny")
+def model_init_tiny(
+    directory: Annotated[Path, typer.Argument(metavar="DIR", help="Where to write the model and tokenizer.")],
+    vocab_size: Annotated[int, typer.Option(help="Largest vocabulary (the built-in corpus may give fewer).")] = 1024,
+    hidden_size: Annotated[int, typer.Option(help="Hidden size, a multiple of 16.")] = 96,
+    layers: Annotated[int, typer.Option(help="Decoder layers.")] = 2,
+    seed: Annotated[int, typer.Option(help="Random seed for the weights.")] = 0,
+) -> None:
+    """Write a tiny random Llama-style model with an offline-trained tokenizer and a chat template to DIR."""
+    # The training stack lives in the worker; the web package must not import it, so run it as its own program.
+    args = [sys.executable, "-m", "worker.training", "init-tiny", str(directory), "--vocab-size", str(vocab_size),
+            "--hidden-size", str(hidden_size), "--layers", str(layers), "--seed", str(seed)]
+    raise typer.Exit(subprocess.run(args, check=False).returncode)
 
 
 def main() -> None:
