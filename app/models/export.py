@@ -41,7 +41,14 @@ class Export(Base):
     path: Mapped[str | None] = mapped_column(String(500))
     # [{"name", "split", "rows", "bytes", "sha256"}]
     files: Mapped[list[Any]] = mapped_column(default=list)
-    sha256: Mapped[str | None] = mapped_column(String(64))  # of manifest.json: one hash names the snapshot
+    # The snapshot hash: sha256 of the manifest's "content" section (files, counts, options), never of
+    # its provenance (who, when), so the same data and options always give the same hash.
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    # The first rows of the main file, texts shortened, for the export page.
+    preview: Mapped[list[Any]] = mapped_column(default=list)
+    # Written by the running task about once a second; a running export without one for a while is dead.
+    heartbeat_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,1 @@
+"""Exports: approved data as immutable, versioned snapshots in the formats trainers read."""

@@ -1,0 +1,103 @@
+"""Browser pages: the exports list with its create form, and one export's live status, preview and download."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from app.core.db import SessionDep
+from app.core.errors import AppError, pydantic_details
+from app.core.templating import render
+from app.exports import service
+from app.exports.schemas import FILE_FORMATS, FORMATS, ExportCreate
+from app.models import ExportStatus
+from app.users.deps import AdminUser
+
+router = APIRouter(include_in_schema=False)
+LIVE = (ExportStatus.queued, ExportStatus.running)
+
+
+def parse_form(form: dict[str, Any], multi: dict[str, list[str]]) -> tuple[str, ExportCreate]:
+    """The create form as (project slug, ExportCreate); raises ValidationError naming the bad fields."""
+    filters: dict[str, Any] = {}
+    if multi.get("split"):
+        filters["split"] = multi["split"]
+    if (form.get("source") or "").strip():
+        filters["source"] = [s.strip() for s in form["source"].split(",") if s.strip()]
+    meta = {}
+    for line in (form.get("metadata") or "").splitlines():
+        if line.strip():
+            key, sep, value = line.partition("=")
+            # A line without '=' becomes an empty key, which the schema rejects with a message.
+            meta[key.strip() if sep else ""] = value.strip()
+    if meta:
+        filters["metadata"] = meta
+    if (form.get("approved_since") or "").strip():
+        filters["approved_since"] = form["approved_since"]
+    if (form.get("annotator_id") or "").strip():
+        filters["annotator_id"] = form["annotator_id"]
+    data = {
+        "format": form.get("format") or "",
+        "preference_style": form.get("preference_style") or "plain",
+        "eval_fraction": form.get("eval_fraction") or 0,
+        "seed": form.get("seed") or 0,
+        "dedupe": form.get("dedupe") == "on",
+        "include_holdout": form.get("include_holdout") == "on",
+        "filters": filters,
+    }
+    if form.get("file_format"):
+        data["file_format"] = form["file_format"]
+    return str(form.get("project") or ""), ExportCreate.model_validate(data)
+
+
+def _page(request: Request, session, user, *, form: dict[str, Any] | None = None,
+          errors: dict[str, str] | None = None, status_code: int = 200) -> Response:
+    ctx = {"user": user, "nav": "exports", **service.page_data(session), "formats": FORMATS,
+           "file_formats": FILE_FORMATS, "form": form or {"dedupe": "on", "seed": "0", "eval_fraction": "0"},
+           "errors": errors or {}, "live": LIVE}
+    return render(request, "exports/list.html", ctx, block="list", status_code=status_code)
+
+
+@router.get("/exports")
+def exports_page(request: Request, session: SessionDep, user: AdminUser) -> Response:
+    return _page(request, session, user)
+
+
+@router.post("/exports")
+async def create_export(request: Request, session: SessionDep, user: AdminUser) -> Response:
+    raw = await request.form()
+    form = {k: v for k, v in raw.items() if isinstance(v, str)}
+    multi = {"split": [v for v in raw.getlist("split") if isinstance(v, str)]}
+    try:
+        slug, data = parse_form(form, multi)
+        export = service.create_export(session, project_slug=slug, data=data, user=user)
+    except ValidationError as exc:
+        errors = {d["field"].split(".")[-1] or "form": d["message"] for d in pydantic_details(list(exc.errors()))}
+        return _form_error(request, session, user, form, errors)
+    except AppError as exc:
+        return _form_error(request, session, user, form, {"form": exc.message})
+    return RedirectResponse(f"/exports/{export.id}", status_code=303)
+
+
+def _form_error(request: Request, session, user, form, errors) -> Response:
+    session.rollback()
+    return render(request, "exports/list.html",
+                  {"user": user, "nav": "exports", **service.page_data(session), "formats": FORMATS,
+                   "file_formats": FILE_FORMATS, "form": form, "errors": errors, "live": LIVE},
+                  status_code=422)
+
+
+@router.get("/exports/list")
+def exports_list_fragment(request: Request, session: SessionDep, user: AdminUser) -> Response:
+    """The list alone, polled while an export is queued or running."""
+    return _page(request, session, user)
+
+
+@router.get("/exports/{export_id}")
+def export_page(export_id: int, request: Request, session: SessionDep, user: AdminUser) -> Response:
+    export = service.get_export(session, export_id)
+    return render(request, "exports/detail.html", {"user": user, "nav": "exports", "export": export, "live": LIVE},
+                  block="status")

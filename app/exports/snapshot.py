@@ -1,0 +1,220 @@
+"""Build one snapshot: stream records into split files in a hidden temp folder, then rename it into view."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection
+
+from app.exports import manifest as manifest_mod
+from app.exports.formats import BUILDERS, NEEDS_CANDIDATES, Record, shorten
+from app.exports.source import count_records, iter_batches
+from app.exports.writers import ArrowBatchWriter, JsonListWriter, JsonlWriter, RowWriter, arrow_schema, fsync_path
+
+PROGRESS_EVERY_S = 1.0
+PREVIEW_ROWS = 5
+TMP_PREFIX = ".tmp-"
+EXTENSIONS = {"jsonl": "jsonl", "json": "json", "parquet": "parquet", "hf": "arrow"}
+APPROVALS_FILE = "approval_ids.txt"
+
+# (arrow files by split, output folder, fingerprint) -> None; the worker supplies it (app never imports datasets).
+HfWriter = Callable[[dict[str, Path], Path, str], None]
+Progress = Callable[[int, int], None]
+
+
+class ExportFailed(Exception):
+    """A reason the snapshot cannot be made that the user should read (stored on the export's row)."""
+
+
+@dataclass
+class Spec:
+    export_id: int
+    project_id: int
+    project_slug: str
+    version: int
+    format: str
+    options: dict[str, Any]
+
+
+@dataclass
+class Result:
+    path: Path
+    sha256: str
+    row_counts: dict[str, int]
+    files: list[dict[str, Any]]
+    preview: list[dict[str, Any]] = field(default_factory=list)
+
+
+def eval_picker(fraction: float, seed: int) -> Callable[[int], bool]:
+    """Whether a train-split instruction goes to eval: a hash of (seed, id), stable across runs and machines."""
+    if fraction <= 0:
+        return lambda _id: False
+    limit = int(fraction * 2**64)
+
+    def _pick(instruction_id: int) -> bool:
+        digest = hashlib.blake2b(f"{seed}:{instruction_id}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") < limit
+
+    return _pick
+
+
+def snapshot_dir(exports_root: Path, slug: str, version: int, fmt: str) -> Path:
+    return exports_root / slug / f"v{version}-{fmt}"
+
+
+def remove_temp_dirs(exports_root: Path, slug: str, export_id: int) -> None:
+    """Delete the hidden temp folders a dead attempt of this export left behind."""
+    folder = exports_root / slug
+    if folder.is_dir():
+        for child in folder.glob(f"{TMP_PREFIX}{export_id}-*"):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+class _Splits:
+    """Opens one writer per split on first use."""
+
+    def __init__(self, folder: Path, spec: Spec) -> None:
+        self.folder = folder
+        self.file_format = spec.options["file_format"]
+        self.schema = arrow_schema(spec.format, spec.options.get("preference_style", "plain"))
+        self.writers: dict[str, RowWriter] = {}
+
+    def get(self, split: str) -> RowWriter:
+        writer = self.writers.get(split)
+        if writer is None:
+            path = self.folder / f"{split}.{EXTENSIONS[self.file_format]}"
+            if self.file_format == "jsonl":
+                writer = JsonlWriter(path)
+            elif self.file_format == "json":
+                writer = JsonListWriter(path)
+            else:
+                writer = ArrowBatchWriter(path, self.schema, "parquet" if self.file_format == "parquet" else "arrow")
+            self.writers[split] = writer
+        return writer
+
+
+def build_snapshot(conn: Connection, spec: Spec, exports_root: Path, *, provenance: dict[str, Any],
+                   on_progress: Progress | None = None, hf_writer: HfWriter | None = None) -> Result:
+    """Write the snapshot for `spec` and make it visible atomically; on any error nothing is left behind."""
+    opts = spec.options
+    if opts["file_format"] == "hf" and hf_writer is None:
+        raise ExportFailed("The hf layout is written by the worker (it needs the datasets library).")
+    total = count_records(conn, spec.project_id, opts)
+    if on_progress:
+        on_progress(0, total)
+    if total == 0:
+        raise ExportFailed("No approved instructions match this export's filters.")
+    project_dir = exports_root / spec.project_slug
+    project_dir.mkdir(parents=True, exist_ok=True)
+    tmp = project_dir / f"{TMP_PREFIX}{spec.export_id}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        files_dir = tmp / ".scratch" if opts["file_format"] == "hf" else tmp
+        files_dir.mkdir(exist_ok=True)
+        splits, stats = _write_rows(conn, spec, files_dir, tmp, total, on_progress)
+        files = _close(splits, tmp, spec, hf_writer)
+        approvals_path = tmp / APPROVALS_FILE
+        files.append(manifest_mod.file_entry(approvals_path, None, stats["approvals"], tmp))
+        row_counts = {"train": 0, "eval": 0, **{s: w.rows for s, w in splits.writers.items()}}
+        content = manifest_mod.content(spec, row_counts=row_counts, files=files, approvals=stats["approvals"],
+                                       duplicates=stats["duplicates"], instructions=total)
+        digest = manifest_mod.write(tmp, content, provenance)
+        fsync_path(tmp)
+        final = snapshot_dir(exports_root, spec.project_slug, spec.version, spec.format)
+        _swap_into_place(tmp, final)
+        return Result(final, digest, row_counts, files, stats["preview"])
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: int,
+                on_progress: Progress | None) -> tuple[_Splits, dict[str, Any]]:
+    """The hot loop: records to rows to bytes, deduplicated, routed to their split's file."""
+    opts = spec.options
+    build = BUILDERS[spec.format]
+    style = opts.get("preference_style", "plain")
+    to_eval = eval_picker(float(opts.get("eval_fraction") or 0), int(opts.get("seed") or 0))
+    dedupe = bool(opts.get("dedupe", True))
+    seen: set[int] = set()  # 8-byte digests as ints: about 60 bytes a row, the one thing that grows
+    splits = _Splits(folder, spec)
+    preview: list[dict[str, Any]] = []
+    approvals_out = JsonlWriter(tmp / APPROVALS_FILE)  # one approval id a line, in row order
+    duplicates = approvals = done = 0
+    dumps, blake = orjson.dumps, hashlib.blake2b
+    last = time.monotonic()
+    for records, cands in iter_batches(conn, spec.project_id, opts, with_candidates=spec.format in NEEDS_CANDIDATES):
+        for rec in records:
+            split = _split_of(rec, to_eval)
+            wrote = False
+            for row in build(rec, cands, style):
+                encoded = dumps(row)
+                if dedupe:
+                    key = int.from_bytes(blake(encoded, digest_size=8).digest(), "little")
+                    if key in seen:
+                        duplicates += 1
+                        continue
+                    seen.add(key)
+                splits.get(split).add(row, encoded)
+                wrote = True
+                if len(preview) < PREVIEW_ROWS:
+                    preview.append({"split": split, "row": shorten(row)})
+            if wrote:
+                approvals += 1
+                approvals_out.add({}, str(rec.approval_id).encode())
+        done += len(records)
+        now = time.monotonic()
+        if on_progress and now - last >= PROGRESS_EVERY_S:
+            on_progress(done, total)
+            last = now
+    approvals_out.close()
+    if on_progress:
+        on_progress(done, total)
+    if not splits.writers:
+        raise ExportFailed("The matching approvals yield no rows in this format (e.g. no ranked pairs).")
+    return splits, {"duplicates": duplicates, "approvals": approvals, "preview": preview}
+
+
+def _split_of(rec: Record, to_eval: Callable[[int], bool]) -> str:
+    # Eval and holdout instructions keep their split whatever the fraction: they never reach a train file.
+    if rec.split != "train":
+        return rec.split
+    return "eval" if to_eval(rec.instruction_id) else "train"
+
+
+def _close(splits: _Splits, tmp: Path, spec: Spec, hf_writer: HfWriter | None) -> list[dict[str, Any]]:
+    closed = {split: (w, w.close()) for split, w in sorted(splits.writers.items())}
+    if spec.options["file_format"] != "hf":
+        return [manifest_mod.entry(w.path.name, split, w.rows, size, sha)
+                for split, (w, (size, sha)) in closed.items()]
+    fingerprint = hashlib.sha256("".join(sha for _w, (_s, sha) in closed.values()).encode()).hexdigest()[:16]
+    assert hf_writer is not None
+    hf_writer({split: w.path for split, (w, _) in closed.items()}, tmp / "hf", fingerprint)
+    shutil.rmtree(tmp / ".scratch")
+    rows = {split: w.rows for split, (w, _) in closed.items()}
+    return [manifest_mod.file_entry(path, _hf_split(path, tmp, rows), None, tmp)
+            for path in sorted(p for p in (tmp / "hf").rglob("*") if p.is_file())]
+
+
+def _hf_split(path: Path, tmp: Path, rows: dict[str, int]) -> str | None:
+    parts = path.relative_to(tmp / "hf").parts
+    return parts[0] if len(parts) > 1 and parts[0] in rows else None
+
+
+def _swap_into_place(tmp: Path, final: Path) -> None:
+    """Rename the finished folder into view; a folder already there (a crash after a rename) is replaced."""
+    if final.exists():
+        trash = final.with_name(f"{TMP_PREFIX}trash-{secrets.token_hex(4)}")
+        os.rename(final, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+    os.rename(tmp, final)
+    fsync_path(final.parent)

@@ -1,0 +1,150 @@
+"""File writers: JSON Lines, one JSON list, Parquet and Arrow, each hashing and fsyncing what it wrote."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CHUNK_BYTES = 4 * 1024 * 1024  # one write() per few MB: syscalls stay off the hot path
+ARROW_BATCH_ROWS = 20_000
+
+_MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
+_TURNS = pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())]))
+
+
+def arrow_schema(fmt: str, style: str) -> pa.Schema:
+    """The column types of a format, so every file of it has one schema, even an empty batch."""
+    text = pa.string()
+    if fmt == "sft-alpaca":
+        return pa.schema([("instruction", text), ("input", text), ("output", text)])
+    if fmt == "sft-messages":
+        return pa.schema([("messages", _MESSAGES)])
+    if fmt == "sharegpt":
+        return pa.schema([("conversations", _TURNS)])
+    conv = style == "conversational"
+    if fmt == "preference":
+        kind = _MESSAGES if conv else text
+        return pa.schema([("prompt", kind), ("chosen", kind), ("rejected", kind)])
+    if fmt == "kto":
+        kind = _MESSAGES if conv else text
+        return pa.schema([("prompt", kind), ("completion", kind), ("label", pa.bool_())])
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(CHUNK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's or a folder's entry to disk, so a rename after it never exposes a half-written file."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class RowWriter:
+    """Base: counts rows; subclasses say how a row (dict and its orjson bytes) reaches the file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+
+    def add(self, row: dict[str, Any], encoded: bytes) -> None:
+        raise NotImplementedError
+
+    def close(self) -> tuple[int, str]:
+        """Finish, fsync and return (bytes, sha256)."""
+        raise NotImplementedError
+
+
+class JsonlWriter(RowWriter):
+    """One JSON object a line; hashed while written, so the file is never read back."""
+
+    prefix, separator, suffix = b"", b"\n", b"\n"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path)
+        self._file = path.open("wb", buffering=0)
+        self._hash = hashlib.sha256()
+        self._buf: list[bytes] = [self.prefix] if self.prefix else []
+        self._buffered = 0
+        self._bytes = 0
+
+    def add(self, row: dict[str, Any], encoded: bytes) -> None:
+        if self.rows:
+            self._buf.append(self.separator)
+        self._buf.append(encoded)
+        self.rows += 1
+        self._buffered += len(encoded) + 1
+        if self._buffered >= CHUNK_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        data = b"".join(self._buf)
+        self._buf.clear()
+        self._buffered = 0
+        self._hash.update(data)
+        self._bytes += len(data)
+        self._file.write(data)
+
+    def close(self) -> tuple[int, str]:
+        if self.rows or self.prefix:
+            self._buf.append(self.suffix)
+        self._flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        return self._bytes, self._hash.hexdigest()
+
+
+class JsonListWriter(JsonlWriter):
+    """A JSON list with one row a line (Alpaca's file), still streamed: no list is built in memory."""
+
+    prefix, separator, suffix = b"[\n", b",\n", b"\n]\n"
+
+
+class ArrowBatchWriter(RowWriter):
+    """Parquet (or an Arrow IPC file for the datasets writer), written in batches of rows."""
+
+    def __init__(self, path: Path, schema: pa.Schema, kind: str = "parquet") -> None:
+        super().__init__(path)
+        self.schema = schema
+        self.kind = kind
+        self._batch: list[dict[str, Any]] = []
+        if kind == "parquet":
+            # No timestamps or host data in the file: same rows, same bytes.
+            self._writer: Any = pq.ParquetWriter(str(path), schema, compression="zstd")
+        else:
+            self._sink = pa.OSFile(str(path), "wb")
+            # The stream layout is what `datasets` memory-maps (its own .arrow files are IPC streams).
+            self._writer = pa.ipc.new_stream(self._sink, schema)
+
+    def add(self, row: dict[str, Any], encoded: bytes) -> None:
+        self._batch.append(row)
+        self.rows += 1
+        if len(self._batch) >= ARROW_BATCH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            table = pa.Table.from_pylist(self._batch, schema=self.schema)
+            self._batch.clear()
+            self._writer.write_table(table)
+
+    def close(self) -> tuple[int, str]:
+        self._flush()
+        self._writer.close()
+        if self.kind != "parquet":
+            self._sink.close()
+        fsync_path(self.path)
+        return self.path.stat().st_size, sha256_file(self.path)

@@ -1,0 +1,56 @@
+"""The export task: claim the row, stream the snapshot into place, record success or the reason it failed."""
+
+from __future__ import annotations
+
+import logging
+
+from app.core.db import get_engine
+from app.core.queue import get_celery
+from app.exports import service
+from app.exports.snapshot import ExportFailed, build_snapshot
+from app.exports.source import read_engine
+from app.models import Export, ExportStatus
+from worker.exporting.hf import save_hf
+from worker.tasks.db import task_session
+
+log = logging.getLogger("tuneloop.exports")
+
+
+@get_celery().task(name=service.RUN_TASK)
+def run(export_id: int) -> None:
+    """Build export `export_id`. Idempotent: a finished, failed or live-elsewhere export is left alone."""
+    with task_session() as session:
+        export = service.claim_export(session, export_id)
+        if export is None:
+            log.info("export %s: nothing to do", export_id)
+            return
+        spec, provenance, attempt = service.spec_for(export), service.provenance(session, export), export.attempts
+
+    def progress(done: int, total: int) -> None:
+        with task_session() as s:
+            service.record_progress(s, export_id, done, total)
+
+    try:
+        engine = read_engine(get_engine())
+        conn = engine.connect()
+        if engine.dialect.name == "postgresql":
+            # One consistent view of the data for the whole export, however long it takes.
+            conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with conn, conn.begin():
+            result = build_snapshot(conn, spec, service.exports_root(), provenance=provenance,
+                                    on_progress=progress, hf_writer=save_hf)
+    except ExportFailed as exc:
+        reason = str(exc)
+    except Exception as exc:
+        log.exception("export %s failed", export_id)
+        reason = f"{type(exc).__name__}: {exc}"
+    else:
+        with task_session() as session:
+            export = session.get(Export, export_id)
+            if export is not None and export.status == ExportStatus.running and export.attempts == attempt:
+                service.finish_export(session, export, result)
+        return
+    with task_session() as session:
+        export = session.get(Export, export_id)
+        if export is not None and export.status == ExportStatus.running and export.attempts == attempt:
+            service.fail_export(session, export, reason)
