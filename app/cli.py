@@ -89,9 +89,11 @@ def serve(
     children: list[subprocess.Popen] = []
     if worker:
         # Two processes, like production: exports and imports on "default", training alone on "training".
+        env = {**os.environ, "TUNELOOP_EMBEDDED_PARENT_PID": str(os.getpid())}
         for queues, pool, concurrency in (("default", "threads", "2"), ("training", "solo", "1")):
             children.append(subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--queues", queues,
-                                              "--pool", pool, "--concurrency", concurrency, "--loglevel", "warning"]))
+                                              "--pool", pool, "--concurrency", concurrency, "--loglevel", "warning"],
+                                             env=env))
     typer.secho(f"Tuneloop on http://{host}:{port}  (database: {_redact(settings.database_url)})",
                 fg=typer.colors.GREEN)
     try:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from celery.signals import worker_process_init
+import os
+import signal
+import threading
+import time
+
+from celery.signals import worker_init, worker_process_init
 
 from app.core.queue import get_celery
 
-TASK_MODULES = ["worker.tasks.system", "worker.tasks.exports"]
+TASK_MODULES = ["worker.tasks.system", "worker.tasks.exports", "worker.tasks.tuning", "worker.tasks.generations"]
 
 celery_app = get_celery()
 celery_app.conf.include = TASK_MODULES
@@ -20,3 +25,19 @@ def _fresh_engine(**_kwargs) -> None:
     from app.core.db import get_engine
 
     get_engine().dispose(close=False)
+
+
+@worker_init.connect
+def _exit_with_embedding_server(**_kwargs) -> None:
+    # `tuneloop serve` starts workers as children; if the server dies without stopping them (kill -9),
+    # they must not live on as orphans holding the SQLite broker.
+    parent = os.environ.get("TUNELOOP_EMBEDDED_PARENT_PID")
+    if not parent:
+        return
+
+    def _watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(2)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=_watch, name="parent-watchdog", daemon=True).start()
