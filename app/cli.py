@@ -86,6 +86,7 @@ def serve(
     if migrate_first:
         run_migrations()
         bootstrap_admin()
+    ensure_demo_model()
     children: list[subprocess.Popen] = []
     if worker:
         # Two processes, like production: exports and imports on "default", training alone on "training".
@@ -106,6 +107,20 @@ def serve(
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+DEMO_MODEL_DIR = "models/tiny-llama"
+
+
+def ensure_demo_model() -> None:
+    """Build the tiny demo model once, so a fresh install can start a tuning run with no download."""
+    target = get_settings().data_dir / DEMO_MODEL_DIR
+    if (target / "config.json").exists():
+        return
+    typer.echo(f"Building the tiny demo base model in {target} in the background (once).")
+    # In the background: the server must come up at once; the model is ready a few seconds later.
+    subprocess.Popen([sys.executable, "-m", "worker.training", "init-tiny", str(target)],
+                     stdout=subprocess.DEVNULL, start_new_session=True)
 
 
 def _redact(url: str) -> str:
