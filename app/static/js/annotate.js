@@ -139,7 +139,7 @@
     list.classList.toggle("stack", localStorage.getItem(LAYOUT_KEY) === "stack");
     list.classList.toggle("side", localStorage.getItem(LAYOUT_KEY) !== "stack");
     if (window.Sortable) {
-      window.Sortable.create(list, { handle: ".ann-cand-head", animation: 120, onEnd: rankByOrder });
+      window.Sortable.create(list, { handle: ".ann-cand-head", animation: 120, forceFallback: true, onEnd: rankByOrder });
     }
     f.addEventListener("input", changed);
     f.addEventListener("change", (ev) => {

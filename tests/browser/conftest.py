@@ -1,0 +1,205 @@
+"""Browser-test harness: a real uvicorn server on a fresh migrated database (SQLite and PostgreSQL), the
+Self-Instruct user-oriented instructions with five models' candidates as data, and headless Chromium.
+
+Fixtures: `server` (base URL, database URL, a committed session factory; one per backend, per module),
+`browser` (one Chromium per test session), `page` (a fresh context per test; a screenshot goes to
+test-artifacts/ when the test fails), `new_page()` for tests that need a second user; helpers
+`add_user(server)` and `sign_in(page, server, email)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from tests.conftest import PG_ADMIN_URL, ROOT, SHARED_DATA, _postgres_available, unavailable
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARTIFACTS = ROOT / "test-artifacts"
+PASSWORD = "correct horse battery"
+MODELS = ["davinci", "text-davinci-001", "text-davinci-002", "davinci-superni-ft", "davinci-t0-ft"]
+
+
+@dataclass
+class Server:
+    url: str
+    database_url: str
+    sessions: sessionmaker[Session]
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _fresh_database(kind: str, tmp: Path) -> tuple[str, callable]:
+    from app.cli import run_migrations
+
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp / 'browser.db'}"
+        run_migrations(url)
+        return url, lambda: None
+    problem = _postgres_available()
+    if problem:
+        unavailable("PostgreSQL", problem)
+    name = f"tuneloop_browser_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    run_migrations(url)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop
+
+
+def load_user_oriented(session: Session, *, slug: str, name: str, guidelines: str = "",
+                       settings: dict | None = None) -> int:
+    """The 252 user-oriented Self-Instruct tasks, each with its five models' responses as candidates."""
+    from app.models import Candidate, Instruction, Project
+
+    base = SHARED_DATA / "self-instruct"
+    tasks = [json.loads(line) for line in (base / "user_oriented_instructions.jsonl").open()]
+    predictions = {m: [json.loads(line) for line in (base / "predictions" / f"{m}.jsonl").open()] for m in MODELS}
+    project = Project(name=name, slug=slug, guidelines=guidelines, settings=settings or {})
+    session.add(project)
+    session.flush()
+    for i, task in enumerate(tasks):
+        instance = task["instances"][0]
+        ins = Instruction(
+            project_id=project.id, external_id=task["id"], instruction=task["instruction"],
+            input=instance.get("input", ""), source="self-instruct", meta={"app": task["motivation_app"]},
+            content_hash=hashlib.sha256(json.dumps(task, sort_keys=True).encode()).hexdigest(),
+        )
+        # Joined by line order, as the data's README says; the models' answers carry surrounding whitespace.
+        ins.candidates = [Candidate(text=predictions[m][i]["response"].strip() or "(empty)", model=m)
+                          for m in MODELS]
+        session.add(ins)
+    session.flush()
+    return project.id
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def server(request, tmp_path_factory) -> Iterator[Server]:
+    """uvicorn serving the app on a free port against a fresh, migrated database of the given kind."""
+    tmp = tmp_path_factory.mktemp(f"browser-{request.param}")
+    url, drop = _fresh_database(request.param, tmp)
+    from app.core.db import make_engine
+
+    engine = make_engine(url)
+    port = _free_port()
+    log = tmp / "server.log"
+    env = {**os.environ, "TUNELOOP_DATABASE_URL": url, "TUNELOOP_DATA_DIR": str(tmp / "var"),
+           "TUNELOOP_SECRET_KEY": "browser-test-secret", "TUNELOOP_LOGIN_RATE_LIMIT": "1000/minute",
+           "TUNELOOP_BROKER_URL": f"sqla+sqlite:///{tmp / 'broker.db'}", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{base}/login", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the server did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    yield Server(url=base, database_url=url, sessions=sessionmaker(engine, expire_on_commit=False), log=log)
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    engine.dispose()
+    drop()
+
+
+def add_user(server: Server, role: str = "annotator") -> str:
+    """A committed user; returns the e-mail (the password is PASSWORD)."""
+    from app.users.service import create_user
+
+    email = f"{role}-{secrets.token_hex(4)}@example.com"
+    with server.sessions.begin() as session:
+        create_user(session, email=email, password=PASSWORD, role=role, name=f"{role.title()} {email[-16:-12]}")
+    return email
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        unavailable("Chromium", f"{CHROMIUM} is missing")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def new_page(browser, request):
+    """Open pages in fresh contexts (separate cookies); each is screenshotted if the test fails."""
+    contexts = []
+
+    def _open():
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield _open
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    for n, context in enumerate(contexts):
+        if failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in request.node.name)
+            for m, pg in enumerate(context.pages):
+                pg.screenshot(path=str(ARTIFACTS / f"{name}-{n}-{m}.png"), full_page=True)
+        context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
+
+
+def sign_in(page, server: Server, email: str, next_path: str = "/") -> None:
+    """Sign in through the real form."""
+    page.goto(f"{server.url}/login?next={next_path}")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda u: "/login" not in u)
