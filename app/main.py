@@ -34,6 +34,9 @@ ROUTER_MODULES = [
     "app.review.routes",
     "app.exports.routes",
     "app.exports.pages",
+    "app.tuning.routes",
+    "app.tuning.pages",
+    "app.generations.routes",
 ]
 
 

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     worker_embedded: bool = Field(True, description="`serve` starts a worker in-process unless --no-worker.")
     health_worker_timeout_s: float = Field(5.0, description="How long health waits for a worker's answer.")
     reservation_minutes: int = Field(30, description="Default time an annotator holds a task.")
+    tuning_heartbeat_s: float = Field(5.0, description="How often a worker proves a training run is alive.")
+    tuning_heartbeat_timeout_s: float = Field(60.0, description="Silence after which the reaper fails a run.")
+    tuning_cancel_timeout_s: float = Field(60.0, description="How long cancel waits before killing the trainer.")
+    tuning_reaper_interval_s: float = Field(30.0, description="How often each worker runs the reaper.")
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:

@@ -6,6 +6,7 @@ from app.models.export import Export, ExportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Instruction, InstructionStatus, Split
 from app.models.project import DEFAULT_PROJECT_SETTINGS, Project
 from app.models.system import WorkerPing
+from app.models.tuning import GenerationJob, GenerationStatus, RunEvent, RunState, TuningRun
 from app.models.user import ApiToken, Role, User
 
 __all__ = [
@@ -20,11 +21,16 @@ __all__ = [
     "CandidateOrigin",
     "Export",
     "ExportStatus",
+    "GenerationJob",
+    "GenerationStatus",
     "Instruction",
     "InstructionStatus",
     "Project",
     "Role",
+    "RunEvent",
+    "RunState",
     "Split",
+    "TuningRun",
     "User",
     "WorkerPing",
 ]

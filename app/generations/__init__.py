@@ -1,0 +1,1 @@
+"""Generation jobs: a base or tuned model writes new candidates for annotators."""

@@ -1,0 +1,96 @@
+"""Browser pages for tuning runs: list, new-run form, and the live run page with its actions."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from app.core.db import SessionDep
+from app.core.errors import AppError
+from app.core.queue import send_task
+from app.core.templating import render
+from app.generations.schemas import GenerationCreate, GenerationFilter
+from app.generations.service import create_job, jobs_for_run
+from app.tuning import artifacts, forms, relay, service
+from app.users.deps import AdminUser
+
+router = APIRouter(include_in_schema=False)
+
+
+def _reap(session: SessionDep) -> None:
+    # Opportunistic: a page that shows a run's state makes sure a dead worker's run is not shown as running.
+    if relay.reap(session):
+        session.expire_all()
+
+
+@router.get("/runs")
+def runs_page(request: Request, session: SessionDep, user: AdminUser) -> Response:
+    _reap(session)
+    runs = service.list_runs(session)
+    active = any(r.is_active for r in runs)
+    return render(request, "tuning/runs.html", {"user": user, "nav": "runs", "runs": runs, "active": active},
+                  block="runs")
+
+
+@router.get("/runs/new")
+def new_run_page(request: Request, session: SessionDep, user: AdminUser) -> Response:
+    ctx = {"user": user, "nav": "runs", "form": {}, "error": None, **forms.form_choices(session)}
+    return render(request, "tuning/new.html", ctx)
+
+
+@router.post("/runs/new")
+async def create_run(request: Request, session: SessionDep, user: AdminUser) -> Response:
+    form = dict(await request.form())
+    try:
+        run = service.create_run(session, user=user, data=forms.parse_form(form))
+    except AppError as exc:
+        ctx = {"user": user, "nav": "runs", "form": form, "error": exc, **forms.form_choices(session)}
+        return render(request, "tuning/new.html", ctx, status_code=exc.status_code)
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+
+
+@router.post("/runs/tiny-model")
+def build_tiny_model(user: AdminUser) -> Response:
+    """Ask a worker to build the tiny demo model used as the default base model."""
+    send_task("tuneloop.tuning.init_tiny")
+    return RedirectResponse("/runs/new?tiny=building", status_code=303)
+
+
+@router.get("/runs/{run_id}")
+def run_page(request: Request, run_id: int, session: SessionDep, user: AdminUser) -> Response:
+    _reap(session)
+    run = service.get_run(session, run_id=run_id)
+    ctx = {"user": user, "nav": "runs", "run": run, "artifacts": artifacts.list_artifacts(run),
+           "jobs": jobs_for_run(session, run_id=run.id), "can_resume": run.state.value in ("failed", "cancelled")
+           and service.has_checkpoint(run)}
+    return render(request, "tuning/run.html", ctx, block="live")
+
+
+@router.post("/runs/{run_id}/cancel")
+def cancel(run_id: int, session: SessionDep, user: AdminUser) -> Response:
+    service.cancel_run(session, run_id=run_id)
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+
+@router.post("/runs/{run_id}/resume")
+def resume(run_id: int, session: SessionDep, user: AdminUser) -> Response:
+    service.resume_run(session, run_id=run_id)
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+
+@router.post("/runs/{run_id}/clone")
+def clone(run_id: int, session: SessionDep, user: AdminUser) -> Response:
+    run = service.clone_run(session, run_id=run_id, user=user)
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
+
+
+@router.post("/runs/{run_id}/generate")
+async def generate(request: Request, run_id: int, session: SessionDep, user: AdminUser) -> Response:
+    """The run page's button: candidates from the tuned model for the project's pending instructions."""
+    form = await request.form()
+    run = service.get_run(session, run_id=run_id)
+    data = GenerationCreate(project=run.project.slug, model=run.id, n=int(form.get("n") or 1),
+                            filter=GenerationFilter(max_candidates=int(form.get("max_candidates") or 0) or None,
+                                                    limit=int(form.get("limit") or 100)))
+    create_job(session, user=user, data=data)
+    return RedirectResponse(f"/runs/{run_id}#generations", status_code=303)
