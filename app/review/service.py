@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.errors import Conflict, ValidationFailed
+from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.models import (
     Annotation,
     AnnotationStatus,
@@ -212,3 +212,37 @@ def maybe_auto_approve(session: Session, *, instruction: Instruction) -> Approva
         # Nothing rankable or corrected: leave it for a reviewer rather than fail the annotator's submit.
         session.flush()
         return None
+
+
+def get_instruction(session: Session, *, instruction_id: int) -> Instruction:
+    """The instruction, or NotFound."""
+    inst = session.get(Instruction, instruction_id)
+    if inst is None:
+        raise NotFound(f"No instruction {instruction_id}.")
+    return inst
+
+
+def approve_by_id(session: Session, *, instruction_id: int, by: User, final_response: str | None = None,
+                  ranking: Sequence[object] | None = None, annotation_id: int | None = None,
+                  method: ApprovalMethod | str | None = None) -> Approval:
+    """approve() for an instruction named by id."""
+    return approve(session, instruction=get_instruction(session, instruction_id=instruction_id), by=by,
+                   final_response=final_response, ranking=ranking, annotation_id=annotation_id, method=method)
+
+
+def reject_by_id(session: Session, *, instruction_id: int, by: User) -> Instruction:
+    """reject() for an instruction named by id."""
+    return reject(session, instruction=get_instruction(session, instruction_id=instruction_id), by=by)
+
+
+def approval_for(session: Session, *, instruction_id: int) -> Approval | None:
+    """The instruction's approval, or None; for the instruction's API answer."""
+    return session.scalar(select(Approval).where(Approval.instruction_id == instruction_id))
+
+
+def approval_json(session: Session, *, instruction_id: int) -> dict | None:
+    """The instruction's approval as the API shows it (JSON-ready), or None when not approved."""
+    from app.review.schemas import approval_out
+
+    approval = approval_for(session, instruction_id=instruction_id)
+    return approval_out(approval).model_dump(mode="json") if approval else None
