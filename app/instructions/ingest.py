@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import String, any_, bindparam, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict
@@ -71,16 +72,23 @@ def _existing(session: Session, project_id: int, items: list[dict], hashes: list
     cols = (Instruction.id, Instruction.external_id, Instruction.content_hash)
     if ext_ids:
         rows = session.execute(select(*cols).where(Instruction.project_id == project_id,
-                                                   Instruction.external_id.in_(ext_ids)))
+                                                   _in(session, Instruction.external_id, ext_ids)))
         for row_id, ext, h in rows:
             found[ext] = (row_id, h)
     if loose:
         rows = session.execute(select(*cols).where(Instruction.project_id == project_id,
                                                    Instruction.external_id.is_(None),
-                                                   Instruction.content_hash.in_(set(loose))))
+                                                   _in(session, Instruction.content_hash, sorted(set(loose)))))
         for row_id, _ext, h in rows:
             found.setdefault(("hash", h), (row_id, h))
     return found
+
+
+def _in(session: Session, column: Any, values: list[str]) -> Any:
+    """column IN values; on PostgreSQL one array parameter (`= ANY`), not thousands of placeholders to render."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, values, type_=ARRAY(String)))
+    return column.in_(values)
 
 
 def _key(item: dict, h: str) -> Any:
