@@ -34,8 +34,13 @@ def _open_task(page, server, project) -> int:
     sign_in(page, server, add_user(server))
     page.goto(f"{server.url}/projects/{project}")
     page.click("#start-btn")
-    page.wait_for_selector("#task-form")
+    _ready(page)
     return _task_id(page)
+
+
+def _ready(page) -> None:
+    """The task page's script has run: it focuses the first candidate."""
+    page.wait_for_function("document.activeElement && document.activeElement.classList.contains('ann-cand')")
 
 
 def test_keyboard_only_annotation_and_next_task_without_reload(page, server, project):
@@ -72,6 +77,7 @@ def test_keyboard_only_annotation_and_next_task_without_reload(page, server, pro
 
 
 def test_rank_by_dragging(page, server, project):
+    page.set_viewport_size({"width": 1280, "height": 1800})  # every card on screen, so the mouse can reach it
     first = _open_task(page, server, project)
     ids = [int(x) for x in page.eval_on_selector_all(".ann-cand", "els => els.map(e => e.dataset.id)")]
     source = page.locator(".ann-cand").nth(4).locator(".ann-cand-head")
@@ -128,7 +134,7 @@ def test_reload_offline_and_closed_tab_lose_nothing(new_page, server, project):
     page.fill("#comment", "before reload")
     page.wait_for_selector("#save-status[data-saved=yes]")
     page.reload()
-    page.wait_for_selector("#task-form")
+    _ready(page)
     assert _task_id(page) == first
     assert page.input_value("#comment") == "before reload"
     assert page.inner_text(".ann-cand >> nth=0 >> [data-rank]") == "2"
@@ -150,7 +156,7 @@ def test_reload_offline_and_closed_tab_lose_nothing(new_page, server, project):
     context.set_offline(False)
     again = context.new_page()
     again.goto(f"{server.url}/projects/{project}/annotate")
-    again.wait_for_selector("#task-form")
+    _ready(again)
     assert again.input_value("#comment") == "closed before saving"
     again.wait_for_function("document.querySelector('#save-status').dataset.saved === 'yes'")
     assert _annotation(server, first).comment == "closed before saving"
