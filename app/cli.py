@@ -200,6 +200,16 @@ def model_init_tiny(
     raise typer.Exit(subprocess.run(args, check=False).returncode)
 
 
+def _register_import() -> None:
+    # The command lives with the importer; the module imports its heavy parts only when run.
+    from app.imports.cli import import_command
+
+    cli.command("import")(import_command)
+
+
+_register_import()
+
+
 def main() -> None:
     cli()
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy import String, any_, bindparam, select, text, update
+from sqlalchemy import any_, bindparam, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -25,6 +25,8 @@ from app.models import Candidate, Instruction, Project
 from app.models.base import utcnow
 
 LOCK_NAMESPACE = 0x7475  # "tu": keeps our advisory locks apart from anyone else's
+# Set by importers (never by API clients, whose items are validated with extra="forbid") to update a known row.
+TARGET = "_target_id"
 FIELDS = ("instruction", "input", "system", "history", "split", "source", "metadata")
 
 
@@ -84,10 +86,10 @@ def _existing(session: Session, project_id: int, items: list[dict], hashes: list
     return found
 
 
-def _in(session: Session, column: Any, values: list[str]) -> Any:
+def _in(session: Session, column: Any, values: list[Any]) -> Any:
     """column IN values; on PostgreSQL one array parameter (`= ANY`), not thousands of placeholders to render."""
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, values, type_=ARRAY(String)))
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
 
 
@@ -107,6 +109,11 @@ def upsert_items(session: Session, *, project: Project, items: list[dict[str, An
     new: dict[Any, int] = {}  # key -> index of the first item creating it
     changed: list[int] = []
     for i, (row, h) in enumerate(zip(rows, hashes, strict=True)):
+        target = items[i].get(TARGET)
+        if target is not None:  # the importer already knows the row (a prediction joined to its task)
+            ids[i] = target
+            changed.append(i)
+            continue
         key = _key(row, h)
         hit = found.get(key)
         if hit is None:
@@ -178,11 +185,12 @@ def _merge(session: Session, batch: list[tuple[int, dict, str]], default_origin:
     """
     ids = [b[0] for b in batch]
     t = Instruction.__table__
-    current = {r.id: r for r in session.execute(select(t.c.id, *[t.c[c] for c in FIELDS]).where(t.c.id.in_(ids)))}
+    current = {r.id: r for r in session.execute(select(t.c.id, t.c.content_hash, *[t.c[c] for c in FIELDS])
+                                                .where(_in(session, t.c.id, ids)))}
     cands: dict[int, dict[tuple, tuple[int, float | None]]] = {i: {} for i in ids}
     for cid, iid, origin, model, text_, score in session.execute(
         select(Candidate.id, Candidate.instruction_id, Candidate.origin, Candidate.model, Candidate.text,
-               Candidate.score).where(Candidate.instruction_id.in_(ids))
+               Candidate.score).where(_in(session, Candidate.instruction_id, ids))
     ):
         cands[iid][(str(origin), model, text_)] = (cid, score)
     now = utcnow()
@@ -202,8 +210,10 @@ def _merge(session: Session, batch: list[tuple[int, dict, str]], default_origin:
                 score_updates.append({"b_id": hit[0], "score": c["score"]})
                 additions = True
         if fields_changed or additions:
+            # A row without external_id is known by its hash: it keeps it, or a re-sent original would not match.
+            new_hash = h if row["external_id"] is not None else old.content_hash
             row_updates.append({"b_id": row_id, **{c: row[c] for c in FIELDS if c != "metadata"},
-                                "meta": row["metadata"], "content_hash": h, "updated_at": now})
+                                "meta": row["metadata"], "content_hash": new_hash, "updated_at": now})
     conn = session.connection()
     if row_updates:
         values = {c: bindparam(c) for c in FIELDS if c != "metadata"}

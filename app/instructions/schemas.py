@@ -43,7 +43,7 @@ Metadata = Annotated[dict[str, Any], AfterValidator(_metadata_ok)]
 @lru_cache
 def item_types(max_text: int, max_candidates: int, importing: bool) -> dict[str, Any]:
     """The item TypedDicts for these limits; `importing` adds the candidate `origin` files may set."""
-    text = Annotated[str, StringConstraints(max_length=max_text)]
+    plain_text = Annotated[str, StringConstraints(max_length=max_text)]
     # A `\S` pattern (Rust regex) rejects empty and whitespace-only text without a Python call per item.
     required_text = Annotated[str, StringConstraints(min_length=1, max_length=max_text, pattern=r"\S")]
 
@@ -54,7 +54,8 @@ def item_types(max_text: int, max_candidates: int, importing: bool) -> dict[str,
 
     class CandidateIn(TypedDict):
         __pydantic_config__ = ITEM_CONFIG  # type: ignore[misc]
-        text: required_text  # type: ignore[valid-type]
+        # May be empty: a model that answered nothing gave a real (bad) response, worth ranking last.
+        text: plain_text  # type: ignore[valid-type]
         model: NotRequired[Label]
         score: NotRequired[float | None]
 
@@ -65,8 +66,8 @@ def item_types(max_text: int, max_candidates: int, importing: bool) -> dict[str,
         __pydantic_config__ = ITEM_CONFIG  # type: ignore[misc]
         external_id: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=200)] | None]
         instruction: required_text  # type: ignore[valid-type]
-        input: NotRequired[text]  # type: ignore[valid-type]
-        system: NotRequired[text]  # type: ignore[valid-type]
+        input: NotRequired[plain_text]  # type: ignore[valid-type]
+        system: NotRequired[plain_text]  # type: ignore[valid-type]
         history: NotRequired[Annotated[list[HistoryTurn], Field(max_length=MAX_HISTORY_TURNS)]]
         split: NotRequired[Literal["train", "eval", "holdout"]]
         source: NotRequired[Label]

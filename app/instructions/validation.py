@@ -42,6 +42,13 @@ def _suspect(raw: bytes) -> bool:
     return (b"\\u00" in raw or b"\x7f" in raw) and _SUSPECT.search(raw) is not None
 
 
+def friendly(err: dict[str, Any]) -> str:
+    """A pydantic error's message in this API's words."""
+    if err["type"] == "string_too_long":
+        return f"longer than {err['ctx']['max_length']} characters"
+    return _MESSAGES.get(err["type"], err["msg"])
+
+
 def _field(index: int | None, rest: tuple[Any, ...]) -> str:
     out = "items" if index is None else f"items[{index}]"
     for part in rest:
@@ -71,9 +78,7 @@ def _from_pydantic(exc: ValidationError, *, offset: int = 0, lines: list[int] | 
             index, rest = loc[0] + offset, loc[1:]
         else:
             index, rest = (offset if lines else None), loc
-        message = _MESSAGES.get(err["type"], err["msg"])
-        if err["type"] == "string_too_long":
-            message = f"longer than {err['ctx']['max_length']} characters"
+        message = friendly(err)
         details.append(_detail(index, rest, message, err["type"], lines[index] if lines and index is not None
                                else None))
     return details

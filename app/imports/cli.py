@@ -1,0 +1,49 @@
+"""`tuneloop import PATH --project SLUG --format ...`: the importer with a rich progress bar."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.imports.readers import FORMATS
+
+
+def import_command(
+    path: Annotated[Path, typer.Argument(help="A .json, .jsonl or .jsonl.gz file.")],
+    project: Annotated[str, typer.Option("--project", help="The slug of the project to import into.")],
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "auto",
+) -> None:
+    """Bulk import instructions and candidates from a file, with a progress bar; all or nothing."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from app.core.db import get_sessionmaker
+    from app.core.errors import AppError
+    from app.imports.service import import_file
+    from app.projects.service import get_project
+
+    err = Console(stderr=True, soft_wrap=True)
+    if fmt not in FORMATS:
+        err.print(f"[red]error:[/red] unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+        raise typer.Exit(2)
+    with get_sessionmaker()() as session:
+        try:
+            target = get_project(session, slug=project)
+            columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            with Progress(*columns, console=err, transient=False) as bar:
+                task = bar.add_task(f"importing {path.name}", total=None)
+
+                def on_progress(done: int, total: int | None) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                result = import_file(session, project=target, path=path, fmt=fmt, progress=on_progress)
+            session.commit()
+        except AppError as exc:
+            session.rollback()
+            err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+            err.print("nothing was imported.")
+            raise typer.Exit(1) from None
+    typer.echo(f"imported {result.rows} rows ({result.format}) from {path} into {project}: "
+               f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged")

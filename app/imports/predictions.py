@@ -1,0 +1,54 @@
+"""Self-Instruct prediction files: each line is one model's response to a task already in the project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.instructions.ingest import TARGET, _in
+from app.models import Instruction, Project
+
+
+def _key(instruction: str, input_: str) -> tuple[str, str]:
+    # The prediction files carry the instruction with a trailing newline; the task file does not.
+    return instruction.strip(), (input_ or "").strip()
+
+
+def prediction_items(session: Session, *, project: Project, batch: list[tuple[int, Any]],
+                     model: str) -> list[tuple[int, dict]]:
+    """Join each (line, row) to the project's instruction with the same instruction and input.
+
+    A match gets the response as that model's candidate (the instruction's fields are kept as they
+    are); a line with no match becomes a new instruction with the target as its reference.
+    """
+    for line, row in batch:
+        if not isinstance(row, dict) or not isinstance(row.get("instruction"), str) or "response" not in row:
+            raise ValueError(f"{line}: a prediction row needs 'instruction', 'input' and 'response'")
+    texts = sorted({t for _, row in batch for t in (row["instruction"], row["instruction"].strip())})
+    cols = [Instruction.id, Instruction.external_id, Instruction.instruction, Instruction.input,
+            Instruction.system, Instruction.history, Instruction.split, Instruction.source, Instruction.meta]
+    known: dict[tuple[str, str], Any] = {}
+    for found in session.execute(select(*cols).where(Instruction.project_id == project.id,
+                                                     _in(session, Instruction.instruction, texts))
+                                 .order_by(Instruction.id)):
+        known.setdefault(_key(found.instruction, found.input), found)
+    out = []
+    for line, row in batch:
+        response = row["response"] if isinstance(row["response"], str) else ""
+        candidate = {"text": response.strip(), "model": model, "origin": "imported"}
+        hit = known.get(_key(row["instruction"], row.get("input") or ""))
+        if hit is not None:
+            out.append((line, {TARGET: hit.id, "external_id": hit.external_id, "instruction": hit.instruction,
+                               "input": hit.input, "system": hit.system, "history": hit.history or [],
+                               "split": getattr(hit.split, "value", hit.split), "source": hit.source,
+                               "metadata": hit.meta or {}, "candidates": [candidate]}))
+            continue
+        item: dict[str, Any] = {"instruction": row["instruction"].strip(), "input": row.get("input") or "",
+                                "source": model, "candidates": [candidate]}
+        target = row.get("target")
+        if isinstance(target, str) and target.strip():
+            item["candidates"].insert(0, {"text": target, "origin": "reference"})
+        out.append((line, item))
+    return out

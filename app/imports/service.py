@@ -1,0 +1,153 @@
+"""import_file: stream a file, turn rows into items, validate them like the API, upsert in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+
+from app.core.config import get_settings
+from app.imports import files, readers
+from app.imports.files import ImportFailed
+from app.imports.predictions import prediction_items
+from app.instructions.ingest import TARGET, upsert_items
+from app.instructions.schemas import adapters
+from app.instructions.validation import control_char_details, friendly
+from app.models import Project
+
+BATCH = 1000
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass
+class ImportResult:
+    path: str
+    format: str
+    rows: int = 0
+    items: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+class _Batcher:
+    """Validates and writes (line, item) pairs a batch at a time, keeping the counts."""
+
+    def __init__(self, session: Session, project: Project, path: Path, result: ImportResult) -> None:
+        settings = get_settings()
+        self.session, self.project, self.path, self.result = session, project, path, result
+        self.adapter = adapters(settings.max_text_chars, settings.max_candidates, importing=True)["item"]
+        self.pending: list[tuple[int, dict]] = []
+        self.seen_ids: dict[str, int] = {}
+
+    def add(self, line: int, item: dict) -> None:
+        ext = item.get("external_id")
+        if ext is not None and TARGET not in item:
+            if ext in self.seen_ids:
+                raise ImportFailed(f"{self.path}:{line}: external_id {ext!r} appears again "
+                                   f"(first at line {self.seen_ids[ext]})")
+            self.seen_ids[ext] = line
+        self.pending.append((line, item))
+        if len(self.pending) >= BATCH:
+            self.flush()
+
+    def _validated(self, line: int, item: dict) -> dict:
+        target = item.pop(TARGET, None)
+        if item.get("external_id") is None:
+            item.pop("external_id", None)
+        try:
+            valid = self.adapter.validate_python(item)
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            field = ".".join(str(p) for p in err["loc"]) or "row"
+            more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+            raise ImportFailed(f"{self.path}:{line}: {field}: {friendly(err)}{more}") from exc
+        bad = control_char_details([valid])
+        if bad:
+            raise ImportFailed(f"{self.path}:{line}: {bad[0]['field'].removeprefix('items[0].')}: {bad[0]['message']}")
+        if target is not None:
+            valid[TARGET] = target
+        return valid
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        items = [self._validated(line, item) for line, item in self.pending]
+        done = upsert_items(self.session, project=self.project, items=items)
+        self.result.items += len(items)
+        self.result.created += done.created
+        self.result.updated += done.updated
+        self.result.unchanged += done.unchanged
+        self.pending = []
+
+
+def import_file(session: Session, *, project: Project, path: str | Path, fmt: str = "auto",
+                progress: Progress | None = None) -> ImportResult:
+    """Import every row of a .json/.jsonl/.jsonl.gz file into `project`; flushes, never commits.
+
+    Raises ImportFailed naming the file and line of the first bad row; the caller's rollback then
+    leaves the project as it was.
+    """
+    if fmt not in readers.FORMATS:
+        raise ImportFailed(f"unknown format {fmt!r}; choose from {', '.join(readers.FORMATS)}")
+    path = Path(path)
+    if not path.is_file():
+        raise ImportFailed(f"{path}: no such file")
+    result = ImportResult(path=str(path), format=fmt)
+    total = files.count_rows(path)
+    batcher = _Batcher(session, project, path, result)
+    reader: Callable[[Any, str], list[dict]] | None = None
+    predictions: list[tuple[int, Any]] | None = None
+    source = model = files.base_name(path)
+    if progress:
+        progress(0, total)
+    for line, row in files.rows(path):
+        if reader is None and predictions is None:
+            kind = fmt
+            if fmt == "auto":
+                try:
+                    kind = readers.detect(row)
+                except ValueError as exc:
+                    raise ImportFailed(f"{path}:{line}: {exc}") from exc
+            result.format = kind
+            if kind == "self-instruct" and readers.is_prediction(row):
+                predictions = []
+            else:
+                reader = readers.READERS[kind]
+        result.rows += 1
+        if predictions is not None:
+            predictions.append((line, row))
+            if len(predictions) >= BATCH:
+                _flush_predictions(session, project, path, model, predictions, batcher)
+                predictions = []
+        else:
+            try:
+                made = reader(row, source)  # type: ignore[misc]
+            except (ValueError, TypeError, KeyError, IndexError) as exc:
+                raise ImportFailed(f"{path}:{line}: {exc}") from exc
+            for item in made:
+                batcher.add(line, item)
+        if progress and result.rows % 200 == 0:
+            progress(result.rows, total)
+    if predictions:
+        _flush_predictions(session, project, path, model, predictions, batcher)
+    batcher.flush()
+    if progress:
+        progress(result.rows, total if total is not None else result.rows)
+    return result
+
+
+def _flush_predictions(session: Session, project: Project, path: Path, model: str,
+                       batch: list[tuple[int, Any]], batcher: _Batcher) -> None:
+    batcher.flush()  # rows before these must be visible to the join
+    try:
+        joined = prediction_items(session, project=project, batch=batch, model=model)
+    except ValueError as exc:
+        raise ImportFailed(f"{path}:{exc}") from exc
+    for line, item in joined:
+        batcher.add(line, item)
+    batcher.flush()
