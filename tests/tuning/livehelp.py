@@ -1,0 +1,46 @@
+"""Helpers for tests that run a real worker: committed setup and an API client on the live database."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi.testclient import TestClient
+
+
+def live_setup(fmt: str = "sft-messages"):
+    """A committed admin with a token, a project and a snapshot on the live database."""
+    from app.core.db import get_sessionmaker
+    from app.users.service import create_token, create_user
+    from tests.tuning.conftest import make_project, make_snapshot
+
+    with get_sessionmaker()() as session:
+        admin = create_user(session, email="admin@example.com", password="correct horse battery", role="admin")
+        session.flush()
+        token = create_token(session, user=admin, name="t").secret
+        project = make_project(session)
+        export = make_snapshot(session, project, fmt)
+        session.commit()
+        return {"Authorization": f"Bearer {token}"}, project, export
+
+
+def client():
+    from app.main import create_app
+
+    return TestClient(create_app(), raise_server_exceptions=False)
+
+
+def wait_run(api, headers, run_id, predicate, timeout=300.0, message="run state"):
+    """Poll the run over the API until predicate(run) holds; fail with the last state seen."""
+    deadline = time.monotonic() + timeout
+    run = {}
+    while time.monotonic() < deadline:
+        run = api.get(f"/api/v1/tuning-runs/{run_id}", headers=headers).json()
+        if predicate(run):
+            return run
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {message}; last seen: {run}")
+
+
+def events(api, headers, run_id, kind=None):
+    items = api.get(f"/api/v1/tuning-runs/{run_id}/events", headers=headers).json()
+    return [e for e in items if kind is None or e["event"] == kind]
