@@ -32,6 +32,7 @@ ROUTER_MODULES = [
     "app.annotation.routes",
     "app.review.api",
     "app.review.routes",
+    "app.admin.routes",
     "app.exports.routes",
     "app.exports.pages",
     "app.tuning.routes",

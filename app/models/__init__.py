@@ -3,6 +3,7 @@
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.base import Base
 from app.models.export import Export, ExportStatus
+from app.models.import_job import ImportJob, ImportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Instruction, InstructionStatus, Split
 from app.models.project import DEFAULT_PROJECT_SETTINGS, Project
 from app.models.system import WorkerPing
@@ -23,6 +24,8 @@ __all__ = [
     "ExportStatus",
     "GenerationJob",
     "GenerationStatus",
+    "ImportJob",
+    "ImportStatus",
     "Instruction",
     "InstructionStatus",
     "Project",

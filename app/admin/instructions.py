@@ -1,0 +1,55 @@
+"""Admin page: the instruction browser with filters, search and bulk actions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from app.admin import instructions_service as service
+from app.admin.instructions_service import BrowseFilters
+from app.annotation.schemas import FLAGS
+from app.core.db import SessionDep
+from app.core.errors import AppError
+from app.core.templating import render
+from app.models import InstructionStatus, Split
+from app.users.deps import AdminUser
+
+router = APIRouter(prefix="/admin/instructions")
+
+DONE = {"set_split": "Split changed for {n} instruction(s).", "delete": "Deleted {n} instruction(s).",
+        "requeue": "Sent {n} instruction(s) back to the annotation queue."}
+
+
+def _page(request, session, user, filters: BrowseFilters, after: int | None, *, errors=None, done="",
+          status_code=200) -> Response:
+    page = service.browse(session, filters=filters, after=after)
+    ctx = {"user": user, "nav": "admin", "section": "instructions", "page": page, "args": filters.as_args(),
+           "errors": {**filters.errors, **(errors or {})}, "done": done, "flags": FLAGS,
+           "statuses": [s.value for s in InstructionStatus], "splits": [s.value for s in Split], "after": after}
+    return render(request, "admin/instructions.html", ctx, block="results", status_code=status_code)
+
+
+@router.get("")
+def browse(request: Request, session: SessionDep, user: AdminUser, project: str = "", status: str = "",
+           split: str = "", source: str = "", flag: str = "", annotator: str = "", q: str = "", after: str = "",
+           done: str = "") -> Response:
+    filters = BrowseFilters(project=project, status=status, split=split, source=source, flag=flag,
+                            annotator=annotator, q=q[:500])
+    message = DONE.get(done.split(":")[0], "").format(n=done.split(":")[-1]) if done else ""
+    return _page(request, session, user, filters, int(after) if after.isdigit() else None, done=message)
+
+
+@router.post("/bulk")
+def bulk(request: Request, session: SessionDep, user: AdminUser, action: Annotated[str, Form(max_length=20)] = "",
+         ids: Annotated[list[int] | None, Form()] = None, split: Annotated[str, Form(max_length=10)] = "",
+         back: Annotated[str, Form(max_length=2000)] = "") -> Response:
+    try:
+        n = service.bulk_action(session, ids=ids or [], action=action, split=split, by=user)
+    except AppError as exc:
+        return _page(request, session, user, BrowseFilters(), None, errors={"bulk": exc.message},
+                     status_code=exc.status_code)
+    query = back if back.startswith("?") else ""
+    sep = "&" if query else "?"
+    return RedirectResponse(f"/admin/instructions{query}{sep}done={action}:{n}", status_code=303)

@@ -1,0 +1,54 @@
+"""The import task: claim the job, run app.imports.service.import_file in one transaction, record the outcome."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from app.admin import imports_service as jobs
+from app.core.errors import AppError
+from app.core.queue import get_celery
+from app.imports.service import import_file
+from app.models import ImportJob, Project
+from worker.tasks.db import task_session
+
+log = logging.getLogger("tuneloop.imports")
+PROGRESS_EVERY_S = 0.5
+
+
+@get_celery().task(name=jobs.RUN_TASK)
+def run(job_id: int) -> None:
+    """Import the job's file. Idempotent: a finished job, or one running elsewhere, is left alone."""
+    with task_session() as session:
+        job = jobs.claim_job(session, job_id=job_id)
+        if job is None:
+            log.info("import %s: nothing to do", job_id)
+            return
+        project_id, path, fmt = job.project_id, job.path, job.format
+    last = 0.0
+
+    def progress(done: int, total: int | None) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if now - last < PROGRESS_EVERY_S and done != total:
+            return
+        last = now
+        with task_session() as s:
+            jobs.record_progress(s, job_id=job_id, done=done, total=total)
+
+    try:
+        with task_session() as session:
+            project = session.get(Project, project_id)
+            result = import_file(session, project=project, path=path, fmt=fmt, progress=progress)
+            summary = {"rows": result.rows, "items": result.items, "created": result.created,
+                       "updated": result.updated, "unchanged": result.unchanged, "format": result.format}
+            jobs.finish_job(session, job=session.get(ImportJob, job_id), result=summary, rows=result.rows)
+        log.info("import %s: %s", job_id, summary)
+        return
+    except AppError as exc:
+        reason = exc.message
+    except Exception as exc:
+        log.exception("import %s failed", job_id)
+        reason = f"{type(exc).__name__}: {exc}"
+    with task_session() as session:
+        jobs.fail_job(session, job_id=job_id, reason=reason)
