@@ -16,7 +16,7 @@ import orjson
 from sqlalchemy import Connection
 
 from app.exports import manifest as manifest_mod
-from app.exports.formats import BUILDERS, NEEDS_CANDIDATES, Record, shorten
+from app.exports.formats import BUILDERS, NEEDS_CANDIDATES, shorten
 from app.exports.source import count_records, iter_batches
 from app.exports.writers import ArrowBatchWriter, JsonListWriter, JsonlWriter, RowWriter, arrow_schema, fsync_path
 
@@ -145,32 +145,37 @@ def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: in
     style = opts.get("preference_style", "plain")
     to_eval = eval_picker(float(opts.get("eval_fraction") or 0), int(opts.get("seed") or 0))
     dedupe = bool(opts.get("dedupe", True))
-    seen: set[int] = set()  # 8-byte digests as ints: about 60 bytes a row, the one thing that grows
+    seen: set[bytes] = set()  # 8-byte digests: about 60 bytes a row, the one thing that grows with size
     splits = _Splits(folder, spec)
     preview: list[dict[str, Any]] = []
     approvals_out = JsonlWriter(tmp / APPROVALS_FILE)  # one approval id a line, in row order
     duplicates = approvals = done = 0
     dumps, blake = orjson.dumps, hashlib.blake2b
     last = time.monotonic()
+    adders: dict[str, Callable[[dict[str, Any], bytes], None]] = {}
     for records, cands in iter_batches(conn, spec.project_id, opts, with_candidates=spec.format in NEEDS_CANDIDATES):
+        kept: list[bytes] = []
         for rec in records:
-            split = _split_of(rec, to_eval)
+            # Eval and holdout instructions keep their split whatever the fraction: never in a train file.
+            split = rec.split if rec.split != "train" else ("eval" if to_eval(rec.instruction_id) else "train")
+            add = adders.get(split) or adders.setdefault(split, splits.get(split).add)
             wrote = False
             for row in build(rec, cands, style):
                 encoded = dumps(row)
                 if dedupe:
-                    key = int.from_bytes(blake(encoded, digest_size=8).digest(), "little")
+                    key = blake(encoded, digest_size=8).digest()
                     if key in seen:
                         duplicates += 1
                         continue
                     seen.add(key)
-                splits.get(split).add(row, encoded)
+                add(row, encoded)
                 wrote = True
                 if len(preview) < PREVIEW_ROWS:
                     preview.append({"split": split, "row": shorten(row)})
             if wrote:
-                approvals += 1
-                approvals_out.add({}, str(rec.approval_id).encode())
+                kept.append(b"%d" % rec.approval_id)
+        approvals += len(kept)
+        approvals_out.add_lines(kept)
         done += len(records)
         now = time.monotonic()
         if on_progress and now - last >= PROGRESS_EVERY_S:
@@ -182,13 +187,6 @@ def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: in
     if not splits.writers:
         raise ExportFailed("The matching approvals yield no rows in this format (e.g. no ranked pairs).")
     return splits, {"duplicates": duplicates, "approvals": approvals, "preview": preview}
-
-
-def _split_of(rec: Record, to_eval: Callable[[int], bool]) -> str:
-    # Eval and holdout instructions keep their split whatever the fraction: they never reach a train file.
-    if rec.split != "train":
-        return rec.split
-    return "eval" if to_eval(rec.instruction_id) else "train"
 
 
 def _close(splits: _Splits, tmp: Path, spec: Spec, hf_writer: HfWriter | None) -> list[dict[str, Any]]:

@@ -87,27 +87,43 @@ def _select(project_id: int, options: dict[str, Any], with_ranking: bool):
             Approval.final_candidate_id, Approval.all_bad]
     if with_ranking:
         cols += [cast(Approval.ranking, Text), cast(Approval.rejected_candidate_ids, Text)]
-    return (select(*cols).where(*approval_conditions(project_id, options))
-            .order_by(Approval.instruction_id))
+    # Approval-id order walks the (project_id, id) index: rows stream at once, with no sort to wait for.
+    return select(*cols).where(*approval_conditions(project_id, options)).order_by(Approval.id)
 
 
 def iter_batches(conn: Connection, project_id: int, options: dict[str, Any], *, with_candidates: bool,
                  batch_rows: int = BATCH_ROWS) -> Iterator[tuple[list[Record], dict[int, str]]]:
-    """Batches of records in instruction-id order, each with the texts of its instructions' candidates."""
-    # Per statement, not on the connection: there it would turn every later statement into a cursor too.
-    stmt = _select(project_id, options, with_candidates).execution_options(stream_results=True, yield_per=batch_rows)
-    result = conn.execute(stmt)
+    """Batches of records in approval-id order, each with the texts of its instructions' candidates."""
+    cursor = _raw_cursor(conn, _select(project_id, options, with_candidates), batch_rows)
     loads = orjson.loads
-    for part in result.partitions():
-        records = []
-        for r in part:
-            history = loads(r[5]) if r[5] not in (None, "[]") else []
-            ranking, rejected = (loads(r[10] or "[]"), loads(r[11] or "[]")) if with_candidates else ([], [])
-            records.append(Record(r[0], r[1], r[2], r[3] or "", r[4] or "", history, str(r[6]), r[7],
-                                  r[8], ranking, bool(r[9]), rejected))
-        cands: dict[int, str] = {}
-        if with_candidates and records:
-            ids = [rec.instruction_id for rec in records]
-            rows = conn.execute(select(Candidate.id, Candidate.text).where(Candidate.instruction_id.in_(ids)))
-            cands = {cid: text for cid, text in rows}
-        yield records, cands
+    try:
+        while part := cursor.fetchmany(batch_rows):
+            if with_candidates:
+                records = [Record(r[0], r[1], r[2], r[3] or "", r[4] or "", loads(r[5]) if r[5] != "[]" else [],
+                                  r[6], r[7], r[8], loads(r[10]), bool(r[9]), loads(r[11])) for r in part]
+                ids = [rec.instruction_id for rec in records]
+                rows = conn.execute(select(Candidate.id, Candidate.text).where(Candidate.instruction_id.in_(ids)))
+                cands = {cid: text for cid, text in rows}
+            else:
+                records = [Record(r[0], r[1], r[2], r[3] or "", r[4] or "", loads(r[5]) if r[5] != "[]" else [],
+                                  r[6], r[7], r[8], [], bool(r[9]), []) for r in part]
+                cands = {}
+            yield records, cands
+    finally:
+        cursor.close()
+
+
+def _raw_cursor(conn: Connection, stmt: Any, batch_rows: int) -> Any:
+    """A DBAPI cursor over the statement, inside the connection's transaction.
+
+    Every selected column is already a plain value (JSON comes as text), so SQLAlchemy's per-row processing
+    would only cost time. On PostgreSQL the cursor is a named (server-side) one: rows arrive in batches.
+    sqlite3 cursors step through the result lazily by themselves."""
+    if conn.dialect.name == "postgresql":
+        compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        # Our bound values (ints, strings, datetimes, JSON keys) need no SQLAlchemy processing for psycopg.
+        cursor = conn.connection.dbapi_connection.cursor(name="tuneloop_export")
+        cursor.itersize = batch_rows
+        cursor.execute(str(compiled), compiled.construct_params())
+        return cursor
+    return conn.execute(stmt).cursor

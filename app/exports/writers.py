@@ -77,21 +77,33 @@ class JsonlWriter(RowWriter):
         super().__init__(path)
         self._file = path.open("wb", buffering=0)
         self._hash = hashlib.sha256()
-        self._buf: list[bytes] = [self.prefix] if self.prefix else []
+        self._buf: list[bytes] = []
         self._buffered = 0
+        self._flushed_rows = 0
         self._bytes = 0
 
     def add(self, row: dict[str, Any], encoded: bytes) -> None:
-        if self.rows:
-            self._buf.append(self.separator)
         self._buf.append(encoded)
         self.rows += 1
-        self._buffered += len(encoded) + 1
+        self._buffered += len(encoded)
         if self._buffered >= CHUNK_BYTES:
             self._flush()
 
-    def _flush(self) -> None:
-        data = b"".join(self._buf)
+    def add_lines(self, lines: list[bytes]) -> None:
+        """Several rows at once, already encoded (the approvals file)."""
+        if lines:
+            self.add({}, self.separator.join(lines))
+            self.rows += len(lines) - 1
+
+    def _flush(self, last: bool = False) -> None:
+        data = self.separator.join(self._buf)
+        if self._buf:
+            data = (self.separator if self._flushed_rows else self.prefix) + data
+        elif not self._flushed_rows:
+            data = self.prefix
+        if last and (self.rows or self.prefix):
+            data += self.suffix
+        self._flushed_rows = self.rows
         self._buf.clear()
         self._buffered = 0
         self._hash.update(data)
@@ -99,9 +111,7 @@ class JsonlWriter(RowWriter):
         self._file.write(data)
 
     def close(self) -> tuple[int, str]:
-        if self.rows or self.prefix:
-            self._buf.append(self.suffix)
-        self._flush()
+        self._flush(last=True)
         os.fsync(self._file.fileno())
         self._file.close()
         return self._bytes, self._hash.hexdigest()
