@@ -65,6 +65,9 @@ def run_events_route(
     if last_event_id and last_event_id.strip().isdigit():
         after = max(after, int(last_event_id))
     if "text/event-stream" in request.headers.get("accept", ""):
+        # The stream outlives this request's unit of work: end its transaction now (on SQLite every transaction
+        # holds the write lock) and let the stream read with short sessions of its own.
+        session.commit()
         return EventSourceResponse(run_events(get_sessionmaker(), run_id, after), ping=15,
                                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     return [event_out(e) for e in service.list_events(session, run_id=run_id, after=after)]

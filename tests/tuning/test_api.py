@@ -68,7 +68,8 @@ def test_bad_requests_name_the_problem(client, db, admin_headers, setup):
 
 def test_cancel_before_start_and_what_cannot_be_resumed(client, db, admin_headers, setup):
     project, export = setup
-    run_id = client.post("/api/v1/tuning-runs", json=run_body(project, export, "/m"), headers=admin_headers).json()["id"]
+    body = run_body(project, export, "/m")
+    run_id = client.post("/api/v1/tuning-runs", json=body, headers=admin_headers).json()["id"]
     resp = client.post(f"/api/v1/tuning-runs/{run_id}/cancel", headers=admin_headers)
     assert resp.status_code == 202 and resp.json()["state"] == "cancelled"
     assert client.post(f"/api/v1/tuning-runs/{run_id}/cancel", headers=admin_headers).status_code == 409

@@ -36,7 +36,8 @@ def test_run_trains_the_tiny_model_and_its_adapter_generates_candidates(start_wo
         # The adapter was saved and LoRA's B matrices (zero at initialisation) moved.
         names = {a["name"] for a in run["artifacts"]}
         assert {"adapter", "config"} <= names
-        files = {f["name"] for f in api.get(f"/api/v1/tuning-runs/{run_id}/artifacts", headers=headers).json()[0]["files"]}
+        listed = api.get(f"/api/v1/tuning-runs/{run_id}/artifacts", headers=headers).json()
+        files = {f["name"] for f in next(a for a in listed if a["name"] == "adapter")["files"]}
         assert "adapter_model.safetensors" in files
         got = api.get(f"/api/v1/tuning-runs/{run_id}/artifacts/adapter", params={"file": "adapter_model.safetensors"},
                       headers=headers)

@@ -1,0 +1,119 @@
+"""Failure paths with a real worker: cancel mid-run, kill -9 the trainer or the worker, resume from a checkpoint."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+
+from tests.conftest import reset_app_caches, wait_for
+from tests.tuning.livehelp import client, events, live_setup, wait_run
+
+pytestmark = pytest.mark.training
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+@pytest.fixture
+def broker_url(sqlite_broker_url: str) -> str:
+    # The broker round trip is covered on both brokers in test_training; these paths are about the worker.
+    return sqlite_broker_url
+
+
+@pytest.fixture
+def fast_heartbeat(monkeypatch):
+    monkeypatch.setenv("TUNELOOP_TUNING_HEARTBEAT_S", "0.5")
+    monkeypatch.setenv("TUNELOOP_TUNING_HEARTBEAT_TIMEOUT_S", "5")
+    monkeypatch.setenv("TUNELOOP_TUNING_REAPER_INTERVAL_S", "1")
+    reset_app_caches()
+
+
+def _start(api, headers, project, export, tiny_model, **hyper) -> int:
+    from tests.tuning.conftest import run_body
+
+    resp = api.post("/api/v1/tuning-runs", json=run_body(project, export, tiny_model, **hyper), headers=headers)
+    assert resp.status_code == 202, resp.text
+    return resp.json()["id"]
+
+
+def _pid(run_id: int) -> int | None:
+    from app.core.db import get_sessionmaker
+    from app.models import TuningRun
+
+    with get_sessionmaker()() as session:
+        return session.get(TuningRun, run_id).pid
+
+
+def _resume_and_finish(api, headers, run_id: int, checkpoint_step: int, total: int, worker) -> None:
+    resp = api.post(f"/api/v1/tuning-runs/{run_id}/resume", headers=headers)
+    assert resp.status_code == 202 and resp.json()["state"] == "queued", resp.text
+    run = wait_run(api, headers, run_id, lambda r: r["state"] in TERMINAL and r["progress"]["attempt"] == 2)
+    assert run["state"] == "succeeded", (run, worker.output()[-3000:])
+    started = events(api, headers, run_id, "started")
+    assert len(started) == 2 and started[1]["data"]["resumed_from"].endswith(f"checkpoint-{checkpoint_step}")
+    second = [e["data"]["step"] for e in events(api, headers, run_id, "log") if e["id"] > started[1]["id"]]
+    # It continued from the checkpoint instead of starting over at step 1.
+    assert second[0] == checkpoint_step + 1 and second[-1] == total
+    assert run["progress"]["step"] == total
+
+
+def test_cancel_mid_run_stops_with_a_checkpoint_and_resume_continues(fast_heartbeat, start_worker, tiny_model):
+    headers, project, export = live_setup()
+    worker = start_worker()
+    with client() as api:
+        run_id = _start(api, headers, project, export, tiny_model, max_steps=30, save_steps=2)
+        wait_run(api, headers, run_id, lambda r: r["checkpoint"] or r["state"] in TERMINAL, message="a checkpoint")
+        resp = api.post(f"/api/v1/tuning-runs/{run_id}/cancel", headers=headers)
+        assert resp.status_code == 202 and resp.json()["state"] == "cancelling", resp.text
+        run = wait_run(api, headers, run_id, lambda r: r["state"] in TERMINAL)
+        assert run["state"] == "cancelled", (run, worker.output()[-3000:])
+        cancelled = events(api, headers, run_id, "cancelled")
+        assert cancelled and run["checkpoint"]["step"] == cancelled[0]["data"]["step"] < 30
+        _resume_and_finish(api, headers, run_id, run["checkpoint"]["step"], 30, worker)
+
+
+def test_kill_9_of_the_trainer_fails_the_run_and_resume_finishes_it(fast_heartbeat, start_worker, tiny_model):
+    headers, project, export = live_setup()
+    worker = start_worker()
+    with client() as api:
+        run_id = _start(api, headers, project, export, tiny_model, max_steps=30, save_steps=2)
+        run = wait_run(api, headers, run_id, lambda r: r["checkpoint"] or r["state"] in TERMINAL,
+                       message="a checkpoint")
+        assert run["state"] == "running", run
+        os.kill(_pid(run_id), signal.SIGKILL)
+        run = wait_run(api, headers, run_id, lambda r: r["state"] in TERMINAL)
+        assert run["state"] == "failed" and run["error_kind"] == "killed" and "SIGKILL" in run["error"]
+        assert run["checkpoint"] is not None
+        _resume_and_finish(api, headers, run_id, run["checkpoint"]["step"], 30, worker)
+
+
+def test_kill_9_of_the_worker_is_caught_by_the_reaper(fast_heartbeat, start_worker, tiny_model):
+    headers, project, export = live_setup()
+    worker = start_worker()
+    with client() as api:
+        run_id = _start(api, headers, project, export, tiny_model, max_steps=300, save_steps=2)
+        run = wait_run(api, headers, run_id, lambda r: r["progress"]["step"] >= 1 or r["state"] in TERMINAL,
+                       message="training to start")
+        assert run["state"] == "running", run
+        trainer = _pid(run_id)
+        os.kill(worker.proc.pid, signal.SIGKILL)
+        worker.proc.wait()
+        # The trainer dies with its worker instead of training on unobserved.
+        wait_for(lambda: not os.path.exists(f"/proc/{trainer}") or _zombie(trainer), timeout=15,
+                 message="the trainer to die with its worker")
+        # The run page runs the reaper: once the heartbeat is older than the timeout the run is failed.
+        def reaped():
+            assert api.get(f"/runs/{run_id}", headers=headers).status_code == 200
+            return api.get(f"/api/v1/tuning-runs/{run_id}", headers=headers).json()["state"] == "failed"
+
+        wait_for(reaped, timeout=30, interval=0.5, message="the reaper")
+        run = api.get(f"/api/v1/tuning-runs/{run_id}", headers=headers).json()
+        assert run["error_kind"] == "worker_lost" and "Worker lost" in run["error"]
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
