@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -133,6 +133,23 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _db_down(request: Request, exc: OperationalError) -> Response:
         return _render(request, 503, "service_unavailable", "The database is unavailable; try again shortly.")
+
+    @app.exception_handler(DataError)
+    async def _bad_value(request: Request, exc: DataError) -> Response:
+        # The database refused a value the request carried (a NUL byte in text, an integer beyond its column):
+        # the input's fault, so a 422 saying so, not a 500. Logged: a route should have validated it first.
+        import logging
+
+        reason = str(exc.orig or exc).splitlines()[0][:200]
+        logging.getLogger("tuneloop").warning("database refused a value on %s %s: %s", request.method,
+                                              request.url.path, reason)
+        return _render(request, 422, "validation_error", f"A value in the request cannot be stored or compared: "
+                       f"{reason}")
+
+    @app.exception_handler(OverflowError)
+    async def _too_big(request: Request, exc: OverflowError) -> Response:
+        # SQLite's driver raises it for an integer beyond 64 bits (an id no row can have); PostgreSQL's is a DataError.
+        return _render(request, 422, "validation_error", f"A number in the request is out of range: {exc}")
 
     @app.exception_handler(PoolTimeoutError)
     async def _pool(request: Request, exc: PoolTimeoutError) -> Response:

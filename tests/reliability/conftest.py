@@ -66,6 +66,8 @@ class World:
     spare_user: Any
     spare_token: Any
     callers: dict[str, Caller]
+    # Path parameter values, by parameter name, that point at real rows (taken before any call deletes one).
+    path_values: dict[str, Any] = field(default_factory=dict)
 
 
 def add_project(db, *, slug: str | None = None, n_instructions: int = 1):
@@ -114,4 +116,14 @@ def world(app, db, make_user, token_for, monkeypatch) -> World:
             caller.csrf = csrf_from(client)
             caller.cookies = dict(client.cookies.items())
         callers[name] = caller
-    return World(users, project, instruction, list(instruction.candidates), spare_user, spare_token, callers)
+    from app.models import Annotation
+
+    # The annotator's own draft on the instruction, as the queue would hand it out.
+    annotation = Annotation(instruction_id=instruction.id, user_id=users["annotator"].id)
+    db.add(annotation)
+    db.flush()
+    values = {"slug": project.slug, "project_id": project.id, "instruction_id": instruction.id,
+              "candidate_id": instruction.candidates[0].id, "annotation_id": annotation.id,
+              "user_id": spare_user.id, "token_id": spare_token.id}
+    return World(users, project, instruction, list(instruction.candidates), spare_user, spare_token, callers,
+                 values)

@@ -86,21 +86,16 @@ def app_routes(app) -> list[tuple[str, str, RouteContext | None]]:
 
 
 def fill_path(path: str, route, world: World) -> str:
-    """Real ids where the path names a known collection; an id that exists nowhere otherwise."""
+    """Real ids where the world holds a row for the parameter's name; an id that exists nowhere otherwise."""
     if path.endswith("/static/"):
         return "/static/css/app.css"
-    known = {"projects": world.project.slug, "instructions": world.instruction.id,
-             "candidates": world.candidates[0].id, "users": world.spare_user.id, "tokens": world.spare_token.id}
     dependant = getattr(route, "dependant", None)
     types = {p.name: getattr(p.field_info, "annotation", None) for p in dependant.path_params} if dependant else {}
 
     def _value(match: re.Match) -> str:
         name = match.group(1).split(":")[0]
-        before = path[: match.start()].rstrip("/").rsplit("/", 1)[-1]
-        if name == "slug" or (name in ("id", f"{before[:-1]}_id") and before in known):
-            value = known.get(before if name != "slug" else "projects")
-            if value is not None:
-                return str(value)
+        if name in world.path_values:
+            return str(world.path_values[name])
         return str(MISSING_ID) if types.get(name) is int else "no-such-thing"
 
     return re.sub(r"\{([^}]+)\}", _value, path)
