@@ -15,13 +15,10 @@ from worker.training.events import Emitter, log
 
 def _quiet() -> None:
     """Progress bars and tokenizer fork warnings would clutter stderr; stdout is for events only."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_warning()
+    # Environment switches rather than library calls: importing the libraries here would slow down every failure.
+    for name, value in (("TOKENIZERS_PARALLELISM", "false"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+                        ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "warning")):
+        os.environ.setdefault(name, value)
 
 
 def _events_stream():
@@ -35,9 +32,11 @@ def _events_stream():
 
 def _run(path: str, emitter: Emitter) -> int:
     from worker.training.config import RunSpec
+
+    spec = RunSpec.from_file(path)  # before the heavy imports, so a bad spec fails in a second
     from worker.training.runner import run
 
-    return run(RunSpec.from_file(path), emitter)
+    return run(spec, emitter)
 
 
 def _validate(path: str, emitter: Emitter) -> int:
@@ -51,9 +50,11 @@ def _validate(path: str, emitter: Emitter) -> int:
 
 def _generate(path: str, emitter: Emitter) -> int:
     from worker.training.config import GenerateSpec
+
+    spec = GenerateSpec.from_file(path)
     from worker.training.generate import generate
 
-    return generate(GenerateSpec.from_file(path), emitter)
+    return generate(spec, emitter)
 
 
 def _init_tiny(args: argparse.Namespace) -> int:

@@ -66,34 +66,57 @@ def _write_config(spec: RunSpec, path: Path, extra: dict) -> None:
                                indent=2), encoding="utf-8")
 
 
-def run(spec: RunSpec, emitter: Emitter) -> int:
-    """Train as the spec says; returns the process exit code (0 for completed or cancelled)."""
-    started = time.time()
+@dataclasses.dataclass
+class Prepared:
+    """A trainer ready to train, with what the run needs around it."""
+
+    trainer: Any
+    tokenizer: Any
+    callback: EventCallback
+    records: list[dict]
+    eval_records: list[dict]
+    resume: str | None
+    config_path: Path
+
+
+def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
+    """Load data, tokenizer and model and build the TRL trainer; writes the resolved config."""
     out = Path(spec.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     emitter.set_log(out / "events.jsonl")
     resume = resolve_checkpoint(spec)
     hp = spec.hyperparameters
-    tokenizer = load_tokenizer(spec.base_model)
     records = load_records(spec.train_file, spec.data_format)
-    eval_records = load_records(spec.eval_file, spec.data_format) if spec.eval_file else []
+    eval_records = load_records(spec.eval_file, spec.data_format) if spec.eval_file and spec.eval.enabled else []
+    tokenizer = load_tokenizer(spec.base_model)
     max_length: int | None = hp.max_length
     if spec.method == "sft" and hp.padding_free and not hp.packing:
         records, max_length = _drop_long(records, tokenizer, hp.max_length), None
     bf16 = use_bf16(hp.bf16)
     model = load_model(spec, bf16)
-    evaluate = spec.eval.enabled and bool(eval_records)
     args = training_args(spec, bf16=bf16, max_length=max_length)
     callback = EventCallback(emitter, stop_file=spec.stop_file, num_samples=len(records), resumed_from=resume)
     trainer = build_trainer(
         spec, model=model, tokenizer=tokenizer, args=args, train_dataset=to_dataset(records, spec.method, tokenizer),
-        eval_dataset=to_dataset(eval_records, spec.method, tokenizer) if evaluate else None,
+        eval_dataset=to_dataset(eval_records, spec.method, tokenizer) if eval_records else None,
         peft_config=lora_config(spec.lora), callbacks=[callback])
     config_path = out / "run_config.json"
     if is_main_process():
         _write_config(spec, config_path, {"bf16": bf16, "checkpoint": resume, "max_length": max_length,
                                           "template": "chat" if tokenizer.chat_template else "alpaca",
-                                          "trainer": type(trainer).__name__})
+                                          "trainer": type(trainer).__name__,
+                                          "world_size": trainer.args.world_size})
+    return Prepared(trainer, tokenizer, callback, records, eval_records, resume, config_path)
+
+
+def run(spec: RunSpec, emitter: Emitter) -> int:
+    """Train as the spec says; returns the process exit code (0 for completed or cancelled)."""
+    started = time.time()
+    out = Path(spec.output_dir)
+    prepared = prepare(spec, emitter)
+    trainer, tokenizer, callback, resume = prepared.trainer, prepared.tokenizer, prepared.callback, prepared.resume
+    eval_records, config_path = prepared.eval_records, prepared.config_path
+    evaluate = bool(eval_records)
     samples = eval_records[: spec.eval.num_samples] if evaluate else []
     loss_before = evaluation.eval_loss(trainer) if evaluate else None
     base_answers = (evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)

@@ -27,6 +27,8 @@ def training_args(spec: RunSpec, *, bf16: bool, max_length: int | None) -> Any:
         gradient_checkpointing=False, report_to=[], disable_tqdm=True,
         include_num_input_tokens_seen="non_padding", ddp_find_unused_parameters=False,
         dataloader_num_workers=0, dataloader_pin_memory=torch.cuda.is_available(),
+        # Without it, accelerate sets up no CPU process group under torchrun and each process trains alone.
+        use_cpu=not torch.cuda.is_available(),
     )
     if spec.method == "sft":
         from trl import SFTConfig
