@@ -116,7 +116,7 @@ def server(request, tmp_path_factory) -> Iterator[Server]:
            "TUNELOOP_BROKER_URL": f"sqla+sqlite:///{tmp / 'broker.db'}", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"],
+         "--port", str(port), "--log-level", "info"],
         cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -188,6 +188,9 @@ def new_page(browser, request):
             name = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in request.node.name)
             for m, pg in enumerate(context.pages):
                 pg.screenshot(path=str(ARTIFACTS / f"{name}-{n}-{m}.png"), full_page=True)
+            if "server" in request.fixturenames:
+                log = request.getfixturevalue("server").log
+                (ARTIFACTS / f"{name}-server.log").write_text(log.read_text(errors="replace")[-20000:])
         context.close()
 
 

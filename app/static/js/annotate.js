@@ -222,6 +222,10 @@
       if (id) localStorage.removeItem(draftKey(id));
     }
   });
+  document.addEventListener("htmx:beforeRequest", (ev) => {
+    // Submitting sends the whole form: a pending autosave would only race it.
+    if (ev.detail.elt && ev.detail.elt.id === "task-form") clearTimeout(saveTimer);
+  });
   document.addEventListener("htmx:sendError", () => {
     const s = $("#save-status");
     if (s) s.textContent = "Offline: kept on this device, will resend";
