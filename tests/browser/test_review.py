@@ -1,0 +1,75 @@
+"""The reviewer in a real browser: open the review list, open an item two annotators submitted, reorder,
+edit the final response, approve; then the approved pair is visible through the REST API."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from app.models import Instruction
+from app.users.service import create_token, get_user_by_email
+from tests.browser.conftest import add_user, load_user_oriented, sign_in
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def project(server) -> str:
+    with server.sessions.begin() as session:
+        load_user_oriented(session, slug="review-data", name="User-oriented review",
+                           settings={"min_submitted": 2})
+    return "review-data"
+
+
+def _bearer(server, email: str) -> dict[str, str]:
+    with server.sessions.begin() as session:
+        issued = create_token(session, user=get_user_by_email(session, email), name="browser test")
+        return {"Authorization": f"Bearer {issued.secret}"}
+
+
+def test_reviewer_approves_and_the_pair_is_in_the_api(page, server, project):
+    with server.sessions() as session:
+        inst = session.scalars(select(Instruction).where(Instruction.external_id == "user_oriented_task_3")).one()
+        inst_id, cand = inst.id, [c.id for c in inst.candidates]
+    # Two annotators' feedback, pushed through the REST API as feedback gathered elsewhere.
+    first, second = _bearer(server, add_user(server)), _bearer(server, add_user(server))
+    for headers, ranking, extra in (
+        (first, [cand[2], cand[1], cand[0], cand[3], cand[4]], {"comment": "C reads best."}),
+        (second, [cand[2], cand[0], cand[1], cand[4], cand[3]], {"correction": "A cleaner answer.",
+                                                                 "corrected_candidate_id": cand[2]}),
+    ):
+        resp = httpx.post(f"{server.url}/api/v1/instructions/{inst_id}/annotations", headers=headers,
+                          json={"ranking": ranking, **extra})
+        assert resp.status_code == 201, resp.text
+
+    reviewer = add_user(server, "reviewer")
+    sign_in(page, server, reviewer, next_path="/review")
+    page.goto(f"{server.url}/review?project={project}")
+    row = page.locator(f'a[href="/review/{inst_id}"]')
+    row.click()
+    page.wait_for_url(f"**/review/{inst_id}")
+    assert page.locator('[data-testid="annotation"]').count() == 2
+    assert page.inner_text('[data-testid="top1"]') == "100%"
+    assert "cleaner" in " ".join(page.locator(".diff ins").all_inner_texts())  # the correction, as a diff
+
+    # The order starts from the consensus (C first); move the second item to the top by keyboard.
+    order = page.locator("#order-list .sort-item")
+    assert int(order.nth(0).get_attribute("data-id")) == cand[2]
+    second_id = int(order.nth(1).get_attribute("data-id"))
+    order.nth(1).focus()
+    page.keyboard.press("Alt+ArrowUp")
+    assert int(page.locator("#order-list .sort-item").nth(0).get_attribute("data-id")) == second_id
+    page.fill("#final-response", "The reviewer's final answer.")
+    page.click('[data-testid="approve"]')
+    page.wait_for_url(f"**/review/{inst_id}?done=approved")
+    assert page.inner_text('[data-testid="status"]') == "approved"
+
+    approval = httpx.get(f"{server.url}/api/v1/instructions/{inst_id}/approval", headers=_bearer(server, reviewer))
+    assert approval.status_code == 200, approval.text
+    body = approval.json()
+    assert body["final_response"] == "The reviewer's final answer." and body["method"] == "adjudicated"
+    assert body["ranking"][0] == [second_id] and body["ranking"][1] == [cand[2]]
+    assert [second_id, cand[2]] in body["preference_pairs"]
+    detail = httpx.get(f"{server.url}/api/v1/instructions/{inst_id}", headers=_bearer(server, reviewer))
+    assert detail.status_code == 200 and detail.json()["status"] == "approved"
