@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
 
 from app.core.db import SessionDep
-from app.core.errors import AppError
+from app.core.errors import AppError, ValidationFailed
 from app.core.queue import send_task
 from app.core.templating import render
 from app.generations.schemas import GenerationCreate, GenerationFilter
@@ -89,8 +90,11 @@ async def generate(request: Request, run_id: int, session: SessionDep, user: Adm
     """The run page's button: candidates from the tuned model for the project's pending instructions."""
     form = await request.form()
     run = service.get_run(session, run_id=run_id)
-    data = GenerationCreate(project=run.project.slug, model=run.id, n=int(form.get("n") or 1),
-                            filter=GenerationFilter(max_candidates=int(form.get("max_candidates") or 0) or None,
-                                                    limit=int(form.get("limit") or 100)))
+    try:
+        data = GenerationCreate(project=run.project.slug, model=run.id, n=int(form.get("n") or 1),
+                                filter=GenerationFilter(max_candidates=int(form.get("max_candidates") or 0) or None,
+                                                        limit=int(form.get("limit") or 100)))
+    except (ValueError, ValidationError) as exc:
+        raise ValidationFailed(f"The generation settings are not valid: {exc}") from exc
     create_job(session, user=user, data=data)
     return RedirectResponse(f"/runs/{run_id}#generations", status_code=303)
