@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import logging
 import signal
 import socket
@@ -21,7 +22,7 @@ from app.models import RunState, TuningRun
 from app.models.base import utcnow
 from app.tuning import relay
 from app.tuning.service import RUN_TASK, VALIDATE_TASK, transition
-from app.tuning.spec import build_spec, default_base_model, log_file, run_dir, stop_file
+from app.tuning.spec import build_spec, default_base_model, log_file, output_dir, run_dir, stop_file
 from worker.tasks.db import task_session
 from worker.tasks.trainer_process import ROOT, TrainerProcess, trainer_command, trainer_env
 
@@ -201,6 +202,9 @@ def run(run_id: int) -> None:
 def _train(run_id: int, spec: dict[str, Any]) -> None:
     folder = run_dir(run_id)
     folder.mkdir(parents=True, exist_ok=True)
+    if spec["resume_from_checkpoint"] is None:
+        # A fresh start owns its folder: leftovers (a deleted run's id reused by SQLite) must not be resumed.
+        shutil.rmtree(output_dir(run_id), ignore_errors=True)
     spec_path = folder / "spec.json"
     spec_path.write_text(json.dumps(spec, indent=2))
     stop_file(run_id).unlink(missing_ok=True)
