@@ -31,17 +31,39 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("GET", "/redoc"): "public",
     ("GET", "/"): "user",
     ("GET", "/api/v1/me"): "user",
-    # API.md
+    # projects and instructions (API.md); curating data (ingest, edit, delete) is a reviewer's job
     ("GET", "/api/v1/projects"): "user",
     ("GET", "/api/v1/projects/{slug}"): "user",
     ("POST", "/api/v1/projects"): "admin",
-    ("POST", "/api/v1/projects/{slug}/instructions"): "admin",
+    ("PATCH", "/api/v1/projects/{slug}"): "admin",
+    ("POST", "/api/v1/projects/{slug}/instructions"): "reviewer",
     ("GET", "/api/v1/projects/{slug}/instructions"): "user",
-    ("GET", "/api/v1/instructions/{id}"): "user",
-    ("PATCH", "/api/v1/instructions/{id}"): "admin",
-    ("DELETE", "/api/v1/instructions/{id}"): "admin",
-    ("POST", "/api/v1/instructions/{id}/annotations"): "user",
-    ("POST", "/api/v1/instructions/{id}/approve"): "reviewer",
+    ("GET", "/api/v1/instructions/{instruction_id}"): "user",
+    ("PATCH", "/api/v1/instructions/{instruction_id}"): "reviewer",
+    ("DELETE", "/api/v1/instructions/{instruction_id}"): "reviewer",
+    # annotation: every signed-in user annotates; whose annotation it is, the service checks (own-work tests)
+    ("POST", "/api/v1/projects/{slug}/tasks/next"): "user",
+    ("POST", "/api/v1/annotations/{annotation_id}/draft"): "user",
+    ("POST", "/api/v1/annotations/{annotation_id}/submit"): "user",
+    ("POST", "/api/v1/annotations/{annotation_id}/skip"): "user",
+    ("POST", "/api/v1/instructions/{instruction_id}/annotations"): "user",
+    ("GET", "/projects/{slug}"): "user",
+    ("GET", "/projects/{slug}/progress"): "user",
+    ("GET", "/projects/{slug}/annotate"): "user",
+    ("GET", "/projects/{slug}/tasks/{annotation_id}"): "user",
+    ("POST", "/annotations/{annotation_id}/draft"): "user",
+    ("POST", "/annotations/{annotation_id}/submit"): "user",
+    ("POST", "/annotations/{annotation_id}/skip"): "user",
+    # review
+    ("POST", "/api/v1/instructions/{instruction_id}/approve"): "reviewer",
+    ("GET", "/api/v1/instructions/{instruction_id}/approval"): "reviewer",
+    # tuning runs: anyone signed in may watch; only admins act (prefix rule below)
+    ("GET", "/api/v1/tuning-runs"): "user",
+    ("GET", "/api/v1/tuning-runs/{run_id}"): "user",
+    ("GET", "/api/v1/tuning-runs/{run_id}/events"): "user",
+    ("GET", "/api/v1/tuning-runs/{run_id}/artifacts"): "user",
+    ("GET", "/api/v1/tuning-runs/{run_id}/artifacts/{name}"): "user",
+    ("GET", "/api/v1/generations/{job_id}"): "user",
 }
 
 # Default rules by path prefix, first match wins, for routes the table does not list.
@@ -49,14 +71,15 @@ PREFIX_RULES: list[tuple[str | None, str, Level]] = [
     (None, "/static/", "public"),
     (None, "/admin", "admin"),
     (None, "/review", "reviewer"),
-    (None, "/api/v1/tuning-runs", "admin"),
-    (None, "/api/v1/generations", "admin"),
+    (None, "/runs", "admin"),
+    (None, "/exports", "admin"),
+    ("POST", "/api/v1/tuning-runs", "admin"),
+    ("POST", "/api/v1/generations", "admin"),
     (None, "/api/v1/exports", "admin"),
     (None, "/api/v1/users", "admin"),
     (None, "/api/v1/tokens", "admin"),
-    ("POST", "/api/v1/projects/{slug}/exports", "admin"),
-    ("GET", "/api/v1/projects/{slug}/exports", "admin"),
-    (None, "/api/v1/instructions/{id}/approve", "reviewer"),
+    (None, "/api/v1/projects/{slug}/exports", "admin"),
+    (None, "/api/v1/instructions/{instruction_id}/approve", "reviewer"),
 ]
 
 MISSING_ID = 2_147_000_001  # fits a 32-bit integer column and exists nowhere
@@ -182,3 +205,48 @@ def test_a_revoked_token_is_refused_at_once(world: World, db, path):
     resp = caller.request("GET", path, headers=headers)
     assert resp.status_code == 401
     assert "revoked" in assert_error_shape(resp, 401)["message"]
+
+
+def test_annotators_never_see_or_touch_another_annotators_unsubmitted_work(world: World, app, db, make_user,
+                                                                          token_for):
+    """Annotator A's draft holds a marker; annotator B calls every route of the app with A's ids."""
+    from fastapi.testclient import TestClient
+
+    from app.models import Annotation
+    from tests.conftest import csrf_from, login
+    from tests.reliability.conftest import Caller
+
+    marker = "DRAFT-OF-A-7f3c9e"
+    draft = db.get(Annotation, world.path_values["annotation_id"])
+    draft.correction = f"{marker} correction"
+    draft.comment = f"{marker} comment"
+    db.flush()
+    before = (draft.status, draft.correction, draft.comment, draft.ranking, draft.flags)
+
+    other = make_user("annotator")
+    session_b = Caller("b_session", TestClient(app, raise_server_exceptions=False))
+    login(session_b.client, other.email)
+    session_b.csrf = csrf_from(session_b.client)
+    session_b.cookies = dict(session_b.client.cookies.items())
+    token_b = Caller("b_token", TestClient(app, raise_server_exceptions=False), headers=token_for(other))
+
+    leaks, changed = [], []
+    for method, path, route in app_routes(app):
+        if method == "DELETE" or path == "/logout":
+            continue
+        url = fill_path(path, route, world)
+        for caller in (session_b, token_b):
+            kwargs = {"json": {}} if method != "GET" else {}
+            resp = caller.request(method, url, **kwargs)
+            if marker in resp.text:
+                leaks.append(f"{method} {url} as {caller.name} ({resp.status_code})")
+            db.expire(draft)
+            if (draft.status, draft.correction, draft.comment, draft.ranking, draft.flags) != before:
+                changed.append(f"{method} {url} as {caller.name} ({resp.status_code})")
+                draft.correction, draft.comment = f"{marker} correction", f"{marker} comment"
+                db.flush()
+    # The check can fail: the same draft is there for a reviewer to see.
+    seen = world.callers["admin_token"].request("GET", f"/api/v1/instructions/{world.instruction.id}")
+    assert marker in seen.text, seen.text[:500]
+    assert not leaks, "another annotator's unsubmitted work was shown to annotator B:\n" + "\n".join(leaks)
+    assert not changed, "annotator B changed annotator A's work:\n" + "\n".join(changed)
