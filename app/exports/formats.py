@@ -84,8 +84,10 @@ def preference_pairs(rec: Record, cands: dict[int, str]) -> list[tuple[str, str]
     """(chosen, rejected) texts for every pair across tiers, better tier first; ties and all-bad give none."""
     if rec.all_bad:
         return []
-    texts = {**cands, FINAL: rec.final_response}
-    tiers = [[texts[c] for c in tier if c in texts] for tier in ordered_tiers(rec)]
+    # cands holds the whole batch's candidates: look up in it, never copy it (that made each row O(batch)).
+    final = rec.final_response
+    tiers = [[final if c == FINAL else cands[c] for c in tier if c == FINAL or c in cands]
+             for tier in ordered_tiers(rec)]
     pairs = []
     for i, better in enumerate(tiers):
         for worse in tiers[i + 1:]:

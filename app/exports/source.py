@@ -102,8 +102,8 @@ def iter_batches(conn: Connection, project_id: int, options: dict[str, Any], *, 
                 records = [Record(r[0], r[1], r[2], r[3] or "", r[4] or "", loads(r[5]) if r[5] != "[]" else [],
                                   r[6], r[7], r[8], loads(r[10]), bool(r[9]), loads(r[11])) for r in part]
                 ids = [rec.instruction_id for rec in records]
-                rows = conn.execute(select(Candidate.id, Candidate.text).where(Candidate.instruction_id.in_(ids)))
-                cands = {cid: text for cid, text in rows}
+                found = conn.execute(select(Candidate.id, Candidate.text).where(Candidate.instruction_id.in_(ids)))
+                cands = dict(found.cursor.fetchall())
             else:
                 records = [Record(r[0], r[1], r[2], r[3] or "", r[4] or "", loads(r[5]) if r[5] != "[]" else [],
                                   r[6], r[7], r[8], [], bool(r[9]), []) for r in part]

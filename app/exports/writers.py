@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-CHUNK_BYTES = 4 * 1024 * 1024  # one write() per few MB: syscalls stay off the hot path
+CHUNK_BYTES = 1024 * 1024  # one write() per MB: syscalls stay off the hot path
 ARROW_BATCH_ROWS = 20_000
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
@@ -69,49 +69,40 @@ class RowWriter:
 
 
 class JsonlWriter(RowWriter):
-    """One JSON object a line; hashed while written, so the file is never read back."""
+    """One JSON object a line; hashed while written, so the file is never read back.
+
+    Rows go through one fixed-size write buffer: building multi-megabyte chunks instead made glibc's heap
+    grow with every chunk (its mmap threshold adapts upwards), so memory crept up with the export's size."""
 
     prefix, separator, suffix = b"", b"\n", b"\n"
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self._file = path.open("wb", buffering=0)
+        self._file = path.open("wb", buffering=CHUNK_BYTES)
         self._hash = hashlib.sha256()
-        self._buf: list[bytes] = []
-        self._buffered = 0
-        self._flushed_rows = 0
         self._bytes = 0
 
+    def _emit(self, data: bytes) -> None:
+        self._file.write(data)
+        self._hash.update(data)
+        self._bytes += len(data)
+
     def add(self, row: dict[str, Any], encoded: bytes) -> None:
-        self._buf.append(encoded)
+        self._emit(self.separator if self.rows else self.prefix)
+        self._emit(encoded)
         self.rows += 1
-        self._buffered += len(encoded)
-        if self._buffered >= CHUNK_BYTES:
-            self._flush()
 
     def add_lines(self, lines: list[bytes]) -> None:
         """Several rows at once, already encoded (the approvals file)."""
-        if lines:
-            self.add({}, self.separator.join(lines))
-            self.rows += len(lines) - 1
-
-    def _flush(self, last: bool = False) -> None:
-        data = self.separator.join(self._buf)
-        if self._buf:
-            data = (self.separator if self._flushed_rows else self.prefix) + data
-        elif not self._flushed_rows:
-            data = self.prefix
-        if last and (self.rows or self.prefix):
-            data += self.suffix
-        self._flushed_rows = self.rows
-        self._buf.clear()
-        self._buffered = 0
-        self._hash.update(data)
-        self._bytes += len(data)
-        self._file.write(data)
+        for line in lines:
+            self.add({}, line)
 
     def close(self) -> tuple[int, str]:
-        self._flush(last=True)
+        if not self.rows:
+            self._emit(self.prefix)
+        if self.rows or self.prefix:
+            self._emit(self.suffix)
+        self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
         return self._bytes, self._hash.hexdigest()

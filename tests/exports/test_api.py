@@ -26,7 +26,8 @@ def test_only_admins_may_export(client, db, project, make_user, token_for, admin
         for method, url in [("post", f"/api/v1/projects/{project.slug}/exports"),
                             ("get", f"/api/v1/exports/{export_id}"), ("get", f"/api/v1/exports/{export_id}/download"),
                             ("get", "/exports"), ("get", f"/exports/{export_id}")]:
-            resp = getattr(client, method)(url, headers=headers, **({"json": {"format": "kto"}} if method == "post" else {}))
+            body = {"json": {"format": "kto"}} if method == "post" else {}
+            resp = getattr(client, method)(url, headers=headers, **body)
             assert resp.status_code == 403, (role, url, resp.text)
             assert resp.json()["error"]["code"] == "forbidden"
     assert client.get(f"/api/v1/exports/{export_id}").status_code == 401
