@@ -73,4 +73,6 @@ def get_session() -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the commit runs before the response is sent, so a client never gets a 2xx for a write
+# that then fails to commit, nor reads its own write in a next request before it is committed.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
