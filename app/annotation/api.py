@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
+from fastapi.responses import ORJSONResponse
 
 from app.annotation import api_service
 from app.annotation.schemas import AnnotationOut, FeedbackIn, SkipIn, TaskOut
@@ -10,15 +11,20 @@ from app.annotation.timing import TimedRoute
 from app.core.db import SessionDep
 from app.users.deps import CurrentUser
 
-router = APIRouter(prefix="/api/v1", tags=["annotation"], route_class=TimedRoute)
+# ORJSONResponse: the services already answer validated schemas; serialising once keeps the hot path short.
+router = APIRouter(prefix="/api/v1", tags=["annotation"], route_class=TimedRoute, default_response_class=ORJSONResponse)
 
 
-@router.post("/projects/{slug}/tasks/next", response_model=TaskOut,
-             responses={204: {"description": "nothing left for this user in the project"}})
-def next_task(slug: str, session: SessionDep, user: CurrentUser) -> TaskOut | Response:
+def _json(model, status_code: int = 200) -> ORJSONResponse:
+    return ORJSONResponse(model.model_dump(mode="json"), status_code=status_code)
+
+
+@router.post("/projects/{slug}/tasks/next", response_model=None,
+             responses={200: {"model": TaskOut}, 204: {"description": "nothing left for this user in the project"}})
+def next_task(slug: str, session: SessionDep, user: CurrentUser) -> Response:
     """Reserve the caller's next task (or return their live reservation, draft included)."""
     task = api_service.next_task(session, slug=slug, user=user)
-    return task if task is not None else Response(status_code=204)
+    return _json(task) if task is not None else Response(status_code=204)
 
 
 @router.post("/annotations/{annotation_id}/draft", response_model=AnnotationOut)
@@ -27,10 +33,10 @@ def save_draft(annotation_id: int, body: FeedbackIn, session: SessionDep, user: 
     return api_service.draft(session, annotation_id=annotation_id, user=user, data=body)
 
 
-@router.post("/annotations/{annotation_id}/submit", response_model=AnnotationOut)
-def submit(annotation_id: int, body: FeedbackIn, session: SessionDep, user: CurrentUser) -> AnnotationOut:
+@router.post("/annotations/{annotation_id}/submit", response_model=None, responses={200: {"model": AnnotationOut}})
+def submit(annotation_id: int, body: FeedbackIn, session: SessionDep, user: CurrentUser) -> Response:
     """Submit a reserved task with the same validation as the task page."""
-    return api_service.submit(session, annotation_id=annotation_id, user=user, data=body)
+    return _json(api_service.submit(session, annotation_id=annotation_id, user=user, data=body))
 
 
 @router.post("/annotations/{annotation_id}/skip", response_model=AnnotationOut)

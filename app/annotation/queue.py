@@ -110,6 +110,7 @@ def next_task(session: Session, *, project: Project, user: User, now: datetime |
         return None
     annotation = Annotation(instruction_id=instruction.id, user_id=user.id, status=AnnotationStatus.in_progress,
                             reserved_until=until, ranking=[], ratings={}, flags=[])
+    annotation.instruction = instruction  # already loaded and locked: no second SELECT
     session.add(annotation)
     _reserve(session, instruction, until)
     session.flush()
