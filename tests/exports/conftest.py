@@ -73,3 +73,19 @@ def seed_mixed(session: Session, project: Project, n: int = 12) -> None:
 @pytest.fixture
 def project(db: Session) -> Project:
     return add_project(db)
+
+
+@pytest.fixture
+def live_admin(live):
+    """A committed admin with a token, and a committed project with approvals, on the live database."""
+    from app.core.db import get_sessionmaker
+    from app.users.service import create_token, create_user
+
+    with get_sessionmaker()() as session:
+        admin = create_user(session, email="exporter@example.com", password="correct horse battery", role="admin")
+        session.flush()
+        token = create_token(session, user=admin, name="t").secret
+        project = add_project(session, "live-proj")
+        seed_mixed(session, project, n=10)
+        session.commit()
+    return {"Authorization": f"Bearer {token}"}

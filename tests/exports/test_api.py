@@ -7,7 +7,6 @@ import json
 import zipfile
 from datetime import timedelta
 
-import pytest
 from fastapi.testclient import TestClient
 
 from app.models import Export, ExportStatus
@@ -66,22 +65,6 @@ def test_versions_increment_and_download_waits(client, db, project, admin_header
     assert client.get(f"/api/v1/exports/{first_other.json()['id']}", headers=admin_headers).json()["version"] == 1
     resp = client.get(f"/api/v1/exports/{ids[0]}/download", headers=admin_headers)
     assert resp.status_code == 409 and resp.json()["error"]["code"] == "conflict"
-
-
-@pytest.fixture
-def live_admin(live):
-    """A committed admin with a token, and a committed project with approvals, on the live database."""
-    from app.core.db import get_sessionmaker
-    from app.users.service import create_token, create_user
-
-    with get_sessionmaker()() as session:
-        admin = create_user(session, email="exporter@example.com", password="correct horse battery", role="admin")
-        session.flush()
-        token = create_token(session, user=admin, name="t").secret
-        project = add_project(session, "live-proj")
-        seed_mixed(session, project, n=10)
-        session.commit()
-    return {"Authorization": f"Bearer {token}"}
 
 
 def test_full_run_in_process_then_download(live_admin):
