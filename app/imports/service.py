@@ -85,13 +85,18 @@ class _Batcher:
         self.pending = []
 
 
-def import_file(session: Session, *, project: Project, path: str | Path, fmt: str = "auto",
+def import_file(session: Session, *, project: Project | str, path: str | Path, fmt: str = "auto",
                 progress: Progress | None = None) -> ImportResult:
-    """Import every row of a .json/.jsonl/.jsonl.gz file into `project`; flushes, never commits.
+    """Import every row of a .json/.jsonl/.jsonl.gz file into `project` (or its slug); flushes, never commits.
 
-    Raises ImportFailed naming the file and line of the first bad row; the caller's rollback then
-    leaves the project as it was.
+    Raises ImportFailed naming the file and line of the first bad row (NotFound for an unknown slug);
+    the caller's rollback then leaves the project as it was. `progress(done_rows, total_rows_or_None)`
+    is called every 200 rows.
     """
+    if isinstance(project, str):
+        from app.projects.service import get_project
+
+        project = get_project(session, slug=project)
     if fmt not in readers.FORMATS:
         raise ImportFailed(f"unknown format {fmt!r}; choose from {', '.join(readers.FORMATS)}")
     path = Path(path)

@@ -177,3 +177,11 @@ def test_roles(ingest, annotator_headers, client, project):
 def test_unknown_project_is_404(client, reviewer_headers, project):
     resp = client.post("/api/v1/projects/nope/instructions", json={"items": [GOOD]}, headers=reviewer_headers)
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+
+
+def test_openapi_documents_json_and_ndjson_bodies(client):
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/api/v1/projects/{slug}/instructions"]["post"]["requestBody"]["content"]
+    assert set(body) == {"application/json", "application/x-ndjson"}
+    item = body["application/x-ndjson"]["schema"]
+    assert item["additionalProperties"] is False and "instruction" in item["required"]
