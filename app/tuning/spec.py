@@ -40,8 +40,8 @@ def log_file(run_id: int) -> Path:
 
 
 def default_base_model() -> Path:
-    """The tiny demo model offered by default (built by `init-tiny` on request)."""
-    return get_settings().data_dir / "models" / "tiny"
+    """The tiny demo model offered by default; `tuneloop serve` builds it there (app.cli.DEMO_MODEL_DIR)."""
+    return get_settings().data_dir / "models" / "tiny-llama"
 
 
 def checkpoint_step(path: str | None) -> int | None:
