@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from tests.conftest import csrf_from, login
 
+PASSWORD = "correct horse battery"  # the conftest login() default
 # Every kind of caller the access matrix and the fuzzers act as.
 CALLERS = ("anonymous", "annotator", "reviewer", "annotator_token", "admin_token", "admin_session")
 CALLER_ROLE = {"anonymous": None, "annotator": "annotator", "reviewer": "reviewer", "annotator_token": "annotator",
@@ -43,8 +45,13 @@ class Caller:
     headers: dict[str, str] = field(default_factory=dict)
     cookies: dict[str, str] = field(default_factory=dict)
     csrf: str | None = None
+    login_email: str | None = None  # signs in through the real form on first use
 
     def request(self, method: str, url: str, **kwargs):
+        if self.login_email and not self.cookies:
+            login(self.client, self.login_email)
+            self.csrf = csrf_from(self.client)
+            self.cookies = dict(self.client.cookies.items())
         # A logout or a failed check must not change who the next request is made as.
         self.client.cookies.clear()
         for key, value in self.cookies.items():
@@ -91,30 +98,44 @@ def add_project(db, *, slug: str | None = None, n_instructions: int = 1):
     return project, rows
 
 
+@lru_cache
+def _password_hash() -> str:
+    from app.core.security import hash_password
+
+    return hash_password(PASSWORD)
+
+
+def quick_user(db, role: str):
+    """A user like create_user makes, with the password hash computed once: argon2 is slow on purpose."""
+    from app.models import Role, User
+
+    user = User(email=f"{role}-{secrets.token_hex(4)}@example.com", name=role.capitalize(), role=Role(role),
+                password_hash=_password_hash())
+    db.add(user)
+    db.flush()
+    return user
+
+
 @pytest.fixture
-def world(app, db, make_user, token_for, monkeypatch) -> World:
+def world(app, db, token_for, monkeypatch) -> World:
     from app.core.config import get_settings
     from app.users.service import create_token
 
     # No worker runs here: health must not wait its full 5 s for a ping answer on every call.
     monkeypatch.setattr(get_settings(), "health_worker_timeout_s", 0.2)
-
-    users = {role: make_user(role) for role in ("annotator", "reviewer", "admin")}
+    users = {role: quick_user(db, role) for role in ("annotator", "reviewer", "admin")}
     project, (instruction,) = add_project(db)
-    spare_user = make_user("annotator")
+    spare_user = quick_user(db, "annotator")
     spare_token = create_token(db, user=spare_user, name="spare").token
     db.flush()
     callers: dict[str, Caller] = {}
     for name in CALLERS:
-        client = TestClient(app, raise_server_exceptions=False)
-        caller = Caller(name, client)
+        caller = Caller(name, TestClient(app, raise_server_exceptions=False))
         role = CALLER_ROLE[name]
         if name.endswith("_token"):
             caller.headers = token_for(users[role])
         elif role is not None:
-            login(client, users[role].email)
-            caller.csrf = csrf_from(client)
-            caller.cookies = dict(client.cookies.items())
+            caller.login_email = users[role].email
         callers[name] = caller
     from app.models import Annotation
 
@@ -122,6 +143,9 @@ def world(app, db, make_user, token_for, monkeypatch) -> World:
     annotation = Annotation(instruction_id=instruction.id, user_id=users["annotator"].id)
     db.add(annotation)
     db.flush()
+    # Released as a savepoint (the test's outer transaction still rolls back): a refused request's rollback
+    # must undo only that request, never the world.
+    db.commit()
     values = {"slug": project.slug, "project_id": project.id, "instruction_id": instruction.id,
               "candidate_id": instruction.candidates[0].id, "annotation_id": annotation.id,
               "user_id": spare_user.id, "token_id": spare_token.id}

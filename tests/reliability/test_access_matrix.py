@@ -207,14 +207,12 @@ def test_a_revoked_token_is_refused_at_once(world: World, db, path):
     assert "revoked" in assert_error_shape(resp, 401)["message"]
 
 
-def test_annotators_never_see_or_touch_another_annotators_unsubmitted_work(world: World, app, db, make_user,
-                                                                          token_for):
+def test_annotators_never_see_or_touch_another_annotators_unsubmitted_work(world: World, app, db, token_for):
     """Annotator A's draft holds a marker; annotator B calls every route of the app with A's ids."""
     from fastapi.testclient import TestClient
 
     from app.models import Annotation
-    from tests.conftest import csrf_from, login
-    from tests.reliability.conftest import Caller
+    from tests.reliability.conftest import Caller, quick_user
 
     marker = "DRAFT-OF-A-7f3c9e"
     draft = db.get(Annotation, world.path_values["annotation_id"])
@@ -223,11 +221,8 @@ def test_annotators_never_see_or_touch_another_annotators_unsubmitted_work(world
     db.flush()
     before = (draft.status, draft.correction, draft.comment, draft.ranking, draft.flags)
 
-    other = make_user("annotator")
-    session_b = Caller("b_session", TestClient(app, raise_server_exceptions=False))
-    login(session_b.client, other.email)
-    session_b.csrf = csrf_from(session_b.client)
-    session_b.cookies = dict(session_b.client.cookies.items())
+    other = quick_user(db, "annotator")
+    session_b = Caller("b_session", TestClient(app, raise_server_exceptions=False), login_email=other.email)
     token_b = Caller("b_token", TestClient(app, raise_server_exceptions=False), headers=token_for(other))
 
     leaks, changed = [], []
