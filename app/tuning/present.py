@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from app.models import RunEvent, TuningRun
@@ -33,4 +34,6 @@ def run_out(run: TuningRun) -> TuningRunOut:
 
 def event_out(event: RunEvent) -> RunEventOut:
     data: dict[str, Any] = {k: v for k, v in (event.data or {}).items() if k not in ("event", "time")}
-    return RunEventOut(id=event.seq, event=event.kind, time=event.created_at, data=data)
+    at = event.created_at
+    # SQLite hands back naive datetimes; they are UTC, and browsers must not read them as local time.
+    return RunEventOut(id=event.seq, event=event.kind, time=at if at.tzinfo else at.replace(tzinfo=UTC), data=data)

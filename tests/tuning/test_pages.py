@@ -26,6 +26,9 @@ def test_new_run_form_creates_a_run_and_the_pages_show_it(client, db, make_user)
     page = client.get(resp.headers["location"])
     assert page.status_code == 200 and "/m/&lt;tiny&gt;" in page.text and "badge created" in page.text
     assert 'hx-trigger="every 2s"' in page.text  # live while the run is active
+    fragment = client.get(resp.headers["location"], headers={"HX-Request": "true"})
+    assert fragment.status_code == 200 and fragment.text.lstrip().startswith('<div id="run-live"')
+    assert "<html" not in fragment.text and "HX-Request" in fragment.headers["vary"]
     listing = client.get("/runs")
     assert listing.status_code == 200 and "badge created" in listing.text
 
