@@ -15,6 +15,7 @@ from app.core.errors import NotFound, ValidationFailed
 from app.models import Annotation, AnnotationStatus, Approval, Instruction, InstructionStatus, Project, User
 from app.review.agreement import Agreement, instruction_agreement
 from app.review.consensus import consensus_tiers
+from app.review.service import proposal
 
 # How many instructions one page request examines at most when the agreement filter discards rows.
 SCAN_LIMIT = 2000
@@ -133,6 +134,7 @@ class ReviewItem:
     consensus: list[list[int]]
     approval: Approval | None
     diffs: dict[int, list[tuple[str, str]]]
+    proposal: object | None  # service.Decision: what approving the consensus now would give
 
 
 def word_diff(before: str, after: str) -> list[tuple[str, str]]:
@@ -167,7 +169,7 @@ def review_item(session: Session, *, instruction_id: int) -> ReviewItem:
     return ReviewItem(instruction=inst, project=project, annotations=anns,
                       agreement=instruction_agreement(_rankings(anns)),
                       consensus=consensus_tiers(_rankings(anns), [a.ratings for a in anns], candidate_ids),
-                      approval=approval, diffs=diffs)
+                      approval=approval, diffs=diffs, proposal=proposal(session, instruction=inst))
 
 
 def annotators(session: Session) -> list[User]:

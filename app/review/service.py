@@ -17,6 +17,7 @@ Approval rules (what an Approval row holds, see app/models/annotation.py):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -88,19 +89,31 @@ def _check_tiers(tiers: list[list[int]], candidate_ids: Sequence[int]) -> None:
                                details=[{"field": "ranking", "message": "duplicate candidate ids"}])
 
 
-def approve(session: Session, *, instruction: Instruction, by: User | None, final_response: str | None = None,
-            ranking: Sequence[object] | None = None, annotation_id: int | None = None,
-            method: ApprovalMethod | str | None = None) -> Approval:
-    """Create or replace the instruction's approval and mark it approved.
+@dataclass
+class Decision:
+    """What an approval would hold, computed without writing anything."""
 
-    annotation_id accepts that annotation's result; final_response and/or ranking adjudicate; neither
-    approves the consensus of the submitted annotations. Raises Conflict when there is nothing to
-    approve from (no submitted annotations and no final response).
+    final_response: str
+    final_candidate_id: int | None
+    ranking: list[list[int]]
+    all_bad: bool
+    rejected_candidate_ids: list[int]
+    annotation_ids: list[int]
+    method: ApprovalMethod
+
+
+def decide(session: Session, *, instruction: Instruction, final_response: str | None = None,
+           ranking: Sequence[object] | None = None, annotation_id: int | None = None) -> Decision:
+    """The approval these inputs give, by the rules in this module's docstring; writes nothing.
+
+    Raises ValidationFailed for bad inputs and Conflict when there is nothing to approve from.
     """
     annotations = submitted_annotations(session, instruction=instruction)
     candidate_ids = [c.id for c in instruction.candidates]
     texts = {c.id: c.text for c in instruction.candidates}
-    scale = instruction_scale(session, instruction=instruction)
+    if final_response is not None:
+        # Browsers send a textarea's line breaks as CRLF; stored texts use LF, so an unedited candidate matches.
+        final_response = final_response.replace("\r\n", "\n")
     if final_response is not None and not final_response.strip():
         raise ValidationFailed("The final response is empty.", details=[{"field": "final_response"}])
 
@@ -113,7 +126,7 @@ def approve(session: Session, *, instruction: Instruction, by: User | None, fina
         tiers = [[cid] for cid in _ranking(chosen)] or consensus_tiers([], [chosen.ratings], candidate_ids)
         all_bad = chosen.all_bad
         correction_from = chosen if (chosen.correction or "").strip() else None
-        default_method = ApprovalMethod.accepted
+        method = ApprovalMethod.accepted
     else:
         if not annotations and final_response is None:
             raise Conflict("There is nothing to approve from: no submitted annotations and no final response.")
@@ -121,7 +134,7 @@ def approve(session: Session, *, instruction: Instruction, by: User | None, fina
         tiers = consensus_tiers([_ranking(a) for a in annotations], [a.ratings for a in annotations], candidate_ids)
         all_bad = bool(annotations) and sum(a.all_bad for a in annotations) * 2 > len(annotations)
         correction_from = _best_correction(annotations, tiers)
-        default_method = ApprovalMethod.adjudicated if (final_response is not None or ranking) else ApprovalMethod.api
+        method = ApprovalMethod.adjudicated if (final_response is not None or ranking) else ApprovalMethod.api
 
     if ranking is not None:
         tiers = normalise_tiers(ranking)
@@ -144,19 +157,43 @@ def approve(session: Session, *, instruction: Instruction, by: User | None, fina
         text = ""
     else:
         raise Conflict("There is nothing to approve from: the annotations rank no candidate and correct nothing.")
+    scale = instruction_scale(session, instruction=instruction)
+    return Decision(final_response=text, final_candidate_id=final_candidate_id, ranking=tiers, all_bad=all_bad,
+                    rejected_candidate_ids=rejected_candidates(basis, candidate_ids, scale=scale, all_bad=all_bad,
+                                                               keep=final_candidate_id),
+                    annotation_ids=[a.id for a in basis], method=method)
 
+
+def proposal(session: Session, *, instruction: Instruction) -> Decision | None:
+    """What approving the consensus as it stands would give, for the review form; None when nothing would."""
+    try:
+        return decide(session, instruction=instruction)
+    except Conflict:
+        return None
+
+
+def approve(session: Session, *, instruction: Instruction, by: User | None, final_response: str | None = None,
+            ranking: Sequence[object] | None = None, annotation_id: int | None = None,
+            method: ApprovalMethod | str | None = None) -> Approval:
+    """Create or replace the instruction's approval and mark it approved.
+
+    annotation_id accepts that annotation's result; final_response and/or ranking adjudicate; neither
+    approves the consensus of the submitted annotations. Raises Conflict when there is nothing to
+    approve from (no submitted annotations and no final response).
+    """
+    decision = decide(session, instruction=instruction, final_response=final_response, ranking=ranking,
+                      annotation_id=annotation_id)
     approval = session.scalar(select(Approval).where(Approval.instruction_id == instruction.id))
     if approval is None:
         approval = Approval(instruction_id=instruction.id, project_id=instruction.project_id)
         session.add(approval)
-    approval.final_response = text
-    approval.final_candidate_id = final_candidate_id
-    approval.ranking = tiers
-    approval.all_bad = all_bad
-    approval.rejected_candidate_ids = rejected_candidates(basis, candidate_ids, scale=scale, all_bad=all_bad,
-                                                          keep=final_candidate_id)
-    approval.annotation_ids = [a.id for a in basis]
-    approval.method = ApprovalMethod(method) if method else default_method
+    approval.final_response = decision.final_response
+    approval.final_candidate_id = decision.final_candidate_id
+    approval.ranking = decision.ranking
+    approval.all_bad = decision.all_bad
+    approval.rejected_candidate_ids = decision.rejected_candidate_ids
+    approval.annotation_ids = decision.annotation_ids
+    approval.method = ApprovalMethod(method) if method else decision.method
     approval.approved_by_id = by.id if by else None
     approval.approved_at = utcnow()
     instruction.status = InstructionStatus.approved

@@ -131,3 +131,10 @@ def test_no_rule_only_marks_submitted(db, make_user, make_project, make_instruct
     annotate(inst, make_user(), ranking=[c.id for c in inst.candidates])
     assert maybe_auto_approve(db, instruction=inst) is None
     assert inst.status == InstructionStatus.submitted
+
+
+def test_crlf_from_a_textarea_still_matches_the_candidate(db, make_project, make_instruction, annotate, make_user):
+    inst = make_instruction(make_project(), candidates=("Line one.\nLine two.", "Other"))
+    annotate(inst, make_user(), ranking=[c.id for c in inst.candidates])
+    approval = approve(db, instruction=inst, by=None, final_response="Line one.\r\nLine two.")
+    assert approval.final_candidate_id == inst.candidates[0].id and approval.final_response == "Line one.\nLine two."
