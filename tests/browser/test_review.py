@@ -60,6 +60,11 @@ def test_reviewer_approves_and_the_pair_is_in_the_api(page, server, project):
     order.nth(1).focus()
     page.keyboard.press("Alt+ArrowUp")
     assert int(page.locator("#order-list .sort-item").nth(0).get_attribute("data-id")) == second_id
+    # And drag the last one to second place (SortableJS).
+    items = page.locator("#order-list .sort-item")
+    last_id = int(items.nth(4).get_attribute("data-id"))
+    items.nth(4).drag_to(items.nth(1))
+    page.wait_for_function(f"document.querySelectorAll('#order-list .sort-item')[1].dataset.id === '{last_id}'")
     page.fill("#final-response", "The reviewer's final answer.")
     page.click('[data-testid="approve"]')
     page.wait_for_url(f"**/review/{inst_id}?done=approved")
@@ -69,7 +74,7 @@ def test_reviewer_approves_and_the_pair_is_in_the_api(page, server, project):
     assert approval.status_code == 200, approval.text
     body = approval.json()
     assert body["final_response"] == "The reviewer's final answer." and body["method"] == "adjudicated"
-    assert body["ranking"][0] == [second_id] and body["ranking"][1] == [cand[2]]
-    assert [second_id, cand[2]] in body["preference_pairs"]
+    assert body["ranking"][:3] == [[second_id], [last_id], [cand[2]]]
+    assert [second_id, cand[2]] in body["preference_pairs"] and [last_id, cand[2]] in body["preference_pairs"]
     detail = httpx.get(f"{server.url}/api/v1/instructions/{inst_id}", headers=_bearer(server, reviewer))
     assert detail.status_code == 200 and detail.json()["status"] == "approved"
