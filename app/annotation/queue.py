@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import ARRAY, Integer, and_, any_, exists, literal, or_, select
 from sqlalchemy.orm import Session
 
 from app.models import Annotation, AnnotationStatus, Instruction, InstructionStatus, Project, Split, User
@@ -121,6 +121,15 @@ def _pg(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+def _project_filter(session: Session, project_id: int):
+    """`project_id = ANY(ARRAY[p])` on PostgreSQL: unlike `= p`, it is not folded into a constant, so ordering by
+    (project_id, id) can only come from the partial queue index. With `= p` the planner may walk the primary
+    key instead, past every instruction already done, a scan that grows with the project's progress."""
+    if _pg(session):
+        return Instruction.project_id == any_(literal([project_id], ARRAY(Integer)))
+    return Instruction.project_id == project_id
+
+
 def _claim(session: Session, *, project: Project, user: User, overlap: int, now: datetime) -> Instruction | None:
     """Lock the first pending instruction with room that this user has not touched."""
     after = 0
@@ -128,14 +137,14 @@ def _claim(session: Session, *, project: Project, user: User, overlap: int, now:
         stmt = (
             select(Instruction)
             .where(
-                Instruction.project_id == project.id,
+                _project_filter(session, project.id),
                 Instruction.status == InstructionStatus.pending,
                 Instruction.id > after,
                 or_(Instruction.submitted_count + Instruction.reserved_count < overlap,
                     Instruction.reserved_until <= now),
                 ~exists().where(and_(Annotation.instruction_id == Instruction.id, Annotation.user_id == user.id)),
             )
-            .order_by(Instruction.id)
+            .order_by(Instruction.project_id, Instruction.id)
             .limit(1)
         )
         if project.setting("exclude_holdout"):
