@@ -6,6 +6,7 @@ import json
 import re
 import secrets
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -125,6 +126,11 @@ def claim_job(session: Session, *, job_id: int) -> ImportJob | None:
     beat = job.heartbeat_at
     if beat is not None and beat.tzinfo is None:
         beat = beat.replace(tzinfo=now.tzinfo)
+    progress = _progress_file(job_id)
+    if progress.exists():
+        # On SQLite the progress file is the heartbeat: the job row cannot be written during the import.
+        touched = datetime.fromtimestamp(progress.stat().st_mtime, tz=UTC)
+        beat = touched if beat is None or touched > beat else beat
     stale = job.status == ImportStatus.running and (beat is None or (now - beat).total_seconds() > STALE_AFTER_S)
     if job.status != ImportStatus.queued and not stale:
         return None

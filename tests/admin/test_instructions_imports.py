@@ -139,3 +139,22 @@ def test_upload_runs_as_a_job_with_progress(start_worker, shared_data):
         assert "bad-seed.jsonl:176" in page.text
     with get_sessionmaker()() as s:
         assert s.query(Instruction).count() == 175
+
+
+def test_claim_is_idempotent_and_takes_back_silent_jobs(db, make_user, make_project):
+    from datetime import timedelta
+
+    from app.admin.imports_service import claim_job
+    from app.models.base import utcnow
+
+    job = ImportJob(project_id=make_project().id, path="/nowhere", source_name="x.jsonl", format="auto",
+                    status=ImportStatus.queued, result={})
+    db.add(job)
+    db.flush()
+    assert claim_job(db, job_id=job.id) is job and job.status == ImportStatus.running
+    assert claim_job(db, job_id=job.id) is None  # running and alive: another delivery leaves it alone
+    job.heartbeat_at = utcnow() - timedelta(minutes=10)
+    assert claim_job(db, job_id=job.id) is job  # its worker went silent: taken back
+    job.status = ImportStatus.succeeded
+    assert claim_job(db, job_id=job.id) is None
+    assert claim_job(db, job_id=999999) is None
