@@ -108,6 +108,25 @@ def _serve(url: str, data_dir: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"the server did not start (exit code {proc.poll()}); see its output above")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """user + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _backend_cpu(url: str) -> float:
+    """CPU seconds of the PostgreSQL backends serving `url`'s database (the server's pooled connections)."""
+    import psycopg
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn) as conn:
+        pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s "
+                                           "AND pid <> pg_backend_pid()", (parsed.database,))]
+    return sum(_cpu_or_zero(pid) for pid in pids)
+
+
 def _profile(pid: int, name: str, extra: list[str]) -> subprocess.Popen | None:
     """With --profile=PY_SPY_PATH, record the server with py-spy into bench-<db>.svg (flame graph)."""
     spy = next((a.split("=", 1)[1] for a in extra if a.startswith("--profile=")), None)
@@ -175,7 +194,8 @@ def copy_reference(url: str, items: list[dict]) -> dict:
         pid = conn.execute("INSERT INTO projects (name, slug, guidelines, settings, created_at, updated_at) "
                            "VALUES ('copy', 'copy-ref', '', '{}', now(), now()) RETURNING id").fetchone()[0]
         conn.commit()
-        started = time.perf_counter()
+        backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        started, cpu_before, pg_before = time.perf_counter(), time.process_time(), _cpu_or_zero(backend)
         with conn.cursor() as cur:
             ids = [r[0] for r in cur.execute("SELECT nextval(pg_get_serial_sequence('instructions', 'id')) "
                                              "FROM generate_series(1, %s)", (len(rows),)).fetchall()]
@@ -190,8 +210,17 @@ def copy_reference(url: str, items: list[dict]) -> dict:
                     for c in r["candidates"]:
                         cp.write_row((row_id, c["text"], c["model"], None, "imported", now))
         conn.commit()
-        elapsed = time.perf_counter() - started
-    return {"rows": len(rows), "seconds": round(elapsed, 2), "rows_per_s": round(len(rows) / elapsed)}
+        elapsed, cpu_after, pg_after = time.perf_counter() - started, time.process_time(), _cpu_or_zero(backend)
+    return {"rows": len(rows), "seconds": round(elapsed, 2), "rows_per_s": round(len(rows) / elapsed),
+            "client_cpu_s": round(cpu_after - cpu_before, 2), "postgres_cpu_s": round(pg_after - pg_before, 2)}
+
+
+def _cpu_or_zero(pid: int) -> float:
+    """CPU seconds of a process, or 0 for one on another host or already gone."""
+    try:
+        return _cpu_seconds(pid)
+    except OSError:
+        return 0.0
 
 
 def run(quick: bool, extra: list[str]) -> dict:
@@ -208,7 +237,15 @@ def run(quick: bool, extra: list[str]) -> dict:
                 proc, base = _serve(url, Path(tmp) / name)
                 spy = _profile(proc.pid, name, extra)
                 try:
+                    cpu_before = _cpu_seconds(proc.pid)
                     results[name] = push(base, token, bodies, len(items))
+                    # CPU time barely depends on how busy the machine is, unlike wall time: the server's
+                    # own cost per 1,000 rows, to compare runs taken under different loads.
+                    cpu = _cpu_seconds(proc.pid) - cpu_before
+                    results[name]["server_cpu_s"] = round(cpu, 2)
+                    results[name]["server_cpu_ms_per_1000_rows"] = round(cpu / len(items) * 1e6, 1)
+                    if name == "postgresql":
+                        results[name]["postgres_cpu_s"] = round(_backend_cpu(url), 2)
                 finally:
                     if spy:
                         spy.send_signal(2)

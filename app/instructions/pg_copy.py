@@ -18,6 +18,8 @@ CANDIDATE_COLUMNS = "instruction_id, text, model, score, origin, created_at"
 
 
 def _json(value: Any) -> str:
+    if not value:  # most rows: no history, no metadata
+        return "[]" if isinstance(value, list) else "{}"
     return orjson.dumps(value).decode()
 
 
@@ -25,6 +27,7 @@ def insert_new(conn: Connection, project_id: int, batch: list[tuple[dict, str]],
                key: Callable[[dict, str], Any]) -> dict[Any, int]:
     """COPY the new instructions and their candidates; {key: new id}. Callers hold the project's lock."""
     raw = conn.connection.driver_connection
+    stamp = now.isoformat()  # one string for every row, not a datetime adapted per row
     with raw.cursor() as cur:
         # Ids first, so candidates can point at their instruction without a RETURNING round trip per row.
         cur.execute("SELECT nextval(pg_get_serial_sequence('instructions', 'id')) FROM generate_series(1, %s)",
@@ -35,12 +38,12 @@ def insert_new(conn: Connection, project_id: int, batch: list[tuple[dict, str]],
                 for row_id, (r, h) in zip(ids, batch, strict=True):
                     copy.write_row((row_id, project_id, r["external_id"], r["instruction"], r["input"], r["system"],
                                     _json(r["history"]), r["split"], r["source"], _json(r["metadata"]), "pending",
-                                    h, now, now))
+                                    h, stamp, stamp))
             if any(r["candidates"] for r, _ in batch):
                 with cur.copy(f"COPY candidates ({CANDIDATE_COLUMNS}) FROM STDIN") as copy:
                     for row_id, (r, _h) in zip(ids, batch, strict=True):
                         for c in r["candidates"]:
-                            copy.write_row((row_id, c["text"], c["model"], c["score"], c["origin"], now))
+                            copy.write_row((row_id, c["text"], c["model"], c["score"], c["origin"], stamp))
         except pg_errors.UniqueViolation as exc:
             raise Conflict("Another request created some of these instructions at the same time; "
                            "send the batch again.") from exc
