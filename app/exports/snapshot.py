@@ -150,32 +150,49 @@ def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: in
     preview: list[dict[str, Any]] = []
     approvals_out = JsonlWriter(tmp / APPROVALS_FILE)  # one approval id a line, in row order
     duplicates = approvals = done = 0
-    dumps, blake = orjson.dumps, hashlib.blake2b
+    dumps, blake, newline = orjson.dumps, hashlib.blake2b, orjson.OPT_APPEND_NEWLINE
     last = time.monotonic()
-    adders: dict[str, Callable[[dict[str, Any], bytes], None]] = {}
+    # JSONL rows are collected per split and handed over a batch at a time; other layouts take each row.
+    by_lines = opts["file_format"] == "jsonl"
+    pending: dict[str, list[bytes]] = {}
+    sinks: dict[str, Callable[..., None]] = {}
+
+    def sink_for(split: str) -> Callable[..., None]:
+        if by_lines:
+            sinks[split] = pending.setdefault(split, []).append
+        else:
+            sinks[split] = splits.get(split).add
+        return sinks[split]
+
     for records, cands in iter_batches(conn, spec.project_id, opts, with_candidates=spec.format in NEEDS_CANDIDATES):
         kept: list[bytes] = []
         for rec in records:
             # Eval and holdout instructions keep their split whatever the fraction: never in a train file.
             split = rec.split if rec.split != "train" else ("eval" if to_eval(rec.instruction_id) else "train")
-            add = adders.get(split) or adders.setdefault(split, splits.get(split).add)
+            sink = sinks.get(split) or sink_for(split)
             wrote = False
             for row in build(rec, cands, style):
-                encoded = dumps(row)
+                encoded = dumps(row, option=newline)
                 if dedupe:
                     key = blake(encoded, digest_size=8).digest()
                     if key in seen:
                         duplicates += 1
                         continue
                     seen.add(key)
-                add(row, encoded)
+                if by_lines:
+                    sink(encoded)
+                else:
+                    sink(row, encoded)
                 wrote = True
                 if len(preview) < PREVIEW_ROWS:
                     preview.append({"split": split, "row": shorten(row)})
             if wrote:
-                kept.append(b"%d" % rec.approval_id)
+                kept.append(b"%d\n" % rec.approval_id)
+        for split, lines in pending.items():
+            splits.get(split).add_many(lines)
+            lines.clear()
         approvals += len(kept)
-        approvals_out.add_lines(kept)
+        approvals_out.add_many(kept)
         done += len(records)
         now = time.monotonic()
         if on_progress and now - last >= PROGRESS_EVERY_S:

@@ -8,7 +8,21 @@ from functools import lru_cache
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Text, cast, create_engine, event, exists, func, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.pool import NullPool
 
 from app.exports.formats import Record
@@ -42,10 +56,14 @@ def _sqlite_reader(url: str) -> Engine:
     return eng
 
 
-def approval_conditions(project_id: int, options: dict[str, Any]) -> list[Any]:
+def approval_conditions(project_id: int, options: dict[str, Any], dialect: str = "") -> list[Any]:
     """WHERE clauses for the export's filters; the holdout rule is applied here, in SQL, once."""
     filters = options.get("filters") or {}
-    conds: list[Any] = [Approval.project_id == project_id, Approval.instruction_id == Instruction.id]
+    # On SQLite "+ 0" keeps the planner off the (project_id, id) index, so it walks approvals in
+    # instruction-id order instead of sorting the whole result in a temp B-tree. PostgreSQL merge-joins the
+    # two unique indexes in that order by itself (and would misjudge the row count of "+ 0" and sort).
+    project = Approval.project_id + 0 if dialect == "sqlite" else Approval.project_id
+    conds: list[Any] = [project == project_id, Approval.instruction_id == Instruction.id]
     splits = set(filters.get("split") or [Split.train.value, Split.eval.value])
     if options.get("include_holdout"):
         splits.add(Split.holdout.value)
@@ -76,25 +94,26 @@ def approval_conditions(project_id: int, options: dict[str, Any]) -> list[Any]:
 
 
 def count_records(conn: Connection, project_id: int, options: dict[str, Any]) -> int:
-    stmt = select(func.count()).select_from(Approval, Instruction).where(*approval_conditions(project_id, options))
+    stmt = select(func.count()).select_from(Approval, Instruction).where(
+        *approval_conditions(project_id, options, conn.dialect.name))
     return int(conn.execute(stmt).scalar_one())
 
 
-def _select(project_id: int, options: dict[str, Any], with_ranking: bool):
+def _select(project_id: int, options: dict[str, Any], with_ranking: bool, dialect: str = ""):
     # JSON columns come as text and are parsed with orjson: several times faster than the driver's json.
     cols = [Approval.id, Approval.instruction_id, Instruction.instruction, Instruction.input, Instruction.system,
             cast(Instruction.history, Text), Instruction.split, Approval.final_response,
             Approval.final_candidate_id, Approval.all_bad]
     if with_ranking:
         cols += [cast(Approval.ranking, Text), cast(Approval.rejected_candidate_ids, Text)]
-    # Approval-id order walks the (project_id, id) index: rows stream at once, with no sort to wait for.
-    return select(*cols).where(*approval_conditions(project_id, options)).order_by(Approval.id)
+    # Instruction-id order needs no sort (see approval_conditions): rows stream from the first fetch.
+    return select(*cols).where(*approval_conditions(project_id, options, dialect)).order_by(Approval.instruction_id)
 
 
 def iter_batches(conn: Connection, project_id: int, options: dict[str, Any], *, with_candidates: bool,
                  batch_rows: int = BATCH_ROWS) -> Iterator[tuple[list[Record], dict[int, str]]]:
-    """Batches of records in approval-id order, each with the texts of its instructions' candidates."""
-    cursor = _raw_cursor(conn, _select(project_id, options, with_candidates), batch_rows)
+    """Batches of records in instruction-id order, each with the texts of its instructions' candidates."""
+    cursor = _raw_cursor(conn, _select(project_id, options, with_candidates, conn.dialect.name), batch_rows)
     loads = orjson.loads
     try:
         while part := cursor.fetchmany(batch_rows):
@@ -102,7 +121,7 @@ def iter_batches(conn: Connection, project_id: int, options: dict[str, Any], *, 
                 records = [Record(r[0], r[1], r[2], r[3] or "", r[4] or "", loads(r[5]) if r[5] != "[]" else [],
                                   r[6], r[7], r[8], loads(r[10]), bool(r[9]), loads(r[11])) for r in part]
                 ids = [rec.instruction_id for rec in records]
-                found = conn.execute(select(Candidate.id, Candidate.text).where(Candidate.instruction_id.in_(ids)))
+                found = conn.execute(select(Candidate.id, Candidate.text).where(_among(conn, ids)))
                 cands = dict(found.cursor.fetchall())
             else:
                 records = [Record(r[0], r[1], r[2], r[3] or "", r[4] or "", loads(r[5]) if r[5] != "[]" else [],
@@ -111,6 +130,14 @@ def iter_batches(conn: Connection, project_id: int, options: dict[str, Any], *, 
             yield records, cands
     finally:
         cursor.close()
+
+
+def _among(conn: Connection, ids: list[int]) -> Any:
+    """candidates.instruction_id in ids: one array parameter on PostgreSQL (5,000 separate parameters cost
+    more to send and parse than the lookup itself), an expanding IN on SQLite."""
+    if conn.dialect.name == "postgresql":
+        return Candidate.instruction_id == any_(bindparam("ids", ids, type_=ARRAY(BigInteger)))
+    return Candidate.instruction_id.in_(ids)
 
 
 def _raw_cursor(conn: Connection, stmt: Any, batch_rows: int) -> Any:
