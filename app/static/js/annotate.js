@@ -226,6 +226,14 @@
     // Submitting sends the whole form: a pending autosave would only race it.
     if (ev.detail.elt && ev.detail.elt.id === "task-form") clearTimeout(saveTimer);
   });
+  document.addEventListener("htmx:responseError", (ev) => {
+    const el = ev.detail.elt;
+    if (el && el.id === "save-status") {
+      // 409/404: submitted in another tab, or the reservation lapsed and went to someone else.
+      el.textContent = "This task is no longer open for you: reload to continue";
+      el.classList.add("form-error");
+    }
+  });
   document.addEventListener("htmx:sendError", () => {
     const s = $("#save-status");
     if (s) s.textContent = "Offline: kept on this device, will resend";
