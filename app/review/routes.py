@@ -43,11 +43,12 @@ def review_list(request: Request, session: SessionDep, user: ReviewerUser, proje
     try:
         overview = queries.review_overview(session, filters=filters, project_slug=project or None,
                                            after=_number(after, "after", errors, int),
-                                           with_figures=user.has_role(Role.admin))
+                                           with_figures=True)
     except AppError as exc:
         errors[(exc.details or [{}])[0].get("field", "form")] = exc.message
         overview = None
     ctx = {"user": user, "nav": "review", "overview": overview, "args": args, "errors": errors,
+           "show_annotators": user.has_role(Role.admin),
            "flags": queries.FLAGS, "statuses": ["submitted", "approved", "rejected", "pending"]}
     return render(request, "review/list.html", ctx, block="results")
 

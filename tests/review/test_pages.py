@@ -20,7 +20,7 @@ def _setup(db, make_user, make_project, make_instruction, annotate):
 
 
 def test_review_list_and_item(client, db, make_user, make_project, make_instruction, annotate):
-    _project, inst = _setup(db, make_user, make_project, make_instruction, annotate)
+    project, inst = _setup(db, make_user, make_project, make_instruction, annotate)
     reviewer = make_user("reviewer")
     login(client, reviewer.email)
 
@@ -33,6 +33,8 @@ def test_review_list_and_item(client, db, make_user, make_project, make_instruct
     assert f"/review/{inst.id}" not in client.get("/review", params={"flag": "unsafe"}).text
     assert f"/review/{inst.id}" not in client.get("/review", params={"tau_min": "0.9"}).text
     assert f"/review/{inst.id}" in client.get("/review", params={"tau_min": "-1", "tau_max": "0.5"}).text
+    figures = client.get("/review", params={"project": project.slug})
+    assert 'data-testid="alpha"' in figures.text and "τ with consensus" not in figures.text  # admins only
     bad = client.get("/review", params={"tau_min": "abc"})
     assert bad.status_code == 200 and "is not a number" in bad.text
 
@@ -104,3 +106,11 @@ def test_api_approve(client, db, make_user, make_project, make_instruction, anno
     refused = client.post(f"/api/v1/instructions/{inst.id}/approve", json={}, headers=annotator)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
     assert re.search("reviewer", refused.json()["error"]["message"])
+
+
+def test_admins_see_per_annotator_figures(client, db, make_user, make_project, make_instruction, annotate):
+    project, _inst = _setup(db, make_user, make_project, make_instruction, annotate)
+    login(client, make_user("admin").email)
+    page = client.get("/review", params={"project": project.slug, "status": ""})
+    assert "τ with consensus" in page.text
+    assert page.text.count("@example.com") >= 2 and "ann1@example.com" in page.text
