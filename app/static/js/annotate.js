@@ -73,7 +73,10 @@
       // Start from the candidate's own text; an edit in progress on the same candidate is kept.
       if (switching) text.value = $(`.ann-cand[data-id="${candidateId}"] .ann-original`).value;
     }
-    if (mode !== "none") { text.focus(); }
+    if (mode !== "none") {
+      text.focus();
+      text.setSelectionRange(text.value.length, text.value.length);  // carry on where the response ends
+    }
     changed();
   }
 
