@@ -210,6 +210,15 @@ def _register_import() -> None:
 _register_import()
 
 
+def _register_export() -> None:
+    from app.exports.cli import export_command  # cheap: heavy imports happen inside the command
+
+    cli.command("export")(export_command)
+
+
+_register_export()
+
+
 def main() -> None:
     cli()
 

@@ -61,6 +61,19 @@ def create_export(session: Session, *, project_slug: str, data: ExportCreate, us
     return export
 
 
+def cli_user(session: Session, *, email: str | None) -> User:
+    """The admin a command-line export is recorded under: the one named, or the first admin."""
+    from app.models import Role
+
+    stmt = select(User).where(User.role == Role.admin, User.is_active).order_by(User.id)
+    if email:
+        stmt = stmt.where(User.email == email.lower())
+    user = session.scalars(stmt).first()
+    if user is None:
+        raise NotFound(f"There is no active admin {email!r}." if email else "There is no active admin; create one.")
+    return user
+
+
 def get_export(session: Session, export_id: int) -> Export:
     reap_stale_exports(session)
     export = session.get(Export, export_id)
