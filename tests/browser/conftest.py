@@ -9,8 +9,6 @@ test-artifacts/ when the test fails), `new_page()` for tests that need a second 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import secrets
 import socket
@@ -24,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import PG_ADMIN_URL, ROOT, SHARED_DATA, _postgres_available, unavailable
@@ -77,26 +76,24 @@ def _fresh_database(kind: str, tmp: Path) -> tuple[str, callable]:
 
 def load_user_oriented(session: Session, *, slug: str, name: str, guidelines: str = "",
                        settings: dict | None = None) -> int:
-    """The 252 user-oriented Self-Instruct tasks, each with its five models' responses as candidates."""
-    from app.models import Candidate, Instruction, Project
+    """The 252 user-oriented Self-Instruct tasks, each with its five models' responses as candidates,
+    loaded through the real importer (tasks first, then each model's predictions file)."""
+    from sqlalchemy import delete
+
+    from app.imports.service import import_file
+    from app.models import Candidate, CandidateOrigin, Instruction, Project
 
     base = SHARED_DATA / "self-instruct"
-    tasks = [json.loads(line) for line in (base / "user_oriented_instructions.jsonl").open()]
-    predictions = {m: [json.loads(line) for line in (base / "predictions" / f"{m}.jsonl").open()] for m in MODELS}
     project = Project(name=name, slug=slug, guidelines=guidelines, settings=settings or {})
     session.add(project)
     session.flush()
-    for i, task in enumerate(tasks):
-        instance = task["instances"][0]
-        ins = Instruction(
-            project_id=project.id, external_id=task["id"], instruction=task["instruction"],
-            input=instance.get("input", ""), source="self-instruct", meta={"app": task["motivation_app"]},
-            content_hash=hashlib.sha256(json.dumps(task, sort_keys=True).encode()).hexdigest(),
-        )
-        # Joined by line order, as the data's README says; the models' answers carry surrounding whitespace.
-        ins.candidates = [Candidate(text=predictions[m][i]["response"].strip() or "(empty)", model=m)
-                          for m in MODELS]
-        session.add(ins)
+    import_file(session, project=project, path=base / "user_oriented_instructions.jsonl", fmt="self-instruct")
+    for model in MODELS:
+        import_file(session, project=project, path=base / "predictions" / f"{model}.jsonl")
+    # The task is ranking the five models; the human reference output is the evaluation key, not a candidate.
+    ids = select(Instruction.id).where(Instruction.project_id == project.id)
+    session.execute(delete(Candidate).where(Candidate.origin == CandidateOrigin.reference,
+                                            Candidate.instruction_id.in_(ids)))
     session.flush()
     return project.id
 
