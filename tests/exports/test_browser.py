@@ -1,0 +1,65 @@
+"""In Chromium: an admin creates an export from the form, watches it finish live, previews and downloads it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS, add_user, browser, new_page, page, server, sign_in  # noqa: F401
+from tests.conftest import ROOT
+from tests.exports.conftest import add_project, seed_mixed
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def export_worker(server):  # noqa: F811
+    """A real worker on the server's database, broker and data folder."""
+    tmp = server.log.parent
+    env = {**os.environ, "TUNELOOP_DATABASE_URL": server.database_url, "TUNELOOP_DATA_DIR": str(tmp / "var"),
+           "TUNELOOP_BROKER_URL": f"sqla+sqlite:///{tmp / 'broker.db'}", "PYTHONUNBUFFERED": "1"}
+    log = tmp / "export-worker.log"
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--queues", "default", "--pool", "solo",
+                             "--concurrency", "1"], cwd=ROOT, env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    yield log
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def test_admin_exports_from_the_page(server, page, export_worker, tmp_path):  # noqa: F811
+    email = add_user(server, "admin")
+    with server.sessions.begin() as session:
+        project = add_project(session, "browser-export")
+        seed_mixed(session, project, n=12)
+    sign_in(page, server, email, "/exports")
+    try:
+        page.goto(f"{server.url}/exports")
+        page.select_option("#x-project", "browser-export")
+        page.select_option("#x-format", "sft-messages")
+        page.fill("#x-eval", "0.2")
+        page.click("button:has-text('Create export')")
+        page.wait_for_url("**/exports/*")
+        page.wait_for_selector("[data-status=succeeded]", timeout=60_000)
+        assert page.locator(".preview-row").count() == 5
+        assert page.locator("text=train.jsonl").count() >= 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "exports-detail.png"), full_page=True)
+        with page.expect_download() as download:
+            page.click("text=Download zip")
+        target = tmp_path / "snapshot.zip"
+        download.value.save_as(target)
+        names = zipfile.ZipFile(target).namelist()
+        assert "browser-export-v1-sft-messages/manifest.json" in names
+        page.goto(f"{server.url}/exports")
+        assert page.locator("#export-list .badge.succeeded").count() == 1
+        page.screenshot(path=str(ARTIFACTS / "exports-list.png"), full_page=True)
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "exports-failure.png"), full_page=True)
+        print(export_worker.read_text()[-3000:])
+        raise
