@@ -18,8 +18,9 @@ from app.core.errors import ValidationFailed
 from app.instructions.schemas import adapters
 
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/ndjson")
-# Raw control bytes are invalid JSON already; escaped ones (\u0001) and raw DEL (0x7f) are not.
-_SUSPECT = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]|\x7f")
+# Raw control bytes are invalid JSON already; escaped ones (\u0001, and the short \b and \f) and raw
+# DEL (0x7f) are not.
+_SUSPECT = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]|\\[bf]|\x7f")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BAD_UTF8 = "\ufdd0\ufdd1"  # Unicode noncharacters: marks where undecodable bytes were, to find the item
 _MESSAGES = {
@@ -39,7 +40,7 @@ def is_ndjson(content_type: str | None) -> bool:
 
 def _suspect(raw: bytes) -> bool:
     """Could the batch hold a control character? Two memchr-speed scans first, the regex only if they hit."""
-    return (b"\\u00" in raw or b"\x7f" in raw) and _SUSPECT.search(raw) is not None
+    return (b"\\u00" in raw or b"\\b" in raw or b"\\f" in raw or b"\x7f" in raw) and _SUSPECT.search(raw) is not None
 
 
 def friendly(err: dict[str, Any]) -> str:

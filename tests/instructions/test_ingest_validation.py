@@ -17,6 +17,8 @@ RULES = [
     ({"instruction": "a\u0001b"}, "instruction", "control character U+0001"),
     ({"instruction": "x", "input": "nul\u0000here"}, "input", "control character U+0000"),
     ({"instruction": "x", "system": "del\u007f"}, "system", "control character U+007F"),
+    ({"instruction": "x", "source": "back\bspace"}, "source", "control character U+0008"),  # JSON's short \b
+    ({"instruction": "form\ffeed"}, "instruction", "control character U+000C"),
     ({"instruction": "x", "candidates": [{"text": "bell\u0007"}]}, "candidates[0].text", "control character"),
     ({"instruction": "x", "metadata": {"k": "v\u001b"}}, "metadata.k", "control character"),
     ({"instruction": "x", "colour": "red"}, "colour", "unknown field"),
