@@ -111,3 +111,15 @@ def test_quantization_and_checkpoint_errors_are_config_errors(tiny_model: Path, 
         from worker.training.modeling import load_tokenizer
 
         load_tokenizer(str(tmp_path))
+
+
+def test_prompts_filling_max_length_are_a_data_error(tiny_model: Path, tmp_path: Path) -> None:
+    from worker.training.events import Emitter
+    from worker.training.runner import prepare
+
+    train = write_jsonl(tmp_path / "long.jsonl", [{"messages": [
+        {"role": "user", "content": "word " * 100}, {"role": "assistant", "content": "ok"}]}])
+    spec = load(RunSpec, {**BASE, "base_model": str(tiny_model), "output_dir": str(tmp_path / "o"),
+                          "train_file": str(train), "hyperparameters": {"max_length": 32}})
+    with open(tmp_path / "events", "w") as sink, pytest.raises(DataError, match=r"raise hyperparameters\.max_length"):
+        prepare(spec, Emitter(stream=sink))

@@ -116,3 +116,19 @@ def test_dpo_lora_run_on_preference_pairs(tiny_model: Path, tmp_path: Path, shar
     assert by_event(events, "completed")[0]["step"] == 4
     assert all(t.abs().sum() > 0 for t in lora_b_tensors(out / "adapter").values())
     assert json.loads((out / "run_config.json").read_text())["resolved"]["trainer"] == "DPOTrainer"
+
+
+def test_kto_lora_run_on_labelled_answers(tiny_model: Path, tmp_path: Path) -> None:
+    rows = [{"prompt": f"What is {i} plus {i}?", "completion": f"{2 * i}." if i % 2 else "No idea.",
+             "label": bool(i % 2)} for i in range(16)]
+    train = write_jsonl(tmp_path / "kto.jsonl", rows)
+    out = tmp_path / "kto"
+    spec = write_spec(tmp_path / "spec.json", method="kto", data_format="kto", base_model=str(tiny_model),
+                      output_dir=str(out), train_file=str(train), eval={"enabled": False},
+                      hyperparameters={"max_steps": 2, "max_length": 64, "save_steps": 100})
+    code, events, stderr = run_cli("run", str(spec))
+    assert code == 0, stderr
+    check_events(events)
+    assert [e["step"] for e in by_event(events, "log")] == [1, 2]
+    assert by_event(events, "completed")[0]["step"] == 2
+    assert all(t.abs().sum() > 0 for t in lora_b_tensors(out / "adapter").values())

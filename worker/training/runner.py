@@ -12,7 +12,7 @@ from worker.training import evaluation
 from worker.training.callback import EventCallback
 from worker.training.config import RunSpec
 from worker.training.data import load_records
-from worker.training.errors import ConfigError
+from worker.training.errors import ConfigError, DataError
 from worker.training.events import Emitter, is_main_process, log
 from worker.training.modeling import load_model, load_tokenizer, lora_config, use_bf16
 from worker.training.render import full_texts, to_dataset
@@ -100,6 +100,10 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
         spec, model=model, tokenizer=tokenizer, args=args, train_dataset=to_dataset(records, spec.method, tokenizer),
         eval_dataset=to_dataset(eval_records, spec.method, tokenizer) if eval_records else None,
         peft_config=lora_config(spec.lora), callbacks=[callback])
+    if len(trainer.train_dataset) == 0:
+        # TRL drops samples whose prompt alone fills max_length: nothing would be left to learn from.
+        raise DataError(f"no sample of {spec.train_file} has a response token within max_length "
+                        f"{max_length}: raise hyperparameters.max_length or shorten the prompts")
     config_path = out / "run_config.json"
     if is_main_process():
         _write_config(spec, config_path, {"bf16": bf16, "checkpoint": resume, "max_length": max_length,
