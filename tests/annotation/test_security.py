@@ -47,7 +47,7 @@ def test_payloads_are_escaped_on_every_annotation_page(client, db, make_user):
         assert injected(html) == [], f"{name}: {injected(html)}"
     task_html = pages["task with draft"]
     assert "&lt;script&gt;window.__xss=1&lt;/script&gt;" in task_html
-    assert "{{ 7*7 }}" in task_html and "49" not in re.sub(r"\d{3,}", "", task_html.split("Candidates")[0])
+    assert "{{ 7*7 }}{% raw %}" in task_html  # template syntax in data is text, never evaluated
 
 
 def test_csrf_is_on_every_task_form(client, db, make_user, make_project):
