@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import Connection
 
 from app.exports import manifest as manifest_mod
+from app.exports.dedupe import DigestSet
 from app.exports.formats import BUILDERS, NEEDS_CANDIDATES, shorten
 from app.exports.source import count_records, iter_batches
 from app.exports.writers import ArrowBatchWriter, JsonListWriter, JsonlWriter, RowWriter, arrow_schema, fsync_path
@@ -145,13 +146,13 @@ def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: in
     style = opts.get("preference_style", "plain")
     to_eval = eval_picker(float(opts.get("eval_fraction") or 0), int(opts.get("seed") or 0))
     dedupe = bool(opts.get("dedupe", True))
-    seen: set[bytes] = set()  # 8-byte digests: about 60 bytes a row, the one thing that grows with size
+    seen = DigestSet()  # 8-byte row digests, at most 16 bytes a row: the one thing that grows with size
     splits = _Splits(folder, spec)
     preview: list[dict[str, Any]] = []
     approvals_out = JsonlWriter(tmp / APPROVALS_FILE)  # one approval id a line, in row order
     duplicates = approvals = done = 0
     dumps, blake, newline = orjson.dumps, hashlib.blake2b, orjson.OPT_APPEND_NEWLINE
-    last = time.monotonic()
+    last_progress = time.monotonic()
     # JSONL rows are collected per split and handed over a batch at a time; other layouts take each row.
     by_lines = opts["file_format"] == "jsonl"
     pending: dict[str, list[bytes]] = {}
@@ -165,29 +166,29 @@ def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: in
         return sinks[split]
 
     for records, cands in iter_batches(conn, spec.project_id, opts, with_candidates=spec.format in NEEDS_CANDIDATES):
-        kept: list[bytes] = []
-        for rec in records:
+        batch: list[tuple[int, str, dict[str, Any], bytes]] = []
+        for i, rec in enumerate(records):
             # Eval and holdout instructions keep their split whatever the fraction: never in a train file.
             split = rec.split if rec.split != "train" else ("eval" if to_eval(rec.instruction_id) else "train")
+            batch.extend((i, split, row, dumps(row, option=newline)) for row in build(rec, cands, style))
+        if dedupe and batch:
+            # Same bytes = same prompt and response(s): the first occurrence (instruction-id order) wins.
+            keep = seen.add_new(b"".join([blake(item[3], digest_size=8).digest() for item in batch]))
+            duplicates += len(batch) - sum(keep)
+            batch = [item for item, k in zip(batch, keep, strict=True) if k]
+        kept: list[bytes] = []
+        last = -1
+        for i, split, row, encoded in batch:
             sink = sinks.get(split) or sink_for(split)
-            wrote = False
-            for row in build(rec, cands, style):
-                encoded = dumps(row, option=newline)
-                if dedupe:
-                    key = blake(encoded, digest_size=8).digest()
-                    if key in seen:
-                        duplicates += 1
-                        continue
-                    seen.add(key)
-                if by_lines:
-                    sink(encoded)
-                else:
-                    sink(row, encoded)
-                wrote = True
-                if len(preview) < PREVIEW_ROWS:
-                    preview.append({"split": split, "row": shorten(row)})
-            if wrote:
-                kept.append(b"%d\n" % rec.approval_id)
+            if by_lines:
+                sink(encoded)
+            else:
+                sink(row, encoded)
+            if i != last:
+                kept.append(b"%d\n" % records[i].approval_id)
+                last = i
+        for _i, split, row, _encoded in batch[:PREVIEW_ROWS - len(preview)]:
+            preview.append({"split": split, "row": shorten(row)})
         for split, lines in pending.items():
             splits.get(split).add_many(lines)
             lines.clear()
@@ -195,9 +196,9 @@ def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: in
         approvals_out.add_many(kept)
         done += len(records)
         now = time.monotonic()
-        if on_progress and now - last >= PROGRESS_EVERY_S:
+        if on_progress and now - last_progress >= PROGRESS_EVERY_S:
             on_progress(done, total)
-            last = now
+            last_progress = now
     approvals_out.close()
     if on_progress:
         on_progress(done, total)

@@ -28,7 +28,7 @@ from sqlalchemy.pool import NullPool
 from app.exports.formats import Record
 from app.models import Annotation, AnnotationStatus, Approval, Candidate, Instruction, Split
 
-BATCH_ROWS = 5000  # rows per fetch from the server-side cursor, and per candidate lookup
+BATCH_ROWS = 2000  # rows per fetch from the server-side cursor, and per candidate lookup
 
 
 def read_engine(engine: Engine) -> Engine:
@@ -122,7 +122,10 @@ def iter_batches(conn: Connection, project_id: int, options: dict[str, Any], *, 
                                   r[6], r[7], r[8], loads(r[10]), bool(r[9]), loads(r[11])) for r in part]
                 ids = [rec.instruction_id for rec in records]
                 found = conn.execute(select(Candidate.id, Candidate.text).where(_among(conn, ids)))
-                cands = dict(found.cursor.fetchall())
+                try:
+                    cands = dict(found.cursor.fetchall())
+                finally:
+                    found.close()  # at once: an unclosed result keeps the driver's buffer until a GC pass
             else:
                 records = [Record(r[0], r[1], r[2], r[3] or "", r[4] or "", loads(r[5]) if r[5] != "[]" else [],
                                   r[6], r[7], r[8], [], bool(r[9]), []) for r in part]
