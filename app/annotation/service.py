@@ -130,6 +130,21 @@ def _after_submit(session: Session, instruction: Instruction) -> None:
     maybe_auto_approve(session, instruction=instruction)
 
 
+def _still_yours(session: Session, annotation: Annotation, instruction: Instruction, project: Project,
+                 now) -> None:
+    """A lapsed reservation may still be submitted, unless the task went to others meanwhile (overlap holds)."""
+    until = queue.aware(annotation.reserved_until)
+    if until is None or until > now:
+        return
+    annotation.reserved_until = None
+    session.flush()
+    queue.recount(session, instruction, now=now)
+    overlap = max(1, int(project.setting("min_submitted") or 1))
+    if instruction.submitted_count + instruction.reserved_count >= overlap:
+        raise Conflict(f"Your reservation of instruction {instruction.id} expired and it went to another "
+                       "annotator; your work on it was not submitted.")
+
+
 def submit(session: Session, *, annotation: Annotation, data: FeedbackIn) -> Annotation:
     """Validate and submit the annotator's reserved task; the instruction moves on once it has enough."""
     _open(annotation)
@@ -137,6 +152,7 @@ def submit(session: Session, *, annotation: Annotation, data: FeedbackIn) -> Ann
     project = session.get(Project, instruction.project_id)
     _store(annotation, check_feedback(instruction, project, data))
     now = utcnow()
+    _still_yours(session, annotation, instruction, project, now)
     annotation.status = AnnotationStatus.submitted
     annotation.submitted_at = now
     annotation.reserved_until = None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from app.annotation import queue, service
 from app.annotation.schemas import DraftIn, FeedbackIn
 from app.models import AnnotationStatus, InstructionStatus, Split
@@ -92,3 +94,26 @@ def test_own_expired_reservation_comes_back_with_the_draft(db, make_user, make_p
     back = queue.next_task(db, project=project, user=alice, now=utcnow() + timedelta(hours=2))
     assert back.id == a.id and back.comment == "half done"
     assert queue.aware(back.reserved_until) > utcnow() + timedelta(hours=2)
+
+
+def test_a_lapsed_reservation_taken_by_another_cannot_be_submitted(db, make_user, make_project):
+    from app.core.errors import Conflict
+
+    project = make_project(n=1)
+    alice, bob = make_user(), make_user()
+    a = queue.next_task(db, project=project, user=alice)
+    a.reserved_until = a.instruction.reserved_until = utcnow() - timedelta(minutes=1)
+    db.flush()
+    assert queue.next_task(db, project=project, user=bob) is not None
+    with pytest.raises(Conflict, match="went to another annotator"):
+        service.submit(db, annotation=a, data=_full(a))
+
+
+def test_a_lapsed_reservation_nobody_took_can_still_be_submitted(db, make_user, make_project):
+    project = make_project(n=1)
+    alice = make_user()
+    a = queue.next_task(db, project=project, user=alice)
+    a.reserved_until = a.instruction.reserved_until = utcnow() - timedelta(minutes=1)
+    db.flush()
+    service.submit(db, annotation=a, data=_full(a))
+    assert a.status == AnnotationStatus.submitted and a.instruction.submitted_count == 1

@@ -231,6 +231,17 @@
   });
   document.addEventListener("htmx:responseError", (ev) => {
     const el = ev.detail.elt;
+    if (el && el.id === "task-form") {
+      let message = "The task could not be submitted.";
+      try { message = JSON.parse(ev.detail.xhr.responseText).error.message; } catch (e) {
+        const m = /<p[^>]*>([^<]+)<\/p>/.exec(ev.detail.xhr.responseText || "");
+        if (m) message = m[1];
+      }
+      let box = $("#form-errors");
+      if (!box) { box = document.createElement("div"); box.id = "form-errors"; box.className = "alert error"; box.setAttribute("role", "alert"); form().before(box); }
+      box.textContent = message + " Reload the page for your next task.";
+      return;
+    }
     if (el && el.id === "save-status") {
       // 409/404: submitted in another tab, or the reservation lapsed and went to someone else.
       el.textContent = "This task is no longer open for you: reload to continue";
