@@ -3,13 +3,13 @@
 # No `from __future__ import annotations`: the item TypedDicts are built in a function and pydantic must
 # see their field types as objects, not as strings naming locals.
 
-
-from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
 from typing_extensions import TypedDict
+
+from app.projects.schemas import UtcDatetime
 
 # Strict: a number is never taken for a string, nor a string for a number; JSON numbers stay numbers.
 ITEM_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
@@ -104,7 +104,7 @@ class CandidateOut(BaseModel):
     model: str
     score: float | None
     origin: str
-    created_at: datetime
+    created_at: UtcDatetime
 
 
 class AnnotationOut(BaseModel):
@@ -119,9 +119,9 @@ class AnnotationOut(BaseModel):
     flags: list[Any]
     comment: str
     skip_reason: str
-    submitted_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    submitted_at: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class InstructionSummary(BaseModel):
@@ -138,8 +138,8 @@ class InstructionSummary(BaseModel):
     status: str
     content_hash: str
     candidate_count: int
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class InstructionOut(InstructionSummary):
