@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import orjson
 from fastapi import APIRouter, Response
-from fastapi.responses import ORJSONResponse
 
 from app.annotation import api_service
 from app.annotation.schemas import AnnotationOut, FeedbackIn, SkipIn, TaskOut
@@ -11,12 +11,12 @@ from app.annotation.timing import TimedRoute
 from app.core.db import SessionDep
 from app.users.deps import CurrentUser
 
-# ORJSONResponse: the services already answer validated schemas; serialising once keeps the hot path short.
-router = APIRouter(prefix="/api/v1", tags=["annotation"], route_class=TimedRoute, default_response_class=ORJSONResponse)
+router = APIRouter(prefix="/api/v1", tags=["annotation"], route_class=TimedRoute)
 
 
-def _json(model, status_code: int = 200) -> ORJSONResponse:
-    return ORJSONResponse(model.model_dump(mode="json"), status_code=status_code)
+def _json(model, status_code: int = 200) -> Response:
+    # The services already answer validated schemas: serialise once, skipping response_model re-validation.
+    return Response(orjson.dumps(model.model_dump(mode="json")), status_code=status_code, media_type="application/json")
 
 
 @router.post("/projects/{slug}/tasks/next", response_model=None,
