@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 TORCH_VERSION ?= 2.13.0
 
-.PHONY: run test bench lint install frontend clean
+.PHONY: run test bench lint install frontend clean reliability
 
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
@@ -33,6 +33,12 @@ test: install
 	$(VENV)/bin/ruff check app worker tests migrations/env.py
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -n 2 --dist loadgroup -p no:cacheprovider --timeout 600 $(PYTEST_ARGS)
+
+# The reliability suite's long variants: many more fuzzing and hostile-input examples, a bigger queue to lose.
+reliability: install
+	TUNELOOP_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} TUNELOOP_HOSTILE_EXAMPLES=$${HOSTILE_EXAMPLES:-1000} \
+	TUNELOOP_FAULT_PINGS=$${FAULT_PINGS:-500} \
+	$(VENV)/bin/pytest -n 2 --dist loadgroup -p no:cacheprovider --timeout 7200 tests/reliability $(PYTEST_ARGS)
 
 bench: install
 	$(PY) -m benchmarks $(BENCH_ARGS)
