@@ -169,6 +169,12 @@ def record_progress(session: Session, export_id: int, done: int, total: int) -> 
                     .values(rows_done=done, rows_total=total, heartbeat_at=utcnow()))
 
 
+def beat(session: Session, export_id: int) -> None:
+    """A heartbeat alone, for the phases of a run that have no row progress to report."""
+    session.execute(update(Export).where(Export.id == export_id, Export.status == ExportStatus.running)
+                    .values(heartbeat_at=utcnow()))
+
+
 def finish_export(session: Session, export: Export, result: Result) -> None:
     export.status = ExportStatus.succeeded
     export.path = str(result.path)

@@ -137,3 +137,26 @@ def test_a_live_attempt_elsewhere_is_left_alone(live_admin):
     run(export_id)
     with get_sessionmaker()() as session:
         assert session.get(Export, export_id).status == ExportStatus.running
+
+
+def test_the_heartbeat_keeps_a_slow_phase_alive(live_admin, monkeypatch):
+    import time
+
+    from app.core.db import get_sessionmaker
+    from app.exports.service import reap_stale_exports
+    from app.main import create_app
+    from worker.tasks import exports as task
+
+    with TestClient(create_app()) as client:
+        export_id = client.post("/api/v1/projects/live-proj/exports", json={"format": "kto"},
+                                headers=live_admin).json()["id"]
+    with get_sessionmaker()() as session:
+        export = session.get(Export, export_id)
+        export.status, export.heartbeat_at = ExportStatus.running, utcnow() - timedelta(minutes=5)
+        session.commit()
+    monkeypatch.setattr(task, "HEARTBEAT_EVERY_S", 0.05)
+    with task.heartbeat(export_id):
+        time.sleep(0.5)  # a phase that reports no rows, like hashing or the hf layout
+    with get_sessionmaker()() as session:
+        assert reap_stale_exports(session, stale_after_s=5) == 0
+        assert session.get(Export, export_id).status == ExportStatus.running

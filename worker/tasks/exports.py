@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from app.core.db import get_engine
 from app.core.queue import get_celery
@@ -14,6 +18,30 @@ from worker.exporting.hf import save_hf
 from worker.tasks.db import task_session
 
 log = logging.getLogger("tuneloop.exports")
+HEARTBEAT_EVERY_S = 5.0  # well inside service.STALE_AFTER_S, also through phases with no row progress
+
+
+@contextmanager
+def heartbeat(export_id: int) -> Iterator[None]:
+    """Beat from a thread for the whole attempt: counting, hashing and the hf layout report no rows, and a
+    live export must never look dead to the reaper."""
+    stop = threading.Event()
+
+    def _beat() -> None:
+        while not stop.wait(HEARTBEAT_EVERY_S):
+            try:
+                with task_session() as s:
+                    service.beat(s, export_id)
+            except Exception:  # a missed beat is not fatal; the next one may get through
+                log.warning("export %s: heartbeat failed", export_id, exc_info=True)
+
+    thread = threading.Thread(target=_beat, name=f"export-{export_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=HEARTBEAT_EVERY_S * 2)
 
 
 @get_celery().task(name=service.RUN_TASK)
@@ -36,7 +64,7 @@ def run(export_id: int) -> None:
         if engine.dialect.name == "postgresql":
             # One consistent view of the data for the whole export, however long it takes.
             conn = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
-        with conn, conn.begin():
+        with heartbeat(export_id), conn, conn.begin():
             result = build_snapshot(conn, spec, service.exports_root(), provenance=provenance,
                                     on_progress=progress, hf_writer=save_hf)
     except ExportFailed as exc:
@@ -49,6 +77,12 @@ def run(export_id: int) -> None:
             export = session.get(Export, export_id)
             if export is not None and export.status == ExportStatus.running and export.attempts == attempt:
                 service.finish_export(session, export, result)
+                return
+            if export is not None and export.status == ExportStatus.succeeded:
+                return  # a later attempt published the same folder; it is complete either way
+        # Reaped meanwhile: this attempt's folder must not stand for an export the row calls failed.
+        log.warning("export %s: attempt %s lost its claim; removing %s", export_id, attempt, result.path)
+        shutil.rmtree(result.path, ignore_errors=True)
         return
     with task_session() as session:
         export = session.get(Export, export_id)
