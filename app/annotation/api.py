@@ -7,7 +7,7 @@ from fastapi import APIRouter, Response
 
 from app.annotation import api_service
 from app.annotation.schemas import AnnotationOut, FeedbackIn, SkipIn, TaskOut
-from app.annotation.timing import TimedRoute
+from app.annotation.timing import RowId, TimedRoute
 from app.core.db import SessionDep
 from app.users.deps import CurrentUser
 
@@ -28,26 +28,26 @@ def next_task(slug: str, session: SessionDep, user: CurrentUser) -> Response:
 
 
 @router.post("/annotations/{annotation_id}/draft", response_model=AnnotationOut)
-def save_draft(annotation_id: int, body: FeedbackIn, session: SessionDep, user: CurrentUser) -> AnnotationOut:
+def save_draft(annotation_id: RowId, body: FeedbackIn, session: SessionDep, user: CurrentUser) -> AnnotationOut:
     """Save the caller's unfinished work on a reserved task (checked loosely; extends the reservation)."""
     return api_service.draft(session, annotation_id=annotation_id, user=user, data=body)
 
 
 @router.post("/annotations/{annotation_id}/submit", response_model=None, responses={200: {"model": AnnotationOut}})
-def submit(annotation_id: int, body: FeedbackIn, session: SessionDep, user: CurrentUser) -> Response:
+def submit(annotation_id: RowId, body: FeedbackIn, session: SessionDep, user: CurrentUser) -> Response:
     """Submit a reserved task with the same validation as the task page."""
     return _json(api_service.submit(session, annotation_id=annotation_id, user=user, data=body))
 
 
 @router.post("/annotations/{annotation_id}/skip", response_model=AnnotationOut)
-def skip(annotation_id: int, body: SkipIn, session: SessionDep, user: CurrentUser) -> AnnotationOut:
+def skip(annotation_id: RowId, body: SkipIn, session: SessionDep, user: CurrentUser) -> AnnotationOut:
     """Give a reserved task back with a reason; it is not offered to the caller again."""
     return api_service.skip(session, annotation_id=annotation_id, user=user, reason=body.reason)
 
 
 @router.post("/instructions/{instruction_id}/annotations", response_model=AnnotationOut, status_code=201,
              responses={200: {"description": "the caller's earlier annotation, updated"}})
-def push(instruction_id: int, body: FeedbackIn, session: SessionDep, user: CurrentUser,
+def push(instruction_id: RowId, body: FeedbackIn, session: SessionDep, user: CurrentUser,
          response: Response) -> AnnotationOut:
     """Feedback gathered elsewhere, as the token's user: 201 when new, 200 when it replaces their own."""
     out, created = api_service.push(session, instruction_id=instruction_id, user=user, data=body)

@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from app.annotation import forms, pages
 from app.annotation.markdown import render_markdown
-from app.annotation.timing import TimedRoute
+from app.annotation.timing import RowId, TimedRoute
 from app.core.db import SessionDep
 from app.core.templating import is_htmx, render, templates
 from app.users.deps import CurrentUser
@@ -45,7 +45,7 @@ def start(request: Request, slug: str, session: SessionDep, user: CurrentUser) -
 
 
 @router.get("/projects/{slug}/tasks/{annotation_id}")
-def task(request: Request, slug: str, annotation_id: int, session: SessionDep, user: CurrentUser) -> Response:
+def task(request: Request, slug: str, annotation_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
     project, ctx = pages.show(session, slug=slug, annotation_id=annotation_id, user=user)
     if ctx is None:
         return RedirectResponse(f"/projects/{project.slug}/annotate", status_code=303)
@@ -53,14 +53,14 @@ def task(request: Request, slug: str, annotation_id: int, session: SessionDep, u
 
 
 @router.post("/annotations/{annotation_id}/draft")
-async def draft(request: Request, annotation_id: int, session: SessionDep, user: CurrentUser) -> Response:
+async def draft(request: Request, annotation_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
     data = forms.draft_from_form(await request.form())
     ctx = pages.draft(session, annotation_id=annotation_id, user=user, data=data)
     return render(request, TASK, {"user": user, **ctx}, block="saved")
 
 
 @router.post("/annotations/{annotation_id}/submit")
-async def submit(request: Request, annotation_id: int, session: SessionDep, user: CurrentUser) -> Response:
+async def submit(request: Request, annotation_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
     form = await request.form()
     project, ctx, errors = pages.submit_and_next(
         session, annotation_id=annotation_id, user=user, data=forms.feedback_from_form(form),
@@ -71,7 +71,7 @@ async def submit(request: Request, annotation_id: int, session: SessionDep, user
 
 
 @router.post("/annotations/{annotation_id}/skip")
-def skip(request: Request, annotation_id: int, session: SessionDep, user: CurrentUser,
+def skip(request: Request, annotation_id: RowId, session: SessionDep, user: CurrentUser,
          reason: Annotated[str, Form(max_length=2000)] = "") -> Response:
     project, ctx = pages.skip_and_next(session, annotation_id=annotation_id, user=user, reason=reason)
     return _task_response(request, project, ctx, user)

@@ -1,12 +1,16 @@
-"""Server-Timing on the annotation routes: the time spent inside the app, dependencies and commit included."""
+"""Route plumbing for annotation: Server-Timing (time inside the app, dependencies and commit included), ids."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import Request, Response
+from fastapi import Path, Request, Response
 from fastapi.routing import APIRoute
+
+# A row id in a path: out-of-range numbers are a 422, never a database overflow error.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class TimedRoute(APIRoute):

@@ -85,3 +85,11 @@ def test_someone_elses_annotation_is_not_found(client, db, make_user, make_proje
     db.commit()
     resp = client.post(f"/api/v1/annotations/{aid}/submit", headers=other, json={"all_bad": True})
     assert resp.status_code == 404 and resp.json()["error"]["code"] == "not_found"
+
+
+def test_out_of_range_ids_are_a_422_not_a_crash(client, db, make_user, token_for):
+    headers = token_for(make_user())
+    db.commit()
+    for path in ("/api/v1/annotations/99999999999999999999/submit", "/api/v1/instructions/0/annotations"):
+        resp = client.post(path, headers=headers, json={})
+        assert resp.status_code == 422 and resp.json()["error"]["code"] == "validation_error"
