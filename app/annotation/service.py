@@ -110,10 +110,13 @@ def save_draft(session: Session, *, annotation: Annotation, data: DraftIn) -> An
     """Keep the annotator's unfinished work; it stays private to them. Saving keeps the reservation alive."""
     _open(annotation)
     project = session.get(Project, annotation.instruction.project_id)
+    # A draft is checked loosely, but only this instruction's candidates are kept in it.
+    ids = {c.id for c in annotation.instruction.candidates}
     _store(annotation, {
-        "ranking": list(data.ranking), "all_bad": data.all_bad, "correction": data.correction,
-        "corrected_candidate_id": data.corrected_candidate_id,
-        "ratings": {k: v for k, v in data.ratings.items() if k.isdigit()},
+        "ranking": [cid if cid in ids else None for cid in data.ranking], "all_bad": data.all_bad,
+        "correction": data.correction,
+        "corrected_candidate_id": data.corrected_candidate_id if data.corrected_candidate_id in ids else None,
+        "ratings": {k: v for k, v in data.ratings.items() if k.isdigit() and int(k) in ids},
         "flags": [f for f in data.flags if f in FLAGS], "comment": data.comment,
     })
     now = utcnow()

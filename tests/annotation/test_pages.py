@@ -117,3 +117,16 @@ def test_progress_fragment_and_done_state(client, db, make_user, make_project):
     assert "Nothing left for you here" in resp.text
     frag = client.get(f"/projects/{project.slug}/progress", headers={"HX-Request": "true"})
     assert "<html" not in frag.text and "1 / 1 done" in frag.text and 'data-testid="mine-count">1<' in frag.text
+
+
+def test_a_draft_keeps_only_this_instructions_candidates(client, db, make_user, make_project):
+    project, _ = _start(client, db, make_user, make_project)
+    first = _annotation_id(client.get(f"/projects/{project.slug}/annotate").text)
+    ids = [c.id for c in db.get(Annotation, first).instruction.candidates]
+    headers = {"X-CSRFToken": csrf_from(client), "HX-Request": "true"}
+    resp = client.post(f"/annotations/{first}/draft", headers=headers, data={
+        "ranking": json.dumps([ids[0], 99999999999999999999]), "correction_mode": "edit",
+        "corrected_candidate_id": "99999999999999999999", "correction": "x", "rating_424242": "3"})
+    assert resp.status_code == 200
+    draft = db.get(Annotation, first)
+    assert draft.ranking == [ids[0], None] and draft.corrected_candidate_id is None and draft.ratings == {}
