@@ -212,7 +212,7 @@ def gpu_benchmark(args: argparse.Namespace, work: Path) -> dict[str, Any]:
 def run(quick: bool, extra: list[str]) -> dict[str, Any]:
     """Run the tuning benchmark and return its figures."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks tuning")
-    parser.add_argument("--steps", type=int, default=6 if quick else 20, help="optimiser steps per training")
+    parser.add_argument("--steps", type=int, default=6 if quick else 12, help="optimiser steps per training")
     parser.add_argument("--repeats", type=int, default=1 if quick else 2, help="runs per side (median)")
     parser.add_argument("--gpu", action="store_true", help="also the ~1B bf16 figures (needs CUDA)")
     args, _ = parser.parse_known_args(extra)

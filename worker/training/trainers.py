@@ -44,6 +44,24 @@ def training_args(spec: RunSpec, *, bf16: bool, max_length: int | None) -> Any:
     return KTOConfig(**common, max_length=max_length, beta=hp.beta)
 
 
+def _row_packing_collator(pad_token_id: int) -> Any:
+    """TRL's collator with packed rows kept apart in the batch and no attention mask.
+
+    TRL flattens a padding-free batch into one row, which FlashAttention's variable-length kernels handle in linear
+    time; SDPA and eager attention instead build a (batch x max_length)^2 mask. Kept apart, each row's position ids
+    restart at every packed sample, and transformers masks each row block-diagonally from them: the same
+    attention (no sample sees another), at max_length^2 per row."""
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    class RowPackingCollator(DataCollatorForLanguageModeling):
+        def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+            batch = super().torch_call(examples)
+            batch.pop("attention_mask")  # with a mask, the packed-sample boundaries in position_ids are ignored
+            return batch
+
+    return RowPackingCollator(pad_token_id=pad_token_id, return_position_ids=True)
+
+
 def build_trainer(spec: RunSpec, *, model: Any, tokenizer: Any, args: Any, train_dataset: Any,
                   eval_dataset: Any, peft_config: Any, callbacks: list) -> Any:
     """The TRL trainer for the method; settings it rejects become config errors."""
@@ -53,7 +71,11 @@ def build_trainer(spec: RunSpec, *, model: Any, tokenizer: Any, args: Any, train
         if spec.method == "sft":
             from trl import SFTTrainer
 
-            return SFTTrainer(**kwargs)
+            trainer = SFTTrainer(**kwargs)
+            attention = getattr(trainer.model.config, "_attn_implementation", "") or ""
+            if spec.hyperparameters.packing and "flash" not in attention:
+                trainer.data_collator = _row_packing_collator(tokenizer.pad_token_id)
+            return trainer
         if spec.method == "dpo":
             from trl import DPOTrainer
 
