@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import shutil
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +20,10 @@ from worker.exporting.hf import save_hf
 from worker.tasks.db import task_session
 
 log = logging.getLogger("tuneloop.exports")
+try:  # glibc keeps freed heap pages mapped; handing them back each second keeps a long export's RSS flat
+    _LIBC = ctypes.CDLL("libc.so.6") if sys.platform == "linux" else None
+except OSError:
+    _LIBC = None
 HEARTBEAT_EVERY_S = 5.0  # well inside service.STALE_AFTER_S, also through phases with no row progress
 
 
@@ -57,6 +63,8 @@ def run(export_id: int) -> None:
     def progress(done: int, total: int) -> None:
         with task_session() as s:
             service.record_progress(s, export_id, done, total)
+        if _LIBC is not None:
+            _LIBC.malloc_trim(0)
 
     try:
         engine = read_engine(get_engine())
