@@ -19,8 +19,8 @@ from app.instructions.schemas import adapters
 
 NDJSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/x-jsonlines", "application/ndjson")
 # Raw control bytes are invalid JSON already; escaped ones (\u0001, and the short \b and \f) and raw
-# DEL (0x7f) are not.
-_SUSPECT = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]|\\[bf]|\x7f")
+# DEL (0x7f) are not. An escape counts only after an even run of backslashes ("\\b" is a backslash and a b).
+_SUSPECT = re.compile(rb"(?<!\\)(?:\\\\)*\\(?:u00[01][0-9a-fA-F]|u007[fF]|[bf])|\x7f")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _BAD_UTF8 = "\ufdd0\ufdd1"  # Unicode noncharacters: marks where undecodable bytes were, to find the item
 _MESSAGES = {
