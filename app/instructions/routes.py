@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -15,6 +16,12 @@ from app.models import InstructionStatus, Split
 from app.users.deps import CurrentUser, ReviewerUser
 
 router = APIRouter(prefix="/api/v1", tags=["instructions"])
+
+# Everything loaded so far (framework, models, schemas) lives as long as the process: move it out of
+# the collector's reach. A 1,000-item batch allocates tens of thousands of containers, and each
+# collection they trigger would otherwise walk this whole start-up heap (measured: ~5 ms of CPU per
+# 1,000 items, over 10 % of the server's ingest cost).
+gc.freeze()
 
 
 def _ingest_openapi() -> dict:
