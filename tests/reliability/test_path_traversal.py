@@ -7,6 +7,7 @@ file beside the served folders must never come back, whatever the encoding.
 from __future__ import annotations
 
 import asyncio
+import shutil
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,8 @@ def test_run_artifacts_never_leave_the_run_folder(world: World, db, canary, app)
     run = TuningRun(project_id=world.project.id, export_id=export.id, method="sft-lora", base_model="tiny")
     db.add(run)
     db.flush()
+    # Run ids restart per database while the data folder is shared: start from an empty run folder.
+    shutil.rmtree(run_dir(run.id), ignore_errors=True)
     adapter = run_dir(run.id) / "output" / "adapter"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text('{"r": 8}')
