@@ -185,14 +185,16 @@ def test_postgres_down_answers_503_then_recovers_without_losing_writes(proxied_p
 class RedisServer:
     """A redis-server of the test's own, persisting to an append-only file in `directory`."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, appendonly: bool = True) -> None:
         self.directory = directory
+        self.appendonly = appendonly
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "yes" if self.appendonly else "no",
              "--appendfsync", "always", "--dir", str(self.directory)],
             stdout=(self.directory / "redis.log").open("a"), stderr=subprocess.STDOUT)
         import redis
@@ -265,3 +267,20 @@ def test_redis_restart_loses_no_queued_job(live, own_redis, monkeypatch):
         worker.stop()
         if worker.proc.returncode not in (0, -15, None):
             print(worker.output()[-3000:])
+
+
+def test_the_restart_is_real_a_redis_without_persistence_loses_the_queue(tmp_path):
+    """The counter-check: the same restart without append-only persistence empties the queue."""
+    import redis
+
+    if shutil.which("redis-server") is None:
+        unavailable("redis-server", "not on PATH")
+    server = RedisServer(tmp_path, appendonly=False)
+    server.start()
+    try:
+        redis.Redis.from_url(server.url).rpush("default", *[f"job-{i}" for i in range(N_PINGS)])
+        server.stop()
+        server.start()
+        assert redis.Redis.from_url(server.url).llen("default") == 0
+    finally:
+        server.stop()
