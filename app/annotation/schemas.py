@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from app.projects.schemas import UtcDatetime
 
 FLAGS = {
     "unsafe": "Unsafe",
@@ -85,10 +86,10 @@ class AnnotationOut(BaseModel):
     flags: list[Any]
     comment: str
     skip_reason: str
-    reserved_until: datetime | None
-    submitted_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    reserved_until: UtcDatetime | None
+    submitted_at: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
 
 
 class TaskOut(BaseModel):

@@ -93,3 +93,11 @@ def test_out_of_range_ids_are_a_422_not_a_crash(client, db, make_user, token_for
     for path in ("/api/v1/annotations/99999999999999999999/submit", "/api/v1/instructions/0/annotations"):
         resp = client.post(path, headers=headers, json={})
         assert resp.status_code == 422 and resp.json()["error"]["code"] == "validation_error"
+
+
+def test_times_carry_the_utc_offset(client, db, make_user, make_project, token_for):
+    project = make_project(n=1)
+    headers = token_for(make_user())
+    task = client.post(f"/api/v1/projects/{project.slug}/tasks/next", headers=headers).json()
+    assert task["annotation"]["reserved_until"].endswith(("+00:00", "Z"))
+    assert task["annotation"]["created_at"].endswith(("+00:00", "Z"))
