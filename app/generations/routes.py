@@ -8,6 +8,7 @@ from app.core.db import SessionDep
 from app.generations import service
 from app.generations.schemas import GenerationCreate, GenerationOut
 from app.models import GenerationJob
+from app.tuning.present import utc
 from app.users.deps import AdminUser, CurrentUser
 
 router = APIRouter(prefix="/api/v1/generations", tags=["generations"])
@@ -18,8 +19,8 @@ def job_out(job: GenerationJob) -> GenerationOut:
         id=job.id, project=job.project.slug, status=job.status.value, model_name=job.model_name,
         base_model=job.base_model, run_id=job.run_id, filter=job.filter or {}, params=job.params or {},
         progress={"done": job.instructions_done, "total": job.instructions_total},
-        candidates_added=job.candidates_added, error=job.error, created_at=job.created_at,
-        started_at=job.started_at, finished_at=job.finished_at,
+        candidates_added=job.candidates_added, error=job.error, created_at=utc(job.created_at),
+        started_at=utc(job.started_at), finished_at=utc(job.finished_at),
     )
 
 

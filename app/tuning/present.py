@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from app.models import RunEvent, TuningRun
 from app.tuning.schemas import ArtifactOut, RunEventOut, TuningRunOut
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; they are UTC, and clients must not read them as local time."""
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def run_out(run: TuningRun) -> TuningRunOut:
@@ -27,13 +32,11 @@ def run_out(run: TuningRun) -> TuningRunOut:
         artifacts=[ArtifactOut(name=a["name"], size_bytes=int(a.get("size_bytes") or 0),
                                url=f"/api/v1/tuning-runs/{run.id}/artifacts/{a['name']}")
                    for a in run.artifacts or []],
-        cloned_from_id=run.cloned_from_id, heartbeat_at=run.heartbeat_at, created_at=run.created_at,
-        started_at=run.started_at, finished_at=run.finished_at,
+        cloned_from_id=run.cloned_from_id, heartbeat_at=utc(run.heartbeat_at), created_at=utc(run.created_at),
+        started_at=utc(run.started_at), finished_at=utc(run.finished_at),
     )
 
 
 def event_out(event: RunEvent) -> RunEventOut:
     data: dict[str, Any] = {k: v for k, v in (event.data or {}).items() if k not in ("event", "time")}
-    at = event.created_at
-    # SQLite hands back naive datetimes; they are UTC, and browsers must not read them as local time.
-    return RunEventOut(id=event.seq, event=event.kind, time=at if at.tzinfo else at.replace(tzinfo=UTC), data=data)
+    return RunEventOut(id=event.seq, event=event.kind, time=utc(event.created_at), data=data)

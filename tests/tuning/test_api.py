@@ -27,6 +27,7 @@ def test_admin_creates_a_run_that_waits_for_validation(client, db, admin_headers
     body = resp.json()
     assert body["state"] == "created" and body["export_id"] == export.id
     assert body["settings"]["hyperparameters"]["max_steps"] == 6
+    assert body["created_at"].endswith(("+00:00", "Z"))  # UTC offset on SQLite too
     events = client.get(f"/api/v1/tuning-runs/{body['id']}/events", headers=admin_headers).json()
     assert [e["event"] for e in events] == ["state"] and events[0]["data"]["state"] == "created"
     listed = client.get("/api/v1/tuning-runs", params={"project": project.slug}, headers=admin_headers).json()
