@@ -197,3 +197,14 @@ def test_a_batch_with_one_bad_item_writes_nothing(world, db):
     ndjson = b"\n".join(orjson.dumps(it) for it in items)
     err = assert_error_shape(post(world, ndjson, NDJSON), 422)
     assert counts(db, world.project.id) == before
+
+
+@SETTINGS
+@given(text=st.text(alphabet=st.sampled_from(["\\", "b", "f", "u", "0", "1", "a", '"', "\x08", "\x0c", "\x01"]),
+                    max_size=16))
+def test_control_characters_are_refused_exactly_when_present(world, db, text):
+    """Backslashes, letters and real control characters mixed: refused if and only if a control one is there."""
+    body = json.dumps({"items": [{"instruction": "x" + text, "external_id": "mix"}]}).encode()
+    status = check_answer(world, db, body)
+    has_control = any(c in text for c in "\x08\x0c\x01")
+    assert (status == 422) == has_control, (status, text)
