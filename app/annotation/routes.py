@@ -56,7 +56,9 @@ def task(request: Request, slug: str, annotation_id: RowId, session: SessionDep,
 async def draft(request: Request, annotation_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
     data = forms.draft_from_form(await request.form())
     ctx = pages.draft(session, annotation_id=annotation_id, user=user, data=data)
-    return render(request, TASK, {"user": user, **ctx}, block="saved")
+    # Always the fragment: autosave has no page of its own, whoever calls it.
+    return templates.TemplateResponse(request, TASK, {"request": request, "user": user, **ctx}, block_name="saved",
+                                      headers={"Vary": "HX-Request"})
 
 
 @router.post("/annotations/{annotation_id}/submit")

@@ -130,3 +130,10 @@ def test_a_draft_keeps_only_this_instructions_candidates(client, db, make_user, 
     assert resp.status_code == 200
     draft = db.get(Annotation, first)
     assert draft.ranking == [ids[0], None] and draft.corrected_candidate_id is None and draft.ratings == {}
+
+
+def test_autosave_without_htmx_still_answers_the_fragment(client, db, make_user, make_project):
+    project, _ = _start(client, db, make_user, make_project)
+    first = _annotation_id(client.get(f"/projects/{project.slug}/annotate").text)
+    resp = client.post(f"/annotations/{first}/draft", headers={"X-CSRFToken": csrf_from(client)}, data={})
+    assert resp.status_code == 200 and "Draft saved" in resp.text and "<html" not in resp.text
