@@ -82,11 +82,13 @@ def test_list_and_get_count_instructions_by_status(client, admin_headers, db):
     client.post("/api/v1/projects", json={"name": "Counted"}, headers=admin_headers)
     client.post("/api/v1/projects", json={"name": "Empty"}, headers=admin_headers)
     items = [{"external_id": str(i), "instruction": f"task {i}"} for i in range(5)]
-    ids = client.post("/api/v1/projects/counted/instructions", json={"items": items}, headers=admin_headers).json()["ids"]
+    resp = client.post("/api/v1/projects/counted/instructions", json={"items": items}, headers=admin_headers)
+    ids = resp.json()["ids"]
     db.execute(update(Instruction).where(Instruction.id.in_(ids[:2])).values(status=InstructionStatus.approved))
     one = client.get("/api/v1/projects/counted", headers=admin_headers).json()
     assert one["counts"] == {"pending": 3, "submitted": 0, "approved": 2, "rejected": 0, "total": 5}
-    listed = {p["slug"]: p["counts"]["total"] for p in client.get("/api/v1/projects", headers=admin_headers).json()["items"]}
+    projects = client.get("/api/v1/projects", headers=admin_headers).json()["items"]
+    listed = {p["slug"]: p["counts"]["total"] for p in projects}
     assert listed["counted"] == 5 and listed["empty"] == 0
 
 
