@@ -123,3 +123,15 @@ def test_prompts_filling_max_length_are_a_data_error(tiny_model: Path, tmp_path:
                           "train_file": str(train), "hyperparameters": {"max_length": 32}})
     with open(tmp_path / "events", "w") as sink, pytest.raises(DataError, match=r"raise hyperparameters\.max_length"):
         prepare(spec, Emitter(stream=sink))
+
+
+def test_out_of_memory_is_recognised_with_advice() -> None:
+    import torch
+
+    from worker.training.errors import OOM_ADVICE, is_oom
+
+    assert is_oom(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert is_oom(RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: can't allocate "
+                               "memory: you tried to allocate 4294967296 bytes. Error code 12"))
+    assert not is_oom(ValueError("bad value"))
+    assert "per_device_train_batch_size" in OOM_ADVICE and "gradient_accumulation_steps" in OOM_ADVICE

@@ -42,4 +42,6 @@ def is_oom(exc: BaseException) -> bool:
 
     if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    # CUDA says "out of memory"; torch's CPU allocator says "can't allocate memory".
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)

@@ -123,8 +123,9 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     evaluate = bool(eval_records)
     samples = eval_records[: spec.eval.num_samples] if evaluate else []
     loss_before = evaluation.eval_loss(trainer) if evaluate else None
+    # Before train() the weights are the base model's, even when resuming: the checkpoint loads inside train().
     base_answers = (evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
-                    if samples and is_main_process() and resume is None else None)
+                    if samples and is_main_process() else [])
     result = trainer.train(resume_from_checkpoint=resume)
     step = trainer.state.global_step
     if callback.cancelled:
@@ -134,15 +135,10 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     if evaluate:
         loss_after = evaluation.eval_loss(trainer)
         if is_main_process():
-            if base_answers is None and samples:
-                # Resumed: the weights in memory were not the base model's before training, so ask the base.
-                with trainer.model.disable_adapter() if spec.lora.enabled else _nothing():
-                    base_answers = evaluation.greedy_answers(trainer.model, tokenizer, samples,
-                                                             spec.eval.max_new_tokens)
             tuned = evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
             emitter.emit("eval", loss_before=loss_before, loss_after=loss_after, samples=[
                 {"prompt": evaluation.user_prompt(r), "base": b, "tuned": t}
-                for r, b, t in zip(samples, base_answers or [], tuned, strict=False)])
+                for r, b, t in zip(samples, base_answers, tuned, strict=True)])
     if spec.merge_weights and spec.lora.enabled and is_main_process():
         _merge(spec, trainer, tokenizer, emitter)
     if is_main_process():
@@ -151,16 +147,6 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     emitter.emit("completed", step=step, train_loss=round(float(result.training_loss), 6),
                  runtime_s=round(time.time() - started, 2))
     return 0
-
-
-class _nothing:
-    """A context manager that does nothing (full fine-tuning has no adapter to disable)."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _save_artifacts(spec: RunSpec, trainer: Any, tokenizer: Any, emitter: Emitter, config_path: Path) -> None:
