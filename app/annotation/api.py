@@ -6,7 +6,7 @@ import orjson
 from fastapi import APIRouter, Response
 
 from app.annotation import api_service
-from app.annotation.schemas import AnnotationOut, FeedbackIn, SkipIn, TaskOut
+from app.annotation.schemas import AnnotationOut, DraftIn, FeedbackIn, SkipIn, TaskOut
 from app.annotation.timing import RowId, TimedRoute
 from app.core.db import SessionDep
 from app.users.deps import CurrentUser
@@ -28,7 +28,7 @@ def next_task(slug: str, session: SessionDep, user: CurrentUser) -> Response:
 
 
 @router.post("/annotations/{annotation_id}/draft", response_model=AnnotationOut)
-def save_draft(annotation_id: RowId, body: FeedbackIn, session: SessionDep, user: CurrentUser) -> AnnotationOut:
+def save_draft(annotation_id: RowId, body: DraftIn, session: SessionDep, user: CurrentUser) -> AnnotationOut:
     """Save the caller's unfinished work on a reserved task (checked loosely; extends the reservation)."""
     return api_service.draft(session, annotation_id=annotation_id, user=user, data=body)
 

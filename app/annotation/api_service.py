@@ -17,9 +17,9 @@ def next_task(session: Session, *, slug: str, user: User) -> TaskOut | None:
     return TaskOut(annotation=annotation_out(annotation), instruction=instruction_out(annotation.instruction))
 
 
-def draft(session: Session, *, annotation_id: int, user: User, data: FeedbackIn) -> AnnotationOut:
+def draft(session: Session, *, annotation_id: int, user: User, data: DraftIn) -> AnnotationOut:
     annotation = service.own_annotation(session, annotation_id=annotation_id, user=user)
-    service.save_draft(session, annotation=annotation, data=DraftIn.model_validate(data.model_dump()))
+    service.save_draft(session, annotation=annotation, data=data)
     return annotation_out(annotation)
 
 

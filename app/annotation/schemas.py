@@ -22,13 +22,13 @@ class FeedbackIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ranking: list[int] = Field(default_factory=list, description="candidate ids, best first; no ties")
+    ranking: list[int] = Field(default_factory=list, max_length=1000, description="candidate ids, best first; no ties")
     all_bad: bool = False
     correction: str | None = Field(None, max_length=MAX_TEXT,
                                    description="the response it should have been; omit for none")
     corrected_candidate_id: int | None = Field(None, description="the candidate the correction was edited from")
     ratings: dict[str, int | str] = Field(default_factory=dict, description="{candidate_id: value on the scale}")
-    flags: list[str] = Field(default_factory=list, description=f"any of {', '.join(FLAGS)}")
+    flags: list[str] = Field(default_factory=list, max_length=20, description=f"any of {', '.join(FLAGS)}")
     comment: str = Field("", max_length=10_000)
 
 
@@ -37,12 +37,12 @@ class DraftIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ranking: list[int | None] = Field(default_factory=list, max_length=100)
+    ranking: list[int | None] = Field(default_factory=list, max_length=1000)
     all_bad: bool = False
     correction: str | None = Field(None, max_length=MAX_TEXT)
     corrected_candidate_id: int | None = None
     ratings: dict[str, int | str] = Field(default_factory=dict)
-    flags: list[str] = Field(default_factory=list, max_length=len(FLAGS))
+    flags: list[str] = Field(default_factory=list, max_length=20)
     comment: str = Field("", max_length=10_000)
 
 
