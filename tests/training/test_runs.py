@@ -132,3 +132,24 @@ def test_kto_lora_run_on_labelled_answers(tiny_model: Path, tmp_path: Path) -> N
     assert [e["step"] for e in by_event(events, "log")] == [1, 2]
     assert by_event(events, "completed")[0]["step"] == 2
     assert all(t.abs().sum() > 0 for t in lora_b_tensors(out / "adapter").values())
+
+
+def test_full_fine_tuning_saves_the_whole_model(tiny_model: Path, tmp_path: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    train = write_jsonl(tmp_path / "train.jsonl", [{"messages": [{"role": "user", "content": f"Say {i}."},
+                                                                  {"role": "assistant", "content": f"{i}!"}]}
+                                                    for i in range(8)])
+    out = tmp_path / "full"
+    spec = write_spec(tmp_path / "spec.json", base_model=str(tiny_model), output_dir=str(out), train_file=str(train),
+                      lora={"enabled": False}, eval={"enabled": False},
+                      hyperparameters={"max_steps": 2, "learning_rate": 1e-3, "save_steps": 100})
+    code, events, stderr = run_cli("run", str(spec))
+    assert code == 0, stderr
+    artifacts = {e["name"]: e["path"] for e in by_event(events, "artifact")}
+    assert artifacts["merged"] == str(out / "model") and "adapter" not in artifacts
+    before = load_file(str(tiny_model / "model.safetensors"))
+    after = load_file(str(out / "model" / "model.safetensors"))
+    assert set(before) == set(after)
+    assert any(not torch.equal(before[name], after[name]) for name in before)

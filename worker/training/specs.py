@@ -118,5 +118,7 @@ def help_text(cls: type) -> str:
             lines.extend("  " + line for line in help_text(hint).splitlines())
             continue
         default = "required" if spec.default is dataclasses.MISSING else json.dumps(spec.default)
-        lines.append(f"{spec.name} ({_describe(hint)}, default {default}): {spec.metadata.get('help', '')}")
+        choices = spec.metadata.get("choices")
+        kind = f"one of {', '.join(map(json.dumps, choices))}" if choices else _describe(hint)
+        lines.append(f"{spec.name} ({kind}, default {default}): {spec.metadata.get('help', '')}")
     return "\n".join(lines)
