@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 from worker.training.errors import OOM_ADVICE, TrainingError, is_oom
@@ -19,6 +20,8 @@ def _quiet() -> None:
     for name, value in (("TOKENIZERS_PARALLELISM", "false"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
                         ("HF_DATASETS_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "warning")):
         os.environ.setdefault(name, value)
+    # TRL 1.16 still sets transformers' renamed gradient_checkpointing field; the rename warning says nothing to users.
+    warnings.filterwarnings("ignore", message=r".*gradient_checkpointing.* is deprecated", category=FutureWarning)
 
 
 def _events_stream():
