@@ -208,3 +208,18 @@ def test_control_characters_are_refused_exactly_when_present(world, db, text):
     status = check_answer(world, db, body)
     has_control = any(c in text for c in "\x08\x0c\x01")
     assert (status == 422) == has_control, (status, text)
+
+
+@pytest.mark.parametrize("number", ["18446744073709551616", "-99999999999999999999999", "1e400", "-1e400",
+                                    "123456789012345678901234567890.5"])
+def test_numbers_beyond_64_bits_are_refused_or_kept_never_crash(world, db, number):
+    for item in (f'{{"instruction": "n", "external_id": "num", "metadata": {{"n": {number}}}}}',
+                 f'{{"instruction": "n", "external_id": "num2", "candidates": [{{"text": "t", "score": {number}}}]}}'):
+        check_answer(world, db, f'{{"items": [{item}]}}'.encode())
+        check_answer(world, db, item.encode(), NDJSON)
+    resp = world.callers["admin_token"].request(
+        "PATCH", f"/api/v1/instructions/{world.instruction.id}",
+        content=f'{{"metadata": {{"n": {number}}}}}'.encode(), headers={"content-type": "application/json"})
+    assert resp.status_code < 500, (resp.status_code, resp.text[:300])
+    if resp.status_code >= 400:
+        assert_error_shape(resp)
