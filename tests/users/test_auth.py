@@ -107,3 +107,26 @@ def test_deactivated_user_loses_session(db, client, make_user):
 
 def test_role_order():
     assert Role.admin.rank > Role.reviewer.rank > Role.annotator.rank
+
+
+def test_multipart_form_carries_its_csrf_token_in_the_body(client, make_user):
+    user = make_user("annotator")
+    login(client, user.email)
+    token = csrf_from(client)
+    # A form upload without JavaScript: the token is a form field, not a header.
+    ok = client.post("/logout", data={"csrftoken": token}, files={"f": ("a.txt", b"x" * 1000)},
+                     follow_redirects=False)
+    assert ok.status_code == 303
+    login(client, user.email)
+    bad = client.post("/logout", data={"csrftoken": "forged"}, files={"f": ("a.txt", b"x")}, follow_redirects=False)
+    assert bad.status_code == 403 and bad.json()["error"]["code"] == "csrf_failed"
+    missing = client.post("/logout", files={"f": ("a.txt", b"x")}, follow_redirects=False)
+    assert missing.status_code == 403
+
+
+def test_multipart_with_a_forged_cookie_and_field_is_refused(client, make_user):
+    user = make_user("annotator")
+    login(client, user.email)
+    client.cookies.set("csrftoken", "forged")
+    resp = client.post("/logout", data={"csrftoken": "forged"}, files={"f": ("a.txt", b"x")}, follow_redirects=False)
+    assert resp.status_code == 403
