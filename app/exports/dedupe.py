@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 EMPTY = np.uint64(0)
+GROW_SLICE = 1 << 16
 
 
 class DigestSet:
@@ -63,10 +64,14 @@ class DigestSet:
         self.count += len(keys)
 
     def _grow(self, needed: int) -> None:
-        old = self.table[self.table != EMPTY]
-        size = len(self.table)
+        # Re-insert slice by slice: the old table, the new one and a small working set are all that is
+        # alive at once (re-inserting everything in one call tripled the peak for a moment).
+        old = self.table
+        size = len(old)
         while needed * 2 > size:
             size *= 2
         self.table = np.zeros(size, dtype=np.uint64)
         self.count = 0
-        self._insert(old)
+        for start in range(0, len(old), GROW_SLICE):
+            part = old[start:start + GROW_SLICE]
+            self._insert(part[part != EMPTY])
