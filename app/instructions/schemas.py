@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 from typing_extensions import TypedDict
 
 from app.projects.schemas import UtcDatetime
+from app.review.schemas import ApprovalOut
 
 # Strict: a number is never taken for a string, nor a string for a number; JSON numbers stay numbers.
 ITEM_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
@@ -145,6 +146,7 @@ class InstructionSummary(BaseModel):
 class InstructionOut(InstructionSummary):
     candidates: list[CandidateOut]
     annotations: list[AnnotationOut] = Field(description="Reviewers and admins see all; annotators their own.")
+    approval: ApprovalOut | None = Field(None, description="The approved training data, once reviewed.")
 
 
 class InstructionPage(BaseModel):

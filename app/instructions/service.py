@@ -123,8 +123,12 @@ def describe(session: Session, *, instruction_id: int, viewer: User) -> Instruct
                    for a in session.scalars(stmt)]
     candidates = [CandidateOut(id=c.id, text=c.text, model=c.model, score=c.score, origin=c.origin.value,
                                created_at=c.created_at) for c in inst.candidates]
+    from app.review.schemas import approval_out
+    from app.review.service import approval_for
+
+    approval = approval_for(session, instruction_id=inst.id)
     return InstructionOut(**_summary(inst, slug or "", len(candidates)), candidates=candidates,
-                          annotations=annotations)
+                          annotations=annotations, approval=approval_out(approval) if approval else None)
 
 
 def update_instruction(session: Session, *, instruction_id: int, data: InstructionPatch,

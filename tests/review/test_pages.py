@@ -87,6 +87,8 @@ def test_api_approve(client, db, make_user, make_project, make_instruction, anno
     assert body["ranking"] == [[b], [a, c]] and body["final_response"] == "Longer, better answer."
     assert body["method"] == "api" and [b, a] in body["preference_pairs"]
     assert client.get(f"/api/v1/instructions/{inst.id}/approval", headers=reviewer).json() == body
+    shown = client.get(f"/api/v1/instructions/{inst.id}", headers=reviewer).json()["approval"]
+    assert shown["final_response"] == body["final_response"] and shown["ranking"] == body["ranking"]
 
     fresh = make_instruction(project, text="Nobody annotated me.")
     db.commit()  # an error answer rolls the request's session back; keep the setup
