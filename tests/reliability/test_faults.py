@@ -255,6 +255,8 @@ def test_redis_restart_loses_no_queued_job(live, own_redis, monkeypatch):
         factory = get_sessionmaker()
 
         def answered() -> int:
+            if worker.proc.poll() is not None:  # a worker that cannot start is a failure now, not in 90 s
+                pytest.fail(f"the worker exited ({worker.proc.returncode}):\n{worker.output()[-3000:]}")
             with factory() as session:
                 return len(session.scalars(select(WorkerPing.nonce).where(WorkerPing.nonce.in_(nonces))).all())
 
@@ -265,8 +267,6 @@ def test_redis_restart_loses_no_queued_job(live, own_redis, monkeypatch):
         assert sorted(rows) == sorted(nonces)  # each exactly once
     finally:
         worker.stop()
-        if worker.proc.returncode not in (0, -15, None):
-            print(worker.output()[-3000:])
 
 
 def test_the_restart_is_real_a_redis_without_persistence_loses_the_queue(tmp_path):
