@@ -15,11 +15,13 @@ FROM python:3.11-slim AS app
 # cpu, or a CUDA wheel index tag such as cu128: which torch build the training stack runs on.
 ARG TORCH_VARIANT=cpu
 ARG TORCH_VERSION=2.13.0
+# HF_HOME on the data volume: the non-root user cannot write to /app, and downloaded models should persist.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     TUNELOOP_DATA_DIR=/data \
+    HF_HOME=/data/hf-cache \
     PORT=8000
 
 RUN groupadd --system --gid 10001 tuneloop \
