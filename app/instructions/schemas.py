@@ -33,7 +33,11 @@ def _metadata_ok(value: dict[str, Any]) -> dict[str, Any]:
 
     if depth(value, 1) > MAX_METADATA_DEPTH:
         raise ValueError(f"nested deeper than {MAX_METADATA_DEPTH} levels")
-    if len(orjson.dumps(value)) > MAX_METADATA_BYTES:
+    try:
+        encoded = orjson.dumps(value)
+    except TypeError as exc:  # e.g. an integer beyond 64 bits, which PostgreSQL's JSONB could not keep either
+        raise ValueError(f"cannot be stored as JSON: {exc}") from None
+    if len(encoded) > MAX_METADATA_BYTES:
         raise ValueError(f"larger than {MAX_METADATA_BYTES // 1024} KiB as JSON")
     return value
 
