@@ -49,10 +49,10 @@ def _overlap(project_id: int, session: Session) -> int:
     return max(1, int(project.setting("min_submitted") or 1)) if project else 1
 
 
-def _lock(session: Session, stmt):
+def _lock(session: Session, stmt, *, skip_locked: bool = True):
     # Row locks that skip rows another transaction holds; SQLite has no row locks (writers are serialised).
     if session.get_bind().dialect.name == "postgresql":
-        return stmt.with_for_update(skip_locked=True, of=Instruction)
+        return stmt.with_for_update(skip_locked=skip_locked, of=Instruction)
     return stmt
 
 
@@ -133,6 +133,7 @@ def _project_filter(session: Session, project_id: int):
 def _claim(session: Session, *, project: Project, user: User, overlap: int, now: datetime) -> Instruction | None:
     """Lock the first pending instruction with room that this user has not touched."""
     after = 0
+    skip_locked = True
     for _ in range(MAX_SCAN):
         stmt = (
             select(Instruction)
@@ -149,8 +150,14 @@ def _claim(session: Session, *, project: Project, user: User, overlap: int, now:
         )
         if project.setting("exclude_holdout"):
             stmt = stmt.where(Instruction.split != Split.holdout)
-        instruction = session.scalars(_lock(session, stmt)).first()
+        instruction = session.scalars(_lock(session, stmt, skip_locked=skip_locked)).first()
         if instruction is None:
+            if skip_locked and _pg(session):
+                # Every row with room may be locked by annotators being served right now; with overlap > 1
+                # such a row can still have room for this user too. Wait for those locks once, rather than
+                # tell the user the queue is empty while it is not (PostgreSQL re-checks the row after the wait).
+                skip_locked = False
+                continue
             return None
         if instruction.submitted_count + instruction.reserved_count >= overlap:
             # Only here because a reservation expired: count again, and move on if it is still full.

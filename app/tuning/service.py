@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -13,7 +14,7 @@ from app.core.queue import TRAINING_QUEUE, enqueue_after_commit
 from app.models import Export, ExportStatus, Project, RunEvent, RunState, TuningRun, User
 from app.models.base import utcnow
 from app.tuning.schemas import TuningRunCreate
-from app.tuning.spec import check_compatible, export_file, stop_file
+from app.tuning.spec import check_compatible, export_file, run_dir, stop_file
 
 VALIDATE_TASK = "tuneloop.tuning.validate"
 RUN_TASK = "tuneloop.tuning.run"
@@ -106,6 +107,8 @@ def _new_run(session: Session, *, project: Project, export: Export, user: User |
                     state=RunState.created, created_by_id=user.id if user else None, cloned_from_id=cloned_from)
     session.add(run)
     session.flush()
+    # SQLite may hand out the id of a deleted run again: its folder (checkpoints, artifacts) is not this run's.
+    shutil.rmtree(run_dir(run.id), ignore_errors=True)
     add_event(session, run.id, "state", {"state": RunState.created.value})
     enqueue_after_commit(session, VALIDATE_TASK, run.id)
     return run
