@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from tests.browser.conftest import ARTIFACTS, add_user, browser, new_page, page, server, sign_in  # noqa: F401
+from tests.browser.conftest import ARTIFACTS, add_user, sign_in
 from tests.conftest import ROOT
 from tests.exports.conftest import add_project, seed_mixed
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def export_worker(server):  # noqa: F811
+def export_worker(server):
     """A real worker on the server's database, broker and data folder."""
     tmp = server.log.parent
     env = {**os.environ, "TUNELOOP_DATABASE_URL": server.database_url, "TUNELOOP_DATA_DIR": str(tmp / "var"),
@@ -31,7 +31,7 @@ def export_worker(server):  # noqa: F811
     proc.wait(timeout=20)
 
 
-def test_admin_exports_from_the_page(server, page, export_worker, tmp_path):  # noqa: F811
+def test_admin_exports_from_the_page(server, page, export_worker, tmp_path):
     email = add_user(server, "admin")
     with server.sessions.begin() as session:
         project = add_project(session, "browser-export")
