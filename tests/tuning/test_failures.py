@@ -76,7 +76,8 @@ def test_kill_9_of_the_trainer_fails_the_run_and_resume_finishes_it(fast_heartbe
     headers, project, export = live_setup()
     worker = start_worker()
     with client() as api:
-        run_id = _start(api, headers, project, export, tiny_model, max_steps=30, save_steps=2)
+        # Enough steps that an idle machine cannot finish between the first checkpoint and the kill.
+        run_id = _start(api, headers, project, export, tiny_model, max_steps=120, save_steps=2)
         run = wait_run(api, headers, run_id, lambda r: r["checkpoint"] or r["state"] in TERMINAL,
                        message="a checkpoint")
         assert run["state"] == "running", run
@@ -84,7 +85,7 @@ def test_kill_9_of_the_trainer_fails_the_run_and_resume_finishes_it(fast_heartbe
         run = wait_run(api, headers, run_id, lambda r: r["state"] in TERMINAL)
         assert run["state"] == "failed" and run["error_kind"] == "killed" and "SIGKILL" in run["error"]
         assert run["checkpoint"] is not None
-        _resume_and_finish(api, headers, run_id, run["checkpoint"]["step"], 30, worker)
+        _resume_and_finish(api, headers, run_id, run["checkpoint"]["step"], 120, worker)
 
 
 def test_kill_9_of_the_worker_is_caught_by_the_reaper(fast_heartbeat, start_worker, tiny_model):
