@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import timedelta
 
 import pytest
@@ -109,6 +110,8 @@ def test_artifacts_download_and_refuse_paths_outside_the_run(client, db, admin_h
                     state=RunState.succeeded)
     db.add(run)
     db.flush()
+    # Rows made here bypass the service, and the other database's run may have used the same id and folder.
+    shutil.rmtree(run_dir(run.id), ignore_errors=True)
     adapter = run_dir(run.id) / "output" / "adapter"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text('{"r": 8}')
