@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -53,22 +54,21 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-class RowWriter:
-    """Base: counts rows; subclasses say how a row (dict and its orjson bytes) reaches the file."""
+class RowWriter(ABC):
+    """Base: counts rows; subclasses say how a row (dict and its orjson bytes) reaches the file.
+    Line-based writers (JSONL, JSON list) also take pre-encoded lines in bulk through `add_many`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows = 0
 
+    @abstractmethod
     def add(self, row: dict[str, Any], encoded: bytes) -> None:
-        raise NotImplementedError
+        """Append one row."""
 
-    def add_many(self, lines: list[bytes]) -> None:
-        raise NotImplementedError("this writer takes rows, not lines")
-
+    @abstractmethod
     def close(self) -> tuple[int, str]:
         """Finish, fsync and return (bytes, sha256)."""
-        raise NotImplementedError
 
 
 class JsonlWriter(RowWriter):
