@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
@@ -23,6 +23,9 @@ ERROR_HINTS = {
     "internal": "The trainer failed: {message}. See the training log; resume from the last checkpoint.",
 }
 PROGRESS_FIELDS = ("loss", "learning_rate", "grad_norm", "tokens_per_second", "peak_memory_mb")
+# Every state in which a worker holds the run and beats for it: validation runs in a worker too, and a worker
+# killed while validating would otherwise leave the run "validating" for good (its message is gone).
+OWNED_STATES = (RunState.validating, *LIVE_STATES)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -36,6 +39,12 @@ def heartbeat_is_fresh(run: TuningRun) -> bool:
     return beat is not None and utcnow() - beat < timedelta(seconds=timeout)
 
 
+def start_validation(session: Session, run: TuningRun, *, host: str) -> bool:
+    """created (or a validation whose worker went silent) → validating for this worker, with a fresh beat."""
+    return transition(session, run, RunState.validating, (RunState.created, RunState.validating),
+                      heartbeat_at=utcnow(), worker_host=host)
+
+
 def claim(session: Session, run: TuningRun, *, host: str) -> bool:
     """queued → running for this worker; False when another delivery already holds (or finished) it."""
     return transition(session, run, RunState.running, (RunState.queued,), attempt=run.attempt + 1,
@@ -44,12 +53,12 @@ def claim(session: Session, run: TuningRun, *, host: str) -> bool:
 
 
 def beat(session: Session, run_id: int) -> tuple[RunState, datetime | None] | None:
-    """Refresh the heartbeat of a live run; returns its state and cancel time, or None once it is not live."""
-    session.execute(update(TuningRun).where(TuningRun.id == run_id, TuningRun.state.in_(LIVE_STATES))
+    """Refresh the heartbeat of a run a worker holds; returns its state and cancel time, or None once it is not held."""
+    session.execute(update(TuningRun).where(TuningRun.id == run_id, TuningRun.state.in_(OWNED_STATES))
                     .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
     row = session.execute(select(TuningRun.state, TuningRun.cancel_requested_at)
                           .where(TuningRun.id == run_id)).one_or_none()
-    if row is None or row[0] not in LIVE_STATES:
+    if row is None or row[0] not in OWNED_STATES:
         return None
     return row[0], _aware(row[1])
 
@@ -122,20 +131,28 @@ def finish(session: Session, run_id: int, *, outcome: RunState, error_kind: str 
     return run
 
 
+def _lost_message(state: RunState, timeout: float) -> str:
+    silence = f"no heartbeat for over {timeout:g} s, so the worker or its machine stopped"
+    if state == RunState.validating:
+        return (f"Worker lost during validation: {silence}. Nothing was trained; clone the run to validate and "
+                "train it again.")
+    return f"Worker lost: {silence}. Resume the run to continue from its last checkpoint."
+
+
 def reap(session: Session) -> list[int]:
-    """Fail live runs whose heartbeat went silent longer than the timeout; returns their ids."""
+    """Fail runs a worker holds whose heartbeat went silent longer than the timeout; returns their ids."""
     timeout = get_settings().tuning_heartbeat_timeout_s
     cutoff = utcnow() - timedelta(seconds=timeout)
-    stale = session.scalars(select(TuningRun.id).where(TuningRun.state.in_(LIVE_STATES),
-                                                       TuningRun.heartbeat_at < cutoff)).all()
-    message = (f"Worker lost: no heartbeat for over {timeout:g} s, so the worker or its machine stopped. "
-               "Resume the run to continue from its last checkpoint.")
+    # A run that entered validation before validations beat has no heartbeat: its last change stands in.
+    beat_at = func.coalesce(TuningRun.heartbeat_at, TuningRun.updated_at)
+    stale = session.execute(select(TuningRun.id, TuningRun.state).where(TuningRun.state.in_(OWNED_STATES),
+                                                                        beat_at < cutoff)).all()
     reaped = []
-    for run_id in stale:
-        # Conditional on the heartbeat too: a beat that lands meanwhile keeps the run alive.
+    for run_id, state in stale:
+        message = _lost_message(state, timeout)
+        # Conditional on the state and heartbeat too: a beat or a state change meanwhile keeps the run alive.
         result = session.execute(
-            update(TuningRun).where(TuningRun.id == run_id, TuningRun.state.in_(LIVE_STATES),
-                                    TuningRun.heartbeat_at < cutoff)
+            update(TuningRun).where(TuningRun.id == run_id, TuningRun.state == state, beat_at < cutoff)
             .values(state=RunState.failed, error_kind="worker_lost", error=message, finished_at=utcnow(),
                     pid=None, updated_at=utcnow()).execution_options(synchronize_session=False)
         )

@@ -102,6 +102,38 @@ def test_running_run_with_a_silent_heartbeat_is_reaped_on_page_load(client, db, 
     assert db.get(TuningRun, fresh.id).state == RunState.running
 
 
+def test_a_validation_whose_worker_went_silent_is_reaped_and_can_be_cloned(client, db, make_user, token_for,
+                                                                           setup):
+    project, export = setup
+    admin = make_user("admin")
+    silent = TuningRun(project_id=project.id, export_id=export.id, method="sft-lora", base_model="/m",
+                       state=RunState.validating, heartbeat_at=utcnow() - timedelta(minutes=10))
+    # Entered validation before validations beat: no heartbeat at all, only its last change.
+    legacy = TuningRun(project_id=project.id, export_id=export.id, method="sft-lora", base_model="/m",
+                       state=RunState.validating, updated_at=utcnow() - timedelta(minutes=10))
+    beating = TuningRun(project_id=project.id, export_id=export.id, method="sft-lora", base_model="/m",
+                        state=RunState.validating, heartbeat_at=utcnow())
+    waiting = TuningRun(project_id=project.id, export_id=export.id, method="sft-lora", base_model="/m",
+                        state=RunState.queued, heartbeat_at=utcnow() - timedelta(minutes=10))
+    db.add_all([silent, legacy, beating, waiting])
+    db.flush()
+    login(client, admin.email)
+    page = client.get(f"/runs/{silent.id}")
+    assert page.status_code == 200 and "Worker lost during validation" in page.text
+    db.expire_all()
+    assert [db.get(TuningRun, r.id).state for r in (silent, legacy, beating, waiting)] == [
+        RunState.failed, RunState.failed, RunState.validating, RunState.queued]
+    headers = token_for(admin)
+    run = client.get(f"/api/v1/tuning-runs/{silent.id}", headers=headers).json()
+    assert run["error_kind"] == "worker_lost" and "clone the run" in run["error"]
+    events = client.get(f"/api/v1/tuning-runs/{silent.id}/events", headers=headers).json()
+    assert [e["data"]["state"] for e in events] == ["failed"]
+    resumed = client.post(f"/api/v1/tuning-runs/{silent.id}/resume", headers=headers)
+    assert resumed.status_code == 409  # validation left no checkpoint
+    clone = client.post(f"/api/v1/tuning-runs/{silent.id}/clone", headers=headers)
+    assert clone.status_code == 202 and clone.json()["state"] == "created"
+
+
 def test_artifacts_download_and_refuse_paths_outside_the_run(client, db, admin_headers, setup, tmp_path):
     from app.tuning.spec import run_dir
 

@@ -118,3 +118,52 @@ def _zombie(pid: int) -> bool:
             return handle.read().split(")")[-1].split()[0] == "Z"
     except OSError:
         return True
+
+
+def _child_running(parent: int, word: str) -> int | None:
+    """The pid of a child process of `parent` whose command line holds `word`, if there is one."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().split(")")[-1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if ppid == parent and word.encode() in command:
+            return int(entry)
+    return None
+
+
+def test_kill_9_of_the_worker_while_validating_fails_the_run_and_a_clone_trains(fast_heartbeat, start_worker,
+                                                                               tiny_model):
+    headers, project, export = live_setup()
+    worker = start_worker()
+    with client() as api:
+        run_id = _start(api, headers, project, export, tiny_model, max_steps=2, save_steps=1)
+        # Freeze the validation subprocess, so the kill lands while the run is validating, however fast the
+        # machine: the worker waits on it and nothing else moves the run on.
+        checker = wait_for(lambda: _child_running(worker.proc.pid, "validate"), timeout=60, interval=0.05,
+                           message="the worker to start validating")
+        os.kill(checker, signal.SIGSTOP)
+        assert api.get(f"/api/v1/tuning-runs/{run_id}", headers=headers).json()["state"] == "validating"
+        os.kill(worker.proc.pid, signal.SIGKILL)
+        worker.proc.wait()
+        # The stopped checker dies with its worker rather than lingering.
+        wait_for(lambda: not os.path.exists(f"/proc/{checker}") or _zombie(checker), timeout=15,
+                 message="the validation to die with its worker")
+        # A worker that lives on (here a fresh one) reaps the run with its own timer; no page is loaded.
+        rescuer = start_worker()
+        run = wait_run(api, headers, run_id, lambda r: r["state"] != "validating", timeout=60)
+        assert run["state"] == "failed", (run, rescuer.output()[-3000:])
+        assert run["error_kind"] == "worker_lost" and "Worker lost during validation" in run["error"], run
+        assert "clone the run" in run["error"]
+        resp = api.post(f"/api/v1/tuning-runs/{run_id}/clone", headers=headers)
+        assert resp.status_code == 202, resp.text
+        # The clone validates and trains on the live worker; its validation beats, so the reaper leaves it be.
+        clone = wait_run(api, headers, resp.json()["id"], lambda r: r["state"] in TERMINAL)
+        assert clone["state"] == "succeeded", (clone, rescuer.output()[-3000:])
+        assert clone["progress"]["step"] == 2
+        assert api.get(f"/api/v1/tuning-runs/{run_id}", headers=headers).json()["state"] == "failed"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +27,7 @@ from app.tuning import relay
 from app.tuning.service import RUN_TASK, VALIDATE_TASK, transition
 from app.tuning.spec import build_spec, default_base_model, log_file, output_dir, run_dir, stop_file
 from worker.tasks.db import task_session
-from worker.tasks.trainer_process import ROOT, TrainerProcess, trainer_command, trainer_env
+from worker.tasks.trainer_process import ROOT, TrainerProcess, _die_with_parent, trainer_command, trainer_env
 
 logger = logging.getLogger("tuneloop.worker")
 VALIDATE_TIMEOUT_S = 900
@@ -48,13 +51,16 @@ def validate(run_id: int) -> None:
         run = session.get(TuningRun, run_id)
         if run is None or run.state not in (RunState.created, RunState.validating):
             return
-        if run.state == RunState.created:
-            transition(session, run, RunState.validating, (RunState.created,))
+        if run.state == RunState.validating and relay.heartbeat_is_fresh(run):
+            return  # a redelivery while another worker validates it
+        if not relay.start_validation(session, run, host=socket.gethostname()):
+            return
         spec = build_spec(run, resume=False)
     path = run_dir(run_id) / "validate.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec, indent=2))
-    result, problem = _run_validate(path, run_id)
+    with _beating(run_id):
+        result, problem = _run_validate(path, run_id)
     with task_session() as session:
         run = session.get(TuningRun, run_id)
         if run.state != RunState.validating:
@@ -73,11 +79,35 @@ def validate(run_id: int) -> None:
                    finished_at=utcnow())
 
 
+@contextlib.contextmanager
+def _beating(run_id: int) -> Iterator[None]:
+    """Beat for a validating run while the block runs, so the reaper can tell a slow validation from a dead one."""
+    halt = threading.Event()
+
+    def _loop() -> None:
+        while not halt.wait(get_settings().tuning_heartbeat_s):
+            try:
+                with task_session() as session:
+                    relay.beat(session, run_id)
+            except Exception:
+                logger.exception("heartbeat of run %s failed", run_id)
+
+    thread = threading.Thread(target=_loop, name=f"validate-heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        halt.set()
+        thread.join(timeout=10)
+
+
 def _run_validate(path, run_id: int) -> tuple[dict[str, Any] | None, str]:
     """Run `validate`; its one JSON object, or None and why not."""
     try:
+        # Dies with the worker, like the trainer: the reaper fails the run, and nobody reads a result then.
         proc = subprocess.run(trainer_command("validate", str(path)), capture_output=True, text=True, cwd=ROOT,
-                              env=trainer_env(), timeout=VALIDATE_TIMEOUT_S)
+                              env=trainer_env(), timeout=VALIDATE_TIMEOUT_S,
+                              preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
     except subprocess.TimeoutExpired:
         return None, f"Validation took longer than {VALIDATE_TIMEOUT_S} s; check the model path and the disk."
     with log_file(run_id).open("a", encoding="utf-8") as log:
