@@ -1,7 +1,8 @@
 """Annotation queue under load: PostgreSQL with 1,000,000 instructions of 5 candidates each (COPY-loaded),
 a real uvicorn server (2 worker processes), and 20 simulated annotators looping next-task -> submit over
-HTTP for a fixed time. Reports p50/p95/p99 of the server time (the app's Server-Timing header, which covers
-dependencies, the handler and the commit) and of the client-side round trip, submits/s, and checks that no
+HTTP for a fixed time. Reports p50/p95/p99 of the server time (the app's Server-Timing `app` metric: from
+admission to the response, dependencies, handler and commit included), of the wait for admission (`queue`),
+and of the client-side round trip, submits/s, and checks that no
 instruction was handed beyond its overlap and that every acknowledged submit is in the database.
 
 Options (after `python -m benchmarks annotation`): --instructions N, --annotators N, --seconds S,
@@ -171,8 +172,13 @@ def _serve(url: str, workers: int, log: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"the server did not start: {log.read_text()[-2000:]}")
 
 
-def _server_ms(resp: httpx.Response) -> float:
-    return float(resp.headers["server-timing"].split("dur=")[1])
+def _timing(resp: httpx.Response) -> dict[str, float]:
+    """`Server-Timing: queue;dur=.., app;dur=..` as {"queue": ms, "app": ms}."""
+    out = {}
+    for metric in resp.headers["server-timing"].split(","):
+        name, _, dur = metric.strip().partition(";dur=")
+        out[name] = float(dur)
+    return out
 
 
 def _annotator(base: str, slug: str, token: str, until: float, out: dict) -> None:
@@ -187,7 +193,9 @@ def _annotator(base: str, slug: str, token: str, until: float, out: dict) -> Non
             if resp.status_code != 200:
                 out["errors"].append(("next", resp.status_code, resp.text[:200]))
                 continue
-            out["next_server"].append(_server_ms(resp))
+            timing = _timing(resp)
+            out["next_server"].append(timing["app"])
+            out["next_queue"].append(timing["queue"])
             out["next_client"].append(rt)
             task = resp.json()
             ids = [c["id"] for c in task["instruction"]["candidates"]]
@@ -198,7 +206,9 @@ def _annotator(base: str, slug: str, token: str, until: float, out: dict) -> Non
             if sub.status_code != 200:
                 out["errors"].append(("submit", sub.status_code, sub.text[:200]))
                 continue
-            out["submit_server"].append(_server_ms(sub))
+            timing = _timing(sub)
+            out["submit_server"].append(timing["app"])
+            out["submit_queue"].append(timing["queue"])
             out["submit_client"].append(rt)
             out["acked"].append(task["annotation"]["id"])
 
@@ -250,7 +260,7 @@ def run(quick: bool, extra: list[str]) -> dict:
         log.parent.mkdir(parents=True, exist_ok=True)
         proc, base = _serve(url, args.workers, log)
         out: dict = {"next_server": [], "next_client": [], "submit_server": [], "submit_client": [], "acked": [],
-                     "errors": []}
+                     "next_queue": [], "submit_queue": [], "errors": []}
         until = time.monotonic() + args.seconds
         started = time.perf_counter()
         threads = [threading.Thread(target=_annotator, args=(base, slug, t, until, out)) for t in tokens]
@@ -261,6 +271,7 @@ def run(quick: bool, extra: list[str]) -> dict:
         elapsed = time.perf_counter() - started
         result.update({
             "next_task_server_ms": _pct(out["next_server"]), "submit_server_ms": _pct(out["submit_server"]),
+            "next_task_queue_ms": _pct(out["next_queue"]), "submit_queue_ms": _pct(out["submit_queue"]),
             "next_task_client_ms": _pct(out["next_client"]), "submit_client_ms": _pct(out["submit_client"]),
             "submits_per_s": round(len(out["acked"]) / elapsed, 1), "errors": len(out["errors"]),
             "error_samples": out["errors"][:3],

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound, ValidationFailed
@@ -217,6 +217,11 @@ def instruction_scale(session: Session, *, instruction: Instruction) -> str:
     return str(project.setting("rating_scale")) if project else "1-5"
 
 
+def _submitted_count(session: Session, instruction: Instruction) -> int:
+    return session.scalar(select(func.count()).select_from(Annotation).where(
+        Annotation.instruction_id == instruction.id, Annotation.status == AnnotationStatus.submitted)) or 0
+
+
 def maybe_auto_approve(session: Session, *, instruction: Instruction) -> Approval | None:
     """Apply the project's rules after a submit: status submitted at min_submitted, then auto-approve.
 
@@ -227,16 +232,23 @@ def maybe_auto_approve(session: Session, *, instruction: Instruction) -> Approva
     if instruction.status in (InstructionStatus.approved, InstructionStatus.rejected):
         return None
     project = session.get(Project, instruction.project_id)
+    if project is None:
+        return None
+    rule = project.setting("auto_approve")
+    if not rule:
+        # This runs on every submit (the annotation hot path), where the queue's recount has already moved a
+        # full instruction on: the annotations are counted only while it is still pending.
+        overlap = int(project.setting("min_submitted") or 1)
+        if instruction.status == InstructionStatus.pending and _submitted_count(session, instruction) >= overlap:
+            instruction.status = InstructionStatus.submitted
+        session.flush()
+        return None
     annotations = submitted_annotations(session, instruction=instruction)
-    if project is None or not annotations:
+    if not annotations:
         return None
     overlap = int(project.setting("min_submitted") or 1)
     if instruction.status == InstructionStatus.pending and len(annotations) >= overlap:
         instruction.status = InstructionStatus.submitted
-    rule = project.setting("auto_approve")
-    if not rule:
-        session.flush()
-        return None
     k = int(rule.get("min_annotations") or 1)
     t = float(rule.get("min_top1_agreement") or 0.0)
     figures = instruction_agreement([_ranking(a) for a in annotations])

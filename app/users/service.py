@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.security import generate_password, hash_api_token, hash_password, new_api_token, verify_password
@@ -86,7 +86,9 @@ def create_token(session: Session, *, user: User, name: str = "") -> IssuedToken
 
 
 def user_for_token(session: Session, secret: str) -> User | None:
-    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_api_token(secret)))
+    # The user comes in the same round trip: this runs on every API request.
+    token = session.scalar(select(ApiToken).options(joinedload(ApiToken.user))
+                           .where(ApiToken.token_hash == hash_api_token(secret)))
     if token is None or token.revoked_at is not None or not token.user.is_active:
         return None
     now = utcnow()
