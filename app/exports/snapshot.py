@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import secrets
 import shutil
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,8 +135,14 @@ def build_snapshot(conn: Connection, spec: Spec, exports_root: Path, *, provenan
         final = snapshot_dir(exports_root, spec.project_slug, spec.version, spec.format)
         _swap_into_place(tmp, final)
         return Result(final, digest, row_counts, files, stats["preview"])
-    except BaseException:
+    except BaseException as exc:
+        # The failed writers' files are still open, held by the traceback's frames, and an open file keeps
+        # its blocks after it is deleted: clearing those frames closes them, so the delete frees the space.
+        traceback.clear_frames(exc.__traceback__)
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ExportFailed(f"The disk is full ({exc.strerror}) while writing the snapshot into {project_dir}; "
+                               "nothing was published. Free some space there and create the export again.") from exc
         raise
 
 
