@@ -9,8 +9,9 @@ import secrets
 import shutil
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import orjson
 from sqlalchemy import Connection
 
 from app.exports import manifest as manifest_mod
+from app.exports import pg_stream
 from app.exports.dedupe import DigestSet
 from app.exports.formats import BUILDERS, NEEDS_CANDIDATES, shorten
 from app.exports.source import count_records, iter_batches
@@ -146,12 +148,34 @@ def build_snapshot(conn: Connection, spec: Spec, exports_root: Path, *, provenan
         raise
 
 
+# One instruction's output: approval id, instruction id, stored split, encoded rows (each with its newline)
+# and the row dicts they encode (None on the PostgreSQL fast path, whose rows exist only as bytes).
+Unit = tuple[int, int, str, list[bytes], list[dict[str, Any]] | None]
+
+
+def _units(conn: Connection, spec: Spec) -> Iterator[list[Unit]]:
+    """Batches of instructions with their rows: encoded by PostgreSQL where it can, else built here."""
+    opts = spec.options
+    style = opts.get("preference_style", "plain")
+    if pg_stream.applies(conn, opts["file_format"]):
+        for units in pg_stream.iter_units(conn, spec.project_id, opts, spec.format, style):
+            yield [(a, i, split, lines, None) for a, i, split, lines in units]
+        return
+    build = BUILDERS[spec.format]
+    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    for records, cands in iter_batches(conn, spec.project_id, opts, with_candidates=spec.format in NEEDS_CANDIDATES):
+        units = []
+        for rec in records:
+            rows = build(rec, cands, style)
+            units.append((rec.approval_id, rec.instruction_id, rec.split,
+                          [dumps(row, option=newline) for row in rows], rows))
+        yield units
+
+
 def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: int,
                 on_progress: Progress | None) -> tuple[_Splits, dict[str, Any]]:
-    """The hot loop: records to rows to bytes, deduplicated, routed to their split's file."""
+    """The hot loop: rows to bytes, deduplicated, routed to their split's file."""
     opts = spec.options
-    build = BUILDERS[spec.format]
-    style = opts.get("preference_style", "plain")
     to_eval = eval_picker(float(opts.get("eval_fraction") or 0), int(opts.get("seed") or 0))
     dedupe = bool(opts.get("dedupe", True))
     seen = DigestSet()  # 8-byte row digests, at most 16 bytes a row: the one thing that grows with size
@@ -159,7 +183,7 @@ def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: in
     preview: list[dict[str, Any]] = []
     approvals_out = JsonlWriter(tmp / APPROVALS_FILE)  # one approval id a line, in row order
     duplicates = approvals = done = 0
-    dumps, blake, newline = orjson.dumps, hashlib.blake2b, orjson.OPT_APPEND_NEWLINE
+    blake = hashlib.blake2b
     last_progress = time.monotonic()
     # JSONL rows are collected per split and handed over a batch at a time; other layouts take each row.
     by_lines = opts["file_format"] == "jsonl"
@@ -173,12 +197,16 @@ def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: in
             sinks[split] = splits.get(split).add
         return sinks[split]
 
-    for records, cands in iter_batches(conn, spec.project_id, opts, with_candidates=spec.format in NEEDS_CANDIDATES):
-        batch: list[tuple[int, str, dict[str, Any], bytes]] = []
-        for i, rec in enumerate(records):
+    for units in _units(conn, spec):
+        batch: list[tuple[int, str, dict[str, Any] | None, bytes]] = []
+        for k, (_approval_id, instruction_id, split, encoded, rows) in enumerate(units):
             # Eval and holdout instructions keep their split whatever the fraction: never in a train file.
-            split = rec.split if rec.split != "train" else ("eval" if to_eval(rec.instruction_id) else "train")
-            batch.extend((i, split, row, dumps(row, option=newline)) for row in build(rec, cands, style))
+            if split == "train" and to_eval(instruction_id):
+                split = "eval"
+            if rows is None:
+                batch.extend((k, split, None, line) for line in encoded)
+            else:
+                batch.extend(zip(repeat(k), repeat(split), rows, encoded, strict=False))
         if dedupe and batch:
             # Same bytes = same prompt and response(s): the first occurrence (instruction-id order) wins.
             keep = seen.add_new(b"".join([blake(item[3], digest_size=8).digest() for item in batch]))
@@ -186,23 +214,23 @@ def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: in
             batch = [item for item, k in zip(batch, keep, strict=True) if k]
         kept: list[bytes] = []
         last = -1
-        for i, split, row, encoded in batch:
+        for k, split, row, line in batch:
             sink = sinks.get(split) or sink_for(split)
             if by_lines:
-                sink(encoded)
+                sink(line)
             else:
-                sink(row, encoded)
-            if i != last:
-                kept.append(b"%d\n" % records[i].approval_id)
-                last = i
-        for _i, split, row, _encoded in batch[:PREVIEW_ROWS - len(preview)]:
-            preview.append({"split": split, "row": shorten(row)})
+                sink(row, line)
+            if k != last:
+                kept.append(b"%d\n" % units[k][0])
+                last = k
+        for _k, split, row, line in batch[:PREVIEW_ROWS - len(preview)]:
+            preview.append({"split": split, "row": shorten(row if row is not None else orjson.loads(line))})
         for split, lines in pending.items():
             splits.get(split).add_many(lines)
             lines.clear()
         approvals += len(kept)
         approvals_out.add_many(kept)
-        done += len(records)
+        done += len(units)
         now = time.monotonic()
         if on_progress and now - last_progress >= PROGRESS_EVERY_S:
             on_progress(done, total)
