@@ -39,7 +39,7 @@ OVERLAP = 2
 COPIES = max(8, math.ceil(SECONDS * 120 / OVERLAP / 252))
 WARM_UP_S = min(15.0, SECONDS / 4)
 # The last quarter's median VmRSS may exceed the first quarter's by this much, per worker. Measured after
-# warm-up: at most +0.5 MiB in 40 s and in 300 s runs, on either database; 4 MiB is seven times that. A
+# warm-up: at most +0.65 MiB in 40 s and 300 s runs, on either database; 4 MiB is six times that. A
 # leak of 8 KiB on every next and submit (~6 KiB a request) grew the workers 7 and 9 MiB between the
 # quarters of a 40 s run and failed it; in the 300 s run (~8,000 requests a worker between the quarters)
 # the bound catches a leak of ~0.5 KiB a request.
