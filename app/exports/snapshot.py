@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from app.exports import encoded
 from app.exports import manifest as manifest_mod
-from app.exports import pg_stream
 from app.exports.dedupe import DigestSet
 from app.exports.formats import BUILDERS, NEEDS_CANDIDATES, shorten
 from app.exports.source import count_records, iter_batches
@@ -154,11 +154,11 @@ Unit = tuple[int, int, str, list[bytes], list[dict[str, Any]] | None]
 
 
 def _units(conn: Connection, spec: Spec) -> Iterator[list[Unit]]:
-    """Batches of instructions with their rows: encoded by PostgreSQL where it can, else built here."""
+    """Batches of instructions with their rows: JSON files encoded by the database, other layouts built here."""
     opts = spec.options
     style = opts.get("preference_style", "plain")
-    if pg_stream.applies(conn, opts["file_format"]):
-        for units in pg_stream.iter_units(conn, spec.project_id, opts, spec.format, style):
+    if encoded.applies(conn, opts["file_format"]):
+        for units in encoded.iter_units(conn, spec.project_id, opts, spec.format, style):
             yield [(a, i, split, lines, None) for a, i, split, lines in units]
         return
     build = BUILDERS[spec.format]
@@ -199,14 +199,14 @@ def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: in
 
     for units in _units(conn, spec):
         batch: list[tuple[int, str, dict[str, Any] | None, bytes]] = []
-        for k, (_approval_id, instruction_id, split, encoded, rows) in enumerate(units):
+        for k, (_approval_id, instruction_id, split, encoded_rows, rows) in enumerate(units):
             # Eval and holdout instructions keep their split whatever the fraction: never in a train file.
             if split == "train" and to_eval(instruction_id):
                 split = "eval"
             if rows is None:
-                batch.extend((k, split, None, line) for line in encoded)
+                batch.extend((k, split, None, line) for line in encoded_rows)
             else:
-                batch.extend(zip(repeat(k), repeat(split), rows, encoded, strict=False))
+                batch.extend(zip(repeat(k), repeat(split), rows, encoded_rows, strict=False))
         if dedupe and batch:
             # Same bytes = same prompt and response(s): the first occurrence (instruction-id order) wins.
             keep = seen.add_new(b"".join([blake(item[3], digest_size=8).digest() for item in batch]))

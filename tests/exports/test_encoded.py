@@ -1,6 +1,6 @@
 """Snapshot files equal, byte for byte, the rows formats.py defines, whoever encodes them.
 
-On PostgreSQL the JSON files are encoded by the server (app/exports/pg_stream.py); on SQLite by orjson
+JSON files are encoded by the database (app/exports/encoded.py); the rows formats.py builds by orjson
 here. Both must give exactly `orjson.dumps(row)` of formats.py's rows for every format, style and file
 layout, texts with escapes, control characters and odd Unicode included.
 """
