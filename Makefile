@@ -38,6 +38,8 @@ test: install
 reliability: install
 	TUNELOOP_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} TUNELOOP_HOSTILE_EXAMPLES=$${HOSTILE_EXAMPLES:-1000} \
 	TUNELOOP_FAULT_PINGS=$${FAULT_PINGS:-500} \
+	TUNELOOP_LOAD_CLIENTS=$${LOAD_CLIENTS:-16} TUNELOOP_LOAD_BATCHES=$${LOAD_BATCHES:-40} \
+	TUNELOOP_SOAK_SECONDS=$${SOAK_SECONDS:-300} \
 	$(VENV)/bin/pytest -n 2 --dist loadgroup -p no:cacheprovider --timeout 7200 tests/reliability $(PYTEST_ARGS)
 
 bench: install
