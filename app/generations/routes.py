@@ -30,6 +30,12 @@ def create_generation(data: GenerationCreate, session: SessionDep, user: AdminUs
     return job_out(service.create_job(session, user=user, data=data))
 
 
+@router.post("/{job_id}/cancel", status_code=202, response_model=GenerationOut)
+def cancel_generation(job_id: int, session: SessionDep, user: AdminUser) -> GenerationOut:
+    """Stop the job: at once when queued; when running, the worker kills the generator and adds no candidates."""
+    return job_out(service.cancel_job(session, job_id=job_id))
+
+
 @router.get("/{job_id}", response_model=GenerationOut)
 def get_generation(job_id: int, session: SessionDep, user: CurrentUser) -> GenerationOut:
     return job_out(service.get_job(session, job_id=job_id))

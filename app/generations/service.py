@@ -27,6 +27,7 @@ from app.models import (
 from app.models.base import utcnow
 
 GENERATE_TASK = "tuneloop.generations.run"
+CANCELLABLE = (GenerationStatus.queued, GenerationStatus.running)
 
 
 def job_dir(job_id: int) -> Path:
@@ -74,6 +75,23 @@ def get_job(session: Session, *, job_id: int) -> GenerationJob:
     job = session.get(GenerationJob, job_id)
     if job is None:
         raise NotFound(f"Generation job {job_id} does not exist.")
+    return job
+
+
+def cancel_job(session: Session, *, job_id: int, run_id: int | None = None) -> GenerationJob:
+    """Stop a job (of that run, when one is named): a queued one never starts; a running one's worker kills the
+    generator and adds nothing."""
+    job = get_job(session, job_id=job_id)
+    if run_id is not None and job.run_id != run_id:
+        raise NotFound(f"Tuning run {run_id} has no generation job {job_id}.")
+    result = session.execute(
+        update(GenerationJob).where(GenerationJob.id == job_id, GenerationJob.status.in_(CANCELLABLE))
+        .values(status=GenerationStatus.cancelled, finished_at=utcnow(), updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(job)
+    if not result.rowcount:
+        raise Conflict(f"Generation job {job.id} is already {job.status.value}; there is nothing to cancel.")
     return job
 
 

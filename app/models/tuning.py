@@ -140,6 +140,7 @@ class GenerationStatus(enum.StrEnum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    cancelled = "cancelled"  # fits the column's 20 characters; a non-native enum needs no migration
 
 
 class GenerationJob(TimestampMixin, Base):

@@ -11,7 +11,7 @@ from app.core.errors import AppError, ValidationFailed
 from app.core.queue import send_task
 from app.core.templating import render
 from app.generations.schemas import GenerationCreate, GenerationFilter
-from app.generations.service import create_job, jobs_for_run
+from app.generations.service import cancel_job, create_job, jobs_for_run, reap_generations
 from app.tuning import artifacts, forms, relay, service
 from app.users.deps import AdminUser
 
@@ -19,8 +19,10 @@ router = APIRouter(include_in_schema=False)
 
 
 def _reap(session: SessionDep) -> None:
-    # Opportunistic: a page that shows a run's state makes sure a dead worker's run is not shown as running.
-    if relay.reap(session):
+    # Opportunistic: a page that shows a run's state makes sure a dead worker's run (or generation job, which the
+    # run page lists) is not shown as running.
+    runs, jobs = relay.reap(session), reap_generations(session)
+    if runs or jobs:
         session.expire_all()
 
 
@@ -97,4 +99,10 @@ async def generate(request: Request, run_id: int, session: SessionDep, user: Adm
     except (ValueError, ValidationError) as exc:
         raise ValidationFailed(f"The generation settings are not valid: {exc}") from exc
     create_job(session, user=user, data=data)
+    return RedirectResponse(f"/runs/{run_id}#generations", status_code=303)
+
+
+@router.post("/runs/{run_id}/generations/{job_id}/cancel")
+def cancel_generation(run_id: int, job_id: int, session: SessionDep, user: AdminUser) -> Response:
+    cancel_job(session, job_id=job_id, run_id=run_id)
     return RedirectResponse(f"/runs/{run_id}#generations", status_code=303)

@@ -1,10 +1,23 @@
-"""Generation jobs through the API (no worker): model choice, errors, and which instructions the filter picks."""
+"""Generation jobs through the API (no worker): model choice, errors, which instructions the filter picks, cancel."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from app.models import Candidate, GenerationJob, Instruction, InstructionStatus, RunState, Split, TuningRun
+from app.models import (
+    Candidate,
+    GenerationJob,
+    GenerationStatus,
+    Instruction,
+    InstructionStatus,
+    RunState,
+    Split,
+    TuningRun,
+)
+from app.models.base import utcnow
+from tests.conftest import csrf_from, login
 from tests.tuning.conftest import make_project, make_snapshot
 
 
@@ -74,3 +87,68 @@ def test_filter_picks_pending_instructions_with_few_candidates(db, project):
     assert prompt_messages(few) == [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"},
                                     {"role": "assistant", "content": "hello"},
                                     {"role": "user", "content": "few\n\nextra"}]
+
+
+def _job(db, project, *, status=GenerationStatus.queued, run=None, **values):
+    job = GenerationJob(project_id=project.id, base_model="/m", model_name="m", status=status,
+                        run_id=run.id if run else None, **values)
+    db.add(job)
+    db.flush()
+    return job
+
+
+@pytest.mark.parametrize("role", ["annotator", "reviewer"])
+def test_only_admins_cancel_a_generation(client, db, make_user, token_for, admin_headers, project, role):
+    job = _job(db, project)
+    headers = token_for(make_user(role))
+    db.commit()
+    resp = client.post(f"/api/v1/generations/{job.id}/cancel", headers=headers)
+    assert resp.status_code == 403 and resp.json()["error"]["code"] == "forbidden"
+    assert client.get(f"/api/v1/generations/{job.id}", headers=admin_headers).json()["status"] == "queued"
+
+
+def test_cancel_stops_queued_and_running_jobs_and_refuses_finished_ones(client, db, admin_headers, project):
+    queued = _job(db, project)
+    running = _job(db, project, status=GenerationStatus.running, heartbeat_at=utcnow(), instructions_total=4)
+    done = _job(db, project, status=GenerationStatus.succeeded, candidates_added=3)
+    db.commit()
+    for job in (queued, running):
+        resp = client.post(f"/api/v1/generations/{job.id}/cancel", headers=admin_headers)
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["status"] == "cancelled" and resp.json()["finished_at"] is not None
+        again = client.post(f"/api/v1/generations/{job.id}/cancel", headers=admin_headers)
+        assert again.status_code == 409 and "already cancelled" in again.json()["error"]["message"]
+    resp = client.post(f"/api/v1/generations/{done.id}/cancel", headers=admin_headers)
+    assert resp.status_code == 409 and "already succeeded" in resp.json()["error"]["message"]
+    assert client.get(f"/api/v1/generations/{done.id}", headers=admin_headers).json()["candidates_added"] == 3
+    assert client.post("/api/v1/generations/2147000001/cancel", headers=admin_headers).status_code == 404
+
+
+def test_run_page_cancels_its_own_jobs_and_shows_a_dead_workers_job_as_failed(client, db, make_user, project):
+    admin = make_user("admin")
+    export = make_snapshot(db, project)
+    run = TuningRun(project_id=project.id, export_id=export.id, method="sft-lora", base_model="/m",
+                    state=RunState.succeeded)
+    other = TuningRun(project_id=project.id, export_id=export.id, method="sft-lora", base_model="/m",
+                      state=RunState.succeeded)
+    db.add_all([run, other])
+    db.flush()
+    live = _job(db, project, status=GenerationStatus.running, run=run, heartbeat_at=utcnow())
+    dead = _job(db, project, status=GenerationStatus.running, run=run,
+                heartbeat_at=utcnow() - timedelta(minutes=10))
+    db.commit()
+    login(client, admin.email)
+    page = client.get(f"/runs/{run.id}")
+    assert page.status_code == 200
+    assert f'action="/runs/{run.id}/generations/{live.id}/cancel"' in page.text
+    assert "Worker lost" in page.text  # the page reaped the job whose worker went silent
+    assert f'action="/runs/{run.id}/generations/{dead.id}/cancel"' not in page.text
+    token = csrf_from(client)
+    wrong = client.post(f"/runs/{other.id}/generations/{live.id}/cancel", data={"csrftoken": token})
+    assert wrong.status_code == 404
+    resp = client.post(f"/runs/{run.id}/generations/{live.id}/cancel", data={"csrftoken": token},
+                       follow_redirects=False)
+    assert resp.status_code == 303 and resp.headers["location"] == f"/runs/{run.id}#generations"
+    db.expire_all()
+    assert db.get(GenerationJob, live.id).status == GenerationStatus.cancelled
+    assert db.get(GenerationJob, dead.id).status == GenerationStatus.failed

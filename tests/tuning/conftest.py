@@ -15,6 +15,17 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture
+def fast_heartbeat(monkeypatch):
+    """Beats every half second, a run or job silent for 5 s is lost, and each worker reaps every second."""
+    from tests.conftest import reset_app_caches
+
+    monkeypatch.setenv("TUNELOOP_TUNING_HEARTBEAT_S", "0.5")
+    monkeypatch.setenv("TUNELOOP_TUNING_HEARTBEAT_TIMEOUT_S", "5")
+    monkeypatch.setenv("TUNELOOP_TUNING_REAPER_INTERVAL_S", "1")
+    reset_app_caches()
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny random Llama-style model with tokenizer and chat template, built once per session."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 from fastapi.testclient import TestClient
@@ -44,3 +45,37 @@ def wait_run(api, headers, run_id, predicate, timeout=300.0, message="run state"
 def events(api, headers, run_id, kind=None):
     items = api.get(f"/api/v1/tuning-runs/{run_id}/events", headers=headers).json()
     return [e for e in items if kind is None or e["event"] == kind]
+
+
+def is_zombie(pid: int) -> bool:
+    """True when the process is gone or only waits to be reaped by its parent."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def child_process(parent: int, word: str) -> int | None:
+    """The pid of a child process of `parent` whose command line holds `word`, if there is one."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                ppid = int(handle.read().split(")")[-1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                command = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if ppid == parent and word.encode() in command:
+            return int(entry)
+    return None
+
+
+def wait_ready(worker, timeout: float = 120.0) -> None:
+    """Wait for a worker to finish starting. On a fresh SQLite broker a task sent while the worker declares its
+    queues can fail to publish (both processes create the queue row), which is not what these tests are about."""
+    from tests.conftest import wait_for
+
+    wait_for(lambda: " ready." in worker.output(), timeout=timeout, interval=0.2, message="the worker to start")

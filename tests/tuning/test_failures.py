@@ -7,8 +7,8 @@ import signal
 
 import pytest
 
-from tests.conftest import reset_app_caches, wait_for
-from tests.tuning.livehelp import client, events, live_setup, wait_run
+from tests.conftest import wait_for
+from tests.tuning.livehelp import child_process, client, events, is_zombie, live_setup, wait_ready, wait_run
 
 pytestmark = pytest.mark.training
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -18,14 +18,6 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 def broker_url(sqlite_broker_url: str) -> str:
     # The broker round trip is covered on both brokers in test_training; these paths are about the worker.
     return sqlite_broker_url
-
-
-@pytest.fixture
-def fast_heartbeat(monkeypatch):
-    monkeypatch.setenv("TUNELOOP_TUNING_HEARTBEAT_S", "0.5")
-    monkeypatch.setenv("TUNELOOP_TUNING_HEARTBEAT_TIMEOUT_S", "5")
-    monkeypatch.setenv("TUNELOOP_TUNING_REAPER_INTERVAL_S", "1")
-    reset_app_caches()
 
 
 def _start(api, headers, project, export, tiny_model, **hyper) -> int:
@@ -100,7 +92,7 @@ def test_kill_9_of_the_worker_is_caught_by_the_reaper(fast_heartbeat, start_work
         os.kill(worker.proc.pid, signal.SIGKILL)
         worker.proc.wait()
         # The trainer dies with its worker instead of training on unobserved.
-        wait_for(lambda: not os.path.exists(f"/proc/{trainer}") or _zombie(trainer), timeout=15,
+        wait_for(lambda: not os.path.exists(f"/proc/{trainer}") or is_zombie(trainer), timeout=15,
                  message="the trainer to die with its worker")
         # The run page runs the reaper: once the heartbeat is older than the timeout the run is failed.
         def reaped():
@@ -112,50 +104,27 @@ def test_kill_9_of_the_worker_is_caught_by_the_reaper(fast_heartbeat, start_work
         assert run["error_kind"] == "worker_lost" and "Worker lost" in run["error"]
 
 
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] == "Z"
-    except OSError:
-        return True
-
-
-def _child_running(parent: int, word: str) -> int | None:
-    """The pid of a child process of `parent` whose command line holds `word`, if there is one."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                ppid = int(handle.read().split(")")[-1].split()[1])
-            with open(f"/proc/{entry}/cmdline", "rb") as handle:
-                command = handle.read().split(b"\0")
-        except OSError:
-            continue
-        if ppid == parent and word.encode() in command:
-            return int(entry)
-    return None
-
-
 def test_kill_9_of_the_worker_while_validating_fails_the_run_and_a_clone_trains(fast_heartbeat, start_worker,
                                                                                tiny_model):
     headers, project, export = live_setup()
     worker = start_worker()
+    wait_ready(worker)
     with client() as api:
         run_id = _start(api, headers, project, export, tiny_model, max_steps=2, save_steps=1)
         # Freeze the validation subprocess, so the kill lands while the run is validating, however fast the
         # machine: the worker waits on it and nothing else moves the run on.
-        checker = wait_for(lambda: _child_running(worker.proc.pid, "validate"), timeout=60, interval=0.05,
+        checker = wait_for(lambda: child_process(worker.proc.pid, "validate"), timeout=60, interval=0.05,
                            message="the worker to start validating")
         os.kill(checker, signal.SIGSTOP)
         assert api.get(f"/api/v1/tuning-runs/{run_id}", headers=headers).json()["state"] == "validating"
         os.kill(worker.proc.pid, signal.SIGKILL)
         worker.proc.wait()
         # The stopped checker dies with its worker rather than lingering.
-        wait_for(lambda: not os.path.exists(f"/proc/{checker}") or _zombie(checker), timeout=15,
+        wait_for(lambda: not os.path.exists(f"/proc/{checker}") or is_zombie(checker), timeout=15,
                  message="the validation to die with its worker")
         # A worker that lives on (here a fresh one) reaps the run with its own timer; no page is loaded.
         rescuer = start_worker()
+        wait_ready(rescuer)
         run = wait_run(api, headers, run_id, lambda r: r["state"] != "validating", timeout=60)
         assert run["state"] == "failed", (run, rescuer.output()[-3000:])
         assert run["error_kind"] == "worker_lost" and "Worker lost during validation" in run["error"], run

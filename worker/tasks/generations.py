@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
+from app.core.config import get_settings
 from app.core.queue import get_celery
 from app.generations.service import GENERATE_TASK, add_candidates, job_dir, pick_instructions, prompt_messages
 from app.models import GenerationJob, GenerationStatus
@@ -17,12 +19,29 @@ from worker.tasks.db import task_session
 from worker.tasks.trainer_process import TrainerProcess
 
 logger = logging.getLogger("tuneloop.worker")
+# Where the worker's own verdict may still land: "failed" while the task runs can only be the reaper's guess
+# about a worker that lived (the truth wins, as for tuning runs); "cancelled" is an admin's word and stays.
+OURS = (GenerationStatus.running, GenerationStatus.failed)
 
 
-def _set(job_id: int, **values: Any) -> None:
+def _set(job_id: int, **values: Any) -> bool:
+    """Record the job's end or progress unless an admin cancelled it meanwhile; False when cancelled."""
     with task_session() as session:
-        session.execute(update(GenerationJob).where(GenerationJob.id == job_id)
-                        .values(updated_at=utcnow(), **values).execution_options(synchronize_session=False))
+        return bool(session.execute(
+            update(GenerationJob).where(GenerationJob.id == job_id, GenerationJob.status.in_(OURS))
+            .values(updated_at=utcnow(), **values).execution_options(synchronize_session=False)
+        ).rowcount)
+
+
+def _beat(job_id: int, done: int) -> bool:
+    """Progress and proof of life; False once the job was cancelled."""
+    with task_session() as session:
+        session.execute(update(GenerationJob).where(GenerationJob.id == job_id,
+                                                    GenerationJob.status == GenerationStatus.running)
+                        .values(instructions_done=done, heartbeat_at=utcnow(), updated_at=utcnow())
+                        .execution_options(synchronize_session=False))
+        status = session.scalar(select(GenerationJob.status).where(GenerationJob.id == job_id))
+    return status != GenerationStatus.cancelled
 
 
 def _claim(job_id: int) -> dict[str, Any] | None:
@@ -71,13 +90,20 @@ def _generate(job_id: int, spec: dict[str, Any]) -> None:
     (folder / "spec.json").write_text(json.dumps(spec, indent=2))
     trainer = TrainerProcess(["generate", str(folder / "spec.json")], folder / "generate.log")
     last_write, done, error = 0.0, 0, None
-    for event in trainer.events():
+    # Progress and proof of life at most once a second, or as often as a run's heartbeat when that is faster.
+    beat_s = min(1.0, get_settings().tuning_heartbeat_s)
+    for event in trainer.events(tick_s=beat_s):
         if event is not None and event.get("event") == "progress":
             done = int(event.get("done") or 0)
         elif event is not None and event.get("event") == "error":
             error = str(event.get("message") or "unknown error")
-        if time.monotonic() - last_write >= 1.0:  # progress and proof of life, at most once a second
-            _set(job_id, instructions_done=done, heartbeat_at=utcnow())
+        if time.monotonic() - last_write >= beat_s:
+            if not _beat(job_id, done):
+                # Nothing to save: the answers are written only when complete, and a cancelled job adds none.
+                trainer.kill_group(signal.SIGKILL)
+                trainer.wait()
+                logger.info("generation job %s cancelled; generator stopped", job_id)
+                return
             last_write = time.monotonic()
     rc = trainer.wait()
     if rc != 0 or error:
@@ -90,7 +116,15 @@ def _generate(job_id: int, spec: dict[str, Any]) -> None:
                 row = json.loads(line)
                 answers[int(row["id"])] = [str(t) for t in row.get("texts", [])]
     with task_session() as session:
+        # The status first, conditionally: a cancel that lands now either waits for this commit (and is refused)
+        # or wins, and then no candidate is added.
+        finished = session.execute(
+            update(GenerationJob).where(GenerationJob.id == job_id, GenerationJob.status.in_(OURS))
+            .values(status=GenerationStatus.succeeded, finished_at=utcnow(), error=None, updated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not finished:
+            return
         job = session.get(GenerationJob, job_id)
         job.candidates_added = add_candidates(session, job, answers)
         job.instructions_done = len(answers)
-        job.status, job.finished_at = GenerationStatus.succeeded, utcnow()
