@@ -9,7 +9,7 @@ from app.generations import service
 from app.generations.schemas import GenerationCreate, GenerationOut
 from app.models import GenerationJob
 from app.tuning.present import utc
-from app.users.deps import AdminUser, CurrentUser
+from app.users.deps import AdminUser, ReviewerUser
 
 router = APIRouter(prefix="/api/v1/generations", tags=["generations"])
 
@@ -37,5 +37,6 @@ def cancel_generation(job_id: int, session: SessionDep, user: AdminUser) -> Gene
 
 
 @router.get("/{job_id}", response_model=GenerationOut)
-def get_generation(job_id: int, session: SessionDep, user: CurrentUser) -> GenerationOut:
+def get_generation(job_id: int, session: SessionDep, user: ReviewerUser) -> GenerationOut:
+    """A job's status and progress (reviewers and admins, like a run's state)."""
     return job_out(service.get_job(session, job_id=job_id))

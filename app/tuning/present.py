@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from app.models import RunEvent, TuningRun
+from app.models import Role, RunEvent, TuningRun, User
 from app.tuning.schemas import ArtifactOut, RunEventOut, TuningRunOut
 
 
@@ -35,6 +36,16 @@ def run_out(run: TuningRun) -> TuningRunOut:
         cloned_from_id=run.cloned_from_id, heartbeat_at=utc(run.heartbeat_at), created_at=utc(run.created_at),
         started_at=utc(run.started_at), finished_at=utc(run.finished_at),
     )
+
+
+def status_out(run: TuningRun) -> TuningRunOut:
+    """A reviewer's view: state, progress and errors; metrics, evaluation, checkpoint and artifacts are for admins."""
+    return run_out(run).model_copy(update={"metrics": {}, "evaluation": {}, "checkpoint": None, "artifacts": []})
+
+
+def viewed_by(user: User) -> Callable[[TuningRun], TuningRunOut]:
+    """How a run is shown to this user: all of it to admins, its status to anyone else let through."""
+    return run_out if user.has_role(Role.admin) else status_out
 
 
 def event_out(event: RunEvent) -> RunEventOut:

@@ -11,11 +11,13 @@ from starlette.background import BackgroundTask
 
 from app.core.db import SessionDep, get_sessionmaker
 from app.tuning import artifacts, service
-from app.tuning.present import event_out, run_out
+from app.tuning.present import event_out, run_out, viewed_by
 from app.tuning.schemas import RunEventOut, TuningRunCreate, TuningRunOut
 from app.tuning.stream import run_events
-from app.users.deps import AdminUser, CurrentUser
+from app.users.deps import AdminUser, ReviewerUser
 
+# Runs are an admin's tool: reviewers may follow a run's state, annotators see nothing of them (issue 6).
+# Events, metrics history and artifacts stay with admins.
 router = APIRouter(prefix="/api/v1/tuning-runs", tags=["tuning runs"])
 
 
@@ -26,13 +28,16 @@ def create_run(data: TuningRunCreate, session: SessionDep, user: AdminUser) -> T
 
 
 @router.get("", response_model=list[TuningRunOut])
-def list_runs(session: SessionDep, user: CurrentUser, project: str | None = None) -> list[TuningRunOut]:
-    return [run_out(r) for r in service.list_runs(session, project=project)]
+def list_runs(session: SessionDep, user: ReviewerUser, project: str | None = None) -> list[TuningRunOut]:
+    """Runs, newest first; reviewers see each run's status without its metrics, evaluation or artifacts."""
+    show = viewed_by(user)
+    return [show(r) for r in service.list_runs(session, project=project)]
 
 
 @router.get("/{run_id}", response_model=TuningRunOut)
-def get_run(run_id: int, session: SessionDep, user: CurrentUser) -> TuningRunOut:
-    return run_out(service.get_run(session, run_id=run_id))
+def get_run(run_id: int, session: SessionDep, user: ReviewerUser) -> TuningRunOut:
+    """A run's state and progress; metrics, evaluation, checkpoint and artifacts are filled for admins only."""
+    return viewed_by(user)(service.get_run(session, run_id=run_id))
 
 
 @router.post("/{run_id}/cancel", status_code=202, response_model=TuningRunOut)
@@ -56,7 +61,7 @@ def clone_run(run_id: int, session: SessionDep, user: AdminUser) -> TuningRunOut
 @router.get("/{run_id}/events", response_model=list[RunEventOut],
             responses={200: {"content": {"text/event-stream": {}}}})
 def run_events_route(
-    request: Request, run_id: int, session: SessionDep, user: CurrentUser,
+    request: Request, run_id: int, session: SessionDep, user: AdminUser,
     after: Annotated[int, Query(ge=0, description="Only events with a larger id.")] = 0,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> Response | list[RunEventOut]:
@@ -74,13 +79,13 @@ def run_events_route(
 
 
 @router.get("/{run_id}/artifacts")
-def list_artifacts(run_id: int, session: SessionDep, user: CurrentUser) -> list[dict]:
+def list_artifacts(run_id: int, session: SessionDep, user: AdminUser) -> list[dict]:
     """Each artifact with its files and sizes."""
     return artifacts.list_artifacts(service.get_run(session, run_id=run_id))
 
 
 @router.get("/{run_id}/artifacts/{name}")
-def download_artifact(run_id: int, name: str, session: SessionDep, user: CurrentUser,
+def download_artifact(run_id: int, name: str, session: SessionDep, user: AdminUser,
                       file: Annotated[str | None, Query(max_length=1000)] = None) -> FileResponse:
     """One artifact (a folder comes as a zip), or one file inside it with ?file=."""
     path, filename, temporary = artifacts.artifact_file(service.get_run(session, run_id=run_id), name, file)

@@ -7,6 +7,7 @@ nor a prefix rule classifies fails the test with the line to add.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Literal
 
 import pytest
@@ -57,13 +58,14 @@ ROUTES: dict[tuple[str, str], Level] = {
     # review
     ("POST", "/api/v1/instructions/{instruction_id}/approve"): "reviewer",
     ("GET", "/api/v1/instructions/{instruction_id}/approval"): "reviewer",
-    # tuning runs: anyone signed in may watch; only admins act (prefix rule below)
-    ("GET", "/api/v1/tuning-runs"): "user",
-    ("GET", "/api/v1/tuning-runs/{run_id}"): "user",
-    ("GET", "/api/v1/tuning-runs/{run_id}/events"): "user",
-    ("GET", "/api/v1/tuning-runs/{run_id}/artifacts"): "user",
-    ("GET", "/api/v1/tuning-runs/{run_id}/artifacts/{name}"): "user",
-    ("GET", "/api/v1/generations/{job_id}"): "user",
+    # tuning runs (issue 6): annotators reach none of it; reviewers may read a run's state and a generation
+    # job's status; events, artifacts and every action are for admins (prefix rules below)
+    ("GET", "/api/v1/tuning-runs"): "reviewer",
+    ("GET", "/api/v1/tuning-runs/{run_id}"): "reviewer",
+    ("GET", "/api/v1/tuning-runs/{run_id}/events"): "admin",
+    ("GET", "/api/v1/tuning-runs/{run_id}/artifacts"): "admin",
+    ("GET", "/api/v1/tuning-runs/{run_id}/artifacts/{name}"): "admin",
+    ("GET", "/api/v1/generations/{job_id}"): "reviewer",
 }
 
 # Default rules by path prefix, first match wins, for routes the table does not list.
@@ -83,6 +85,37 @@ PREFIX_RULES: list[tuple[str | None, str, Level]] = [
 ]
 
 MISSING_ID = 2_147_000_001  # fits a 32-bit integer column and exists nowhere
+RUN_MARKER = "RUN-ONLY-FOR-ADMINS-4b1d"  # in the run's name, its artifact and its generation job
+
+
+@pytest.fixture
+def world(world: World, db) -> Iterator[World]:
+    """The shared world plus a finished tuning run with an artifact on disk and a generation job, so run
+    routes answer for real (200 to whoever may call them) instead of 404 to everyone."""
+    import shutil
+
+    from app.models import GenerationJob, GenerationStatus, RunState, TuningRun
+    from app.tuning.spec import run_dir
+    from tests.tuning.conftest import make_snapshot
+
+    export = make_snapshot(db, world.project)
+    run = TuningRun(project_id=world.project.id, export_id=export.id, method="sft-lora", base_model="/m",
+                    name=f"{RUN_MARKER} run", state=RunState.succeeded, loss=0.5, step=6, total_steps=6)
+    db.add(run)
+    db.flush()
+    # Rows made here bypass the service, and a run of the other database may have used this id and folder.
+    shutil.rmtree(run_dir(run.id), ignore_errors=True)
+    adapter = run_dir(run.id) / "output" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text(f'{{"r": 8, "note": "{RUN_MARKER}"}}')
+    run.artifacts = [{"name": "adapter", "path": str(adapter), "size_bytes": 40}]
+    job = GenerationJob(project_id=world.project.id, run_id=run.id, base_model="/m", model_name=RUN_MARKER,
+                        status=GenerationStatus.succeeded)
+    db.add(job)
+    db.commit()
+    world.path_values.update(run_id=run.id, job_id=job.id, name="adapter")
+    yield world
+    shutil.rmtree(run_dir(run.id), ignore_errors=True)
 
 
 def expected_level(method: str, path: str) -> Level | None:
@@ -245,3 +278,42 @@ def test_annotators_never_see_or_touch_another_annotators_unsubmitted_work(world
     assert marker in seen.text, seen.text[:500]
     assert not leaks, "another annotator's unsubmitted work was shown to annotator B:\n" + "\n".join(leaks)
     assert not changed, "annotator B changed annotator A's work:\n" + "\n".join(changed)
+
+
+def test_annotators_never_reach_a_tuning_run(world: World, app):
+    """Issue 6: no route shows an annotator a tuning run, its events, metrics, artifacts or generation jobs."""
+    run_id = world.path_values["run_id"]
+    leaks = []
+    for method, path, route in app_routes(app):
+        if method == "DELETE" or path == "/logout":
+            continue
+        url = fill_path(path, route, world)
+        for name in ("annotator", "annotator_token"):
+            resp = world.callers[name].request(method, url, **({"json": {}} if method != "GET" else {}))
+            if RUN_MARKER in resp.text:
+                leaks.append(f"{method} {url} as {name} ({resp.status_code})")
+    # The check can fail: an admin reads the marker in the run, its artifact and its generation job.
+    admin = world.callers["admin_token"]
+    assert RUN_MARKER in admin.request("GET", f"/api/v1/tuning-runs/{run_id}").text
+    artifact = admin.request("GET", f"/api/v1/tuning-runs/{run_id}/artifacts/adapter",
+                             params={"file": "adapter_config.json"})
+    assert artifact.status_code == 200 and RUN_MARKER in artifact.text
+    assert RUN_MARKER in admin.request("GET", f"/api/v1/generations/{world.path_values['job_id']}").text
+    assert not leaks, "an annotator reached a tuning run:\n" + "\n".join(leaks)
+
+
+def test_reviewers_read_a_runs_status_but_not_its_metrics_events_or_artifacts(world: World):
+    run_id = world.path_values["run_id"]
+    reviewer, admin = world.callers["reviewer"], world.callers["admin_token"]
+    seen = reviewer.request("GET", f"/api/v1/tuning-runs/{run_id}")
+    assert seen.status_code == 200, seen.text
+    run = seen.json()
+    assert run["state"] == "succeeded" and run["progress"]["step"] == 6
+    assert run["metrics"] == {} and run["artifacts"] == [] and run["checkpoint"] is None
+    listed = reviewer.request("GET", "/api/v1/tuning-runs").json()
+    assert [r["metrics"] for r in listed if r["id"] == run_id] == [{}]
+    full = admin.request("GET", f"/api/v1/tuning-runs/{run_id}").json()
+    assert full["metrics"]["loss"] == 0.5 and [a["name"] for a in full["artifacts"]] == ["adapter"]
+    for path in ("events", "artifacts", "artifacts/adapter"):
+        assert_error_shape(reviewer.request("GET", f"/api/v1/tuning-runs/{run_id}/{path}",
+                                            headers={"accept": "application/json"}), 403)
