@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     health_worker_timeout_s: float = Field(5.0, description="How long health waits for a worker's answer.")
     reservation_minutes: int = Field(30, description="Default time an annotator holds a task.")
     annotation_concurrency: int = Field(
-        2, ge=1, description="Annotation requests one web process works on at once; more wait their turn in order.")
+        1, ge=1, description="Annotation requests one web process works on at once; more wait their turn in order.")
     tuning_heartbeat_s: float = Field(5.0, description="How often a worker proves a training run is alive.")
     tuning_heartbeat_timeout_s: float = Field(60.0, description="Silence after which the reaper fails a run.")
     tuning_cancel_timeout_s: float = Field(60.0, description="How long cancel waits before killing the trainer.")
