@@ -11,7 +11,6 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -148,99 +147,118 @@ def build_snapshot(conn: Connection, spec: Spec, exports_root: Path, *, provenan
         raise
 
 
-# One instruction's output: approval id, instruction id, stored split, encoded rows (each with its newline)
-# and the row dicts they encode (None on the PostgreSQL fast path, whose rows exist only as bytes).
-Unit = tuple[int, int, str, list[bytes], list[dict[str, Any]] | None]
+# A batch of instructions' output, as parallel lists: per row its encoded bytes (newline included), its
+# split, the index of its instruction in the batch, and its dict (the generic path only: the database-encoded
+# path has rows only as bytes); per instruction its approval id.
+@dataclass(slots=True)
+class Batch:
+    lines: list[bytes]
+    splits: list[str]
+    owners: list[int]
+    rows: list[dict[str, Any]] | None
+    approval_ids: list[int]
+    with_rows: list[int]  # the instructions (batch indices) that have rows
 
 
-def _units(conn: Connection, spec: Spec) -> Iterator[list[Unit]]:
-    """Batches of instructions with their rows: JSON files encoded by the database, other layouts built here."""
+def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
+    """The rows, a batch of instructions at a time: JSON files encoded by the database, other layouts here."""
     opts = spec.options
     style = opts.get("preference_style", "plain")
+    to_eval = eval_picker(float(opts.get("eval_fraction") or 0), int(opts.get("seed") or 0))
+
+    def split_of(split: str, instruction_id: int) -> str:
+        # Eval and holdout instructions keep their split whatever the fraction: never in a train file.
+        return "eval" if split == "train" and to_eval(instruction_id) else split
+
     if encoded.applies(conn, opts["file_format"]):
         for units in encoded.iter_units(conn, spec.project_id, opts, spec.format, style):
-            yield [(a, i, split, lines, None) for a, i, split, lines in units]
+            batch = Batch([], [], [], None, [], [])
+            for k, (approval_id, instruction_id, split, lines) in enumerate(units):
+                batch.approval_ids.append(approval_id)
+                if lines:
+                    batch.with_rows.append(k)
+                    batch.lines += lines
+                    batch.splits += [split_of(split, instruction_id)] * len(lines)
+                    batch.owners += [k] * len(lines)
+            yield batch
         return
     build = BUILDERS[spec.format]
     dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
     for records, cands in iter_batches(conn, spec.project_id, opts, with_candidates=spec.format in NEEDS_CANDIDATES):
-        units = []
-        for rec in records:
+        batch = Batch([], [], [], [], [], [])
+        for k, rec in enumerate(records):
+            batch.approval_ids.append(rec.approval_id)
             rows = build(rec, cands, style)
-            units.append((rec.approval_id, rec.instruction_id, rec.split,
-                          [dumps(row, option=newline) for row in rows], rows))
-        yield units
+            if rows:
+                batch.with_rows.append(k)
+                batch.rows += rows
+                batch.lines += [dumps(row, option=newline) for row in rows]
+                batch.splits += [split_of(rec.split, rec.instruction_id)] * len(rows)
+                batch.owners += [k] * len(rows)
+        yield batch
 
 
 def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: int,
                 on_progress: Progress | None) -> tuple[_Splits, dict[str, Any]]:
-    """The hot loop: rows to bytes, deduplicated, routed to their split's file."""
-    opts = spec.options
-    to_eval = eval_picker(float(opts.get("eval_fraction") or 0), int(opts.get("seed") or 0))
-    dedupe = bool(opts.get("dedupe", True))
-    seen = DigestSet()  # 8-byte row digests, at most 16 bytes a row: the one thing that grows with size
+    """The hot loop: rows deduplicated and routed to their split's file; on any failure every file is closed."""
     splits = _Splits(folder, spec)
-    preview: list[dict[str, Any]] = []
     approvals_out = JsonlWriter(tmp / APPROVALS_FILE)  # one approval id a line, in row order
+    try:
+        stats = _route(conn, spec, splits, approvals_out, total, on_progress)
+        approvals_out.close()
+    except BaseException:
+        for writer in [approvals_out, *splits.writers.values()]:
+            writer.abort()
+        raise
+    if not splits.writers:
+        raise ExportFailed("The matching approvals yield no rows in this format (e.g. no ranked pairs).")
+    return splits, stats
+
+
+def _route(conn: Connection, spec: Spec, splits: _Splits, approvals_out: JsonlWriter, total: int,
+           on_progress: Progress | None) -> dict[str, Any]:
+    dedupe = bool(spec.options.get("dedupe", True))
+    seen = DigestSet()  # 8-byte row digests, at most 16 bytes a row: the one thing that grows with size
+    preview: list[dict[str, Any]] = []
     duplicates = approvals = done = 0
     blake = hashlib.blake2b
     last_progress = time.monotonic()
-    # JSONL rows are collected per split and handed over a batch at a time; other layouts take each row.
-    by_lines = opts["file_format"] == "jsonl"
-    pending: dict[str, list[bytes]] = {}
-    sinks: dict[str, Callable[..., None]] = {}
-
-    def sink_for(split: str) -> Callable[..., None]:
-        if by_lines:
-            sinks[split] = pending.setdefault(split, []).append
-        else:
-            sinks[split] = splits.get(split).add
-        return sinks[split]
-
-    for units in _units(conn, spec):
-        batch: list[tuple[int, str, dict[str, Any] | None, bytes]] = []
-        for k, (_approval_id, instruction_id, split, encoded_rows, rows) in enumerate(units):
-            # Eval and holdout instructions keep their split whatever the fraction: never in a train file.
-            if split == "train" and to_eval(instruction_id):
-                split = "eval"
-            if rows is None:
-                batch.extend((k, split, None, line) for line in encoded_rows)
-            else:
-                batch.extend(zip(repeat(k), repeat(split), rows, encoded_rows, strict=False))
-        if dedupe and batch:
+    by_lines = spec.options["file_format"] in ("jsonl", "json")
+    for batch in _batches(conn, spec):
+        keep: list[bool] | None = None
+        if dedupe and batch.lines:
             # Same bytes = same prompt and response(s): the first occurrence (instruction-id order) wins.
-            keep = seen.add_new(b"".join([blake(item[3], digest_size=8).digest() for item in batch]))
-            duplicates += len(batch) - sum(keep)
-            batch = [item for item, k in zip(batch, keep, strict=True) if k]
-        kept: list[bytes] = []
-        last = -1
-        for k, split, row, line in batch:
-            sink = sinks.get(split) or sink_for(split)
+            keep = seen.add_new(b"".join([blake(line, digest_size=8).digest() for line in batch.lines]))
+            dropped = len(keep) - sum(keep)
+            duplicates += dropped
+            if not dropped:
+                keep = None
+        rows = range(len(batch.lines)) if keep is None else [i for i, k in enumerate(keep) if k]
+        by_split: dict[str, list[int]] = {}
+        for i in rows:
+            by_split.setdefault(batch.splits[i], []).append(i)
+        for split, idx in by_split.items():
+            writer = splits.get(split)
             if by_lines:
-                sink(line)
+                writer.add_many([batch.lines[i] for i in idx])
             else:
-                sink(row, line)
-            if k != last:
-                kept.append(b"%d\n" % units[k][0])
-                last = k
-        for _k, split, row, line in batch[:PREVIEW_ROWS - len(preview)]:
-            preview.append({"split": split, "row": shorten(row if row is not None else orjson.loads(line))})
-        for split, lines in pending.items():
-            splits.get(split).add_many(lines)
-            lines.clear()
-        approvals += len(kept)
-        approvals_out.add_many(kept)
-        done += len(units)
+                for i in idx:
+                    writer.add(batch.rows[i] if batch.rows is not None else {}, batch.lines[i])
+        # An approval counts once, when at least one of its rows made it into a file.
+        owners = batch.with_rows if keep is None else sorted({batch.owners[i] for i in rows})
+        approvals += len(owners)
+        approvals_out.add_many([b"%d\n" % batch.approval_ids[k] for k in owners])
+        for i in list(rows)[:PREVIEW_ROWS - len(preview)]:
+            row = batch.rows[i] if batch.rows is not None else orjson.loads(batch.lines[i])
+            preview.append({"split": batch.splits[i], "row": shorten(row)})
+        done += len(batch.approval_ids)
         now = time.monotonic()
         if on_progress and now - last_progress >= PROGRESS_EVERY_S:
             on_progress(done, total)
             last_progress = now
-    approvals_out.close()
     if on_progress:
         on_progress(done, total)
-    if not splits.writers:
-        raise ExportFailed("The matching approvals yield no rows in this format (e.g. no ranked pairs).")
-    return splits, {"duplicates": duplicates, "approvals": approvals, "preview": preview}
+    return {"duplicates": duplicates, "approvals": approvals, "preview": preview}
 
 
 def _close(splits: _Splits, tmp: Path, spec: Spec, hf_writer: HfWriter | None) -> list[dict[str, Any]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -70,46 +72,109 @@ class RowWriter(ABC):
     def close(self) -> tuple[int, str]:
         """Finish, fsync and return (bytes, sha256)."""
 
+    @abstractmethod
+    def abort(self) -> None:
+        """Give up after a failure: release the file (the caller deletes it), so its space comes back."""
+
 
 class JsonlWriter(RowWriter):
-    """One JSON object a line. Rows arrive already encoded with their newline, a batch at a time, and go
-    through one fixed-size write buffer with writelines (no per-row Python call, no multi-megabyte joins,
-    which made glibc's heap creep up with the export's size). The file is hashed once, when closed."""
+    """One JSON object a line. Rows arrive already encoded with their newline, a batch at a time; they are
+    joined into chunks of about a megabyte, and a writer thread writes and hashes each chunk. Both of those
+    release the GIL, so at a million rows the file's cost (a gigabyte to copy into the page cache and to
+    hash) runs on another core while the export goes on encoding; a bounded queue keeps memory flat."""
+
+    QUEUE_CHUNKS = 4
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
-        self._file = path.open("wb", buffering=CHUNK_BYTES)
+        self._file = path.open("wb", buffering=0)
+        self._hash = hashlib.sha256()
+        self._size = 0
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._error: BaseException | None = None
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=self.QUEUE_CHUNKS)
+        self._thread = threading.Thread(target=self._drain, name=f"write {path.name}", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        try:
+            while (chunk := self._queue.get()) is not None:
+                if self._error is None:
+                    self._file.write(chunk)
+                    self._hash.update(chunk)
+                    self._size += len(chunk)
+        except BaseException as exc:  # handed to the exporting thread at its next call
+            self._error = exc
+            while self._queue.get() is not None:  # keep taking chunks so the exporter never blocks
+                pass
+
+    def _put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
+
+    def _buffer(self, data: bytes) -> None:
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes >= CHUNK_BYTES:
+            self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        if self._pending:
+            self._put(b"".join(self._pending))
+            self._pending.clear()
+            self._pending_bytes = 0
 
     def add(self, row: dict[str, Any], encoded: bytes) -> None:
-        self._file.write(encoded)
+        self._buffer(encoded)
         self.rows += 1
 
     def add_many(self, lines: list[bytes]) -> None:
-        self._file.writelines(lines)
+        self._buffer(b"".join(lines))
         self.rows += len(lines)
 
+    def _stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
     def close(self) -> tuple[int, str]:
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        try:
+            self._flush_pending()
+            self._stop()
+            if self._error is not None:
+                raise self._error
+            os.fsync(self._file.fileno())
+        except BaseException:
+            self.abort()
+            raise
         self._file.close()
-        # Read back from the page cache: one sequential pass, cheaper than a hash call per row.
-        return self.path.stat().st_size, sha256_file(self.path)
+        return self._size, self._hash.hexdigest()
+
+    def abort(self) -> None:
+        """Stop after a failure: the thread ends and the file is closed, so deleting it frees its space."""
+        if self._thread.is_alive():
+            self._error = self._error or RuntimeError("aborted")
+            self._stop()
+        self._file.close()
 
 
 class JsonListWriter(JsonlWriter):
     """A JSON list with one row a line (Alpaca's file), still streamed: no list is built in memory."""
 
     def add(self, row: dict[str, Any], encoded: bytes) -> None:
-        self._file.write(b",\n" if self.rows else b"[\n")
-        self._file.write(encoded[:-1])  # without its newline: the separator carries it
-        self.rows += 1
+        self.add_many([encoded])
 
     def add_many(self, lines: list[bytes]) -> None:
-        for line in lines:
-            self.add({}, line)
+        if not lines:
+            return
+        # Each row without its newline; the separator carries it.
+        body = b",\n".join([line[:-1] for line in lines])
+        self._buffer((b",\n" if self.rows else b"[\n") + body)
+        self.rows += len(lines)
 
     def close(self) -> tuple[int, str]:
-        self._file.write(b"\n]\n" if self.rows else b"[]\n")
+        self._buffer(b"\n]\n" if self.rows else b"[]\n")
         return super().close()
 
 
@@ -140,6 +205,14 @@ class ArrowBatchWriter(RowWriter):
             table = pa.Table.from_pylist(self._batch, schema=self.schema)
             self._batch.clear()
             self._writer.write_table(table)
+
+    def abort(self) -> None:
+        self._batch.clear()
+        try:
+            self._writer.close()
+        finally:
+            if self.kind != "parquet":
+                self._sink.close()
 
     def close(self) -> tuple[int, str]:
         self._flush()
