@@ -9,10 +9,11 @@ arrive as whole lines; for preference and KTO the database sends each instructio
 and candidates already encoded, and the pairs are joined here as bytes (the pair logic stays in Python,
 like the generic path's `formats.py`).
 
-PostgreSQL streams through `COPY (...) TO STDOUT` in text format, read straight from libpq; SQLite through
-its lazily stepped cursor, a row's fields joined by tabs in SQL. Encoded JSON holds no raw tab, newline or
-control character (all are escaped), so tabs can separate fields and \\x01 and \\x02 the packed candidates,
-and the only COPY escaping left in a row is the doubled backslash, undone with one `replace`.
+PostgreSQL streams through `COPY (...) TO STDOUT` read straight from libpq; SQLite through its lazily
+stepped cursor, a row's fields joined by tabs in SQL. Encoded JSON holds no raw tab, newline or control
+character (all are escaped), so tabs can separate fields and \\x02 and \\x03 the packed candidates. COPY
+uses the CSV format with \\x01 as its quote character: then no value ever needs quoting or escaping
+(the text format would double every backslash), and rows arrive exactly as SQL built them.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from app.exports.source import approval_conditions
 from app.models import Approval, Instruction
 
 LINE_FORMATS = frozenset({"sft-alpaca", "sft-messages", "sharegpt"})
-# One instruction's output: (approval id, instruction id, stored split, encoded rows with their newline).
+# One instruction's output: (approval id, instruction id, stored split, its encoded rows, without newlines).
 Unit = tuple[int, int, str, list[bytes]]
 Q = '"'  # a JSON double quote inside the SQL string literals below
 
@@ -51,7 +52,7 @@ class Dialect:
     field: str  # the field {name} of turn h
     agg: str  # {expr} over the turns, in order, joined by {sep}
     blank_line: str  # what separates prompt parts
-    packed: str  # every candidate as id \x01 encoded text, \x02 between them
+    packed: str  # every candidate as id \x02 encoded text, \x03 between them
     has_history: str
     as_int: str  # boolean column {} as 0/1
     json_text: str  # JSON column {} as its text
@@ -61,7 +62,7 @@ PG = Dialect(
     quote="to_json({})::text", turns="jsonb_array_elements(x.history) WITH ORDINALITY AS h(t, n)",
     field="h.t->>'{name}'", agg="(SELECT string_agg({expr}, {sep} ORDER BY h.n) FROM {turns})",
     blank_line="E'\\n\\n'",
-    packed=("(SELECT string_agg(c.id::text || chr(1) || to_json(c.text)::text, chr(2)) FROM candidates c "
+    packed=("(SELECT string_agg(c.id::text || chr(2) || to_json(c.text)::text, chr(3)) FROM candidates c "
             "WHERE c.instruction_id = x.instruction_id)"),
     has_history="jsonb_array_length(x.history) > 0", as_int="{}::int", json_text="{}::text")
 SQLITE = Dialect(
@@ -69,7 +70,7 @@ SQLITE = Dialect(
     # group_concat keeps the order of the rows it reads (SQLite before 3.44 has no ORDER BY inside it).
     agg="(SELECT group_concat(e, {sep}) FROM (SELECT {expr} AS e FROM {turns} ORDER BY h.key))",
     blank_line="char(10, 10)",
-    packed=("(SELECT group_concat(c.id || char(1) || json_quote(c.text), char(2)) FROM candidates c "
+    packed=("(SELECT group_concat(c.id || char(2) || json_quote(c.text), char(3)) FROM candidates c "
             "WHERE c.instruction_id = x.instruction_id)"),
     has_history="json_array_length(x.history) > 0", as_int="{}", json_text="{}")
 CHAT = {"system": "system", "user": "user", "assistant": "assistant"}
@@ -133,8 +134,11 @@ class _Sql:
         prompt = ("'[' || " + self.messages("role", "content", CHAT) + " || ']'" if style == "conversational"
                   else self.j(self.prompt_plain()))
         tiers = d.json_text.format("x.ranking" if fmt == "preference" else "x.rejected_candidate_ids")
+        # No candidates: NULL, which COPY's CSV sends as an empty field; SQLite joins fields with ||, where
+        # NULL would blank the whole row.
+        packed = d.packed if d is PG else f"coalesce({d.packed}, '')"
         return [d.as_int.format("x.all_bad"), "coalesce(x.final_candidate_id, 0)", tiers, prompt,
-                self.j("x.final_response"), f"coalesce({d.packed}, '')"]
+                self.j("x.final_response"), packed]
 
 
 def _base(project_id: int, options: dict[str, Any], dialect: str) -> Any:
@@ -156,14 +160,48 @@ def copy_statement(conn: Connection, project_id: int, options: dict[str, Any], f
     compiled = _base(project_id, options, "postgresql").compile(dialect=conn.dialect,
                                                                 compile_kwargs={"render_postcompile": True})
     cols = ", ".join(_columns("postgresql", fmt, style))
-    sql = f"COPY (SELECT {cols} FROM ({compiled}) AS x ORDER BY x.instruction_id) TO STDOUT"
+    source = f"({compiled}) AS x"
+    sql = (f"COPY (SELECT {cols} FROM {source} ORDER BY x.instruction_id) TO STDOUT "
+           "WITH (FORMAT csv, DELIMITER E'\\t', QUOTE E'\\x01')")
     return sql, compiled.construct_params()
+
+
+@dataclass(slots=True)
+class Lines:
+    """A batch of the line formats: one row per instruction, as parallel lists of raw fields."""
+
+    approval_ids: list[bytes]  # decimal
+    instruction_ids: list[bytes]  # decimal
+    splits: list[bytes]
+    lines: list[bytes]  # without their newline
+
+
+def iter_lines(conn: Connection, project_id: int, options: dict[str, Any], fmt: str,
+               batch: int = 4000) -> Iterator[Lines]:
+    """The SFT formats, in instruction-id order, a batch of rows at a time."""
+    pg = conn.dialect.name == "postgresql"
+    rows = _pg_rows(conn, project_id, options, fmt, "plain") if pg else \
+        _sqlite_rows(conn, project_id, options, fmt, "plain")
+    while True:
+        part = Lines([], [], [], [])
+        aids, iids, splits, lines = part.approval_ids.append, part.instruction_ids.append, part.splits.append, \
+            part.lines.append
+        for fields in rows:
+            aids(fields[0])
+            iids(fields[1])
+            splits(fields[2])
+            lines(fields[3])
+            if len(part.lines) >= batch:
+                break
+        if not part.lines:
+            return
+        yield part
 
 
 def iter_units(conn: Connection, project_id: int, options: dict[str, Any], fmt: str, style: str,
                batch: int = 2000) -> Iterator[list[Unit]]:
-    """Batches of instructions, in instruction-id order, each with its encoded rows."""
-    build = _line if fmt in LINE_FORMATS else (_preference if fmt == "preference" else _kto)
+    """Preference and KTO: batches of instructions, in instruction-id order, each with its encoded rows."""
+    build = _preference if fmt == "preference" else _kto
     conversational = style == "conversational"
     if conn.dialect.name == "postgresql":
         rows = _pg_rows(conn, project_id, options, fmt, style)
@@ -189,7 +227,7 @@ def _pg_rows(conn: Connection, project_id: int, options: dict[str, Any], fmt: st
     with dbapi.cursor().copy(sql, params):
         for raw in _copy_rows(dbapi.pgconn, dbapi.info.encoding):
             # One data message is one row and its newline.
-            yield raw[:-1].replace(b"\\\\", b"\\").split(b"\t")
+            yield raw[:-1].split(b"\t")
 
 
 def _sqlite_rows(conn: Connection, project_id: int, options: dict[str, Any], fmt: str,
@@ -226,14 +264,10 @@ def _copy_rows(pgconn: Any, encoding: str) -> Iterator[bytes]:
             raise psycopg.errors.error_from_result(result, encoding=encoding)
 
 
-def _line(fields: list[bytes], _conversational: bool) -> list[bytes]:
-    return [fields[3] + b"\n"]
-
-
 def _candidates(packed: bytes) -> dict[int, bytes]:
     if not packed:
         return {}
-    return {int(cid): text for cid, text in (part.split(b"\x01", 1) for part in packed.split(b"\x02"))}
+    return {int(cid): text for cid, text in (part.split(b"\x02", 1) for part in packed.split(b"\x03"))}
 
 
 CHOSEN_CHAT = b',"chosen":[{"role":"assistant","content":'
@@ -260,9 +294,9 @@ def _preference(fields: list[bytes], conversational: bool) -> list[bytes]:
                     if rejected == chosen:
                         continue
                     if conversational:
-                        rows.append(head + CHOSEN_CHAT + chosen + REJECTED_CHAT + rejected + b"}]}\n")
+                        rows.append(head + CHOSEN_CHAT + chosen + REJECTED_CHAT + rejected + b"}]}")
                     else:
-                        rows.append(head + b',"chosen":' + chosen + b',"rejected":' + rejected + b"}\n")
+                        rows.append(head + b',"chosen":' + chosen + b',"rejected":' + rejected + b"}")
     return rows
 
 
@@ -275,5 +309,5 @@ def _kto(fields: list[bytes], conversational: bool) -> list[bytes]:
     completions.extend((cands[c], b"false") for c in sorted(set(rejected)) if c in cands)
     head = b'{"prompt":' + fields[6]
     if conversational:
-        return [head + COMPLETION_CHAT + text + b'}],"label":' + label + b"}\n" for text, label in completions]
-    return [head + b',"completion":' + text + b',"label":' + label + b"}\n" for text, label in completions]
+        return [head + COMPLETION_CHAT + text + b'}],"label":' + label + b"}" for text, label in completions]
+    return [head + b',"completion":' + text + b',"label":' + label + b"}" for text, label in completions]

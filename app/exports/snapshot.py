@@ -147,34 +147,52 @@ def build_snapshot(conn: Connection, spec: Spec, exports_root: Path, *, provenan
         raise
 
 
-# A batch of instructions' output, as parallel lists: per row its encoded bytes (newline included), its
-# split, the index of its instruction in the batch, and its dict (the generic path only: the database-encoded
-# path has rows only as bytes); per instruction its approval id.
+SPLIT_NAMES = {b"train": "train", b"eval": "eval", b"holdout": "holdout"}
+
+
 @dataclass(slots=True)
 class Batch:
+    """A batch of instructions' output, as parallel lists.
+
+    Per row: its JSON bytes (no newline), its split, the index of its instruction in the batch (`owners`;
+    None when row i is instruction i's only row) and its dict (None where the database encoded the rows).
+    Per instruction: its approval id in decimal. `with_rows`: the instructions that have rows (None: all).
+    `digests`: 8 bytes a row when the database computed them for the duplicate check."""
+
     lines: list[bytes]
     splits: list[str]
-    owners: list[int]
-    rows: list[dict[str, Any]] | None
-    approval_ids: list[int]
-    with_rows: list[int]  # the instructions (batch indices) that have rows
+    approval_ids: list[bytes]
+    owners: list[int] | None = None
+    rows: list[dict[str, Any]] | None = None
+    with_rows: list[int] | None = None
+    digests: bytes | None = None
 
 
 def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
-    """The rows, a batch of instructions at a time: JSON files encoded by the database, other layouts here."""
+    """The rows, a batch at a time: JSON files encoded by the database, other layouts built here."""
     opts = spec.options
     style = opts.get("preference_style", "plain")
     to_eval = eval_picker(float(opts.get("eval_fraction") or 0), int(opts.get("seed") or 0))
+    moves = float(opts.get("eval_fraction") or 0) > 0
 
     def split_of(split: str, instruction_id: int) -> str:
         # Eval and holdout instructions keep their split whatever the fraction: never in a train file.
         return "eval" if split == "train" and to_eval(instruction_id) else split
 
+    if encoded.applies(conn, opts["file_format"]) and spec.format in encoded.LINE_FORMATS:
+        for part in encoded.iter_lines(conn, spec.project_id, opts, spec.format):
+            if moves:
+                splits = [split_of(SPLIT_NAMES[s], int(i)) for s, i in zip(part.splits, part.instruction_ids,
+                                                                            strict=True)]
+            else:
+                splits = [SPLIT_NAMES[s] for s in part.splits]
+            yield Batch(part.lines, splits, part.approval_ids)
+        return
     if encoded.applies(conn, opts["file_format"]):
         for units in encoded.iter_units(conn, spec.project_id, opts, spec.format, style):
-            batch = Batch([], [], [], None, [], [])
+            batch = Batch([], [], [], owners=[], with_rows=[])
             for k, (approval_id, instruction_id, split, lines) in enumerate(units):
-                batch.approval_ids.append(approval_id)
+                batch.approval_ids.append(b"%d" % approval_id)
                 if lines:
                     batch.with_rows.append(k)
                     batch.lines += lines
@@ -183,16 +201,16 @@ def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
             yield batch
         return
     build = BUILDERS[spec.format]
-    dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    dumps = orjson.dumps
     for records, cands in iter_batches(conn, spec.project_id, opts, with_candidates=spec.format in NEEDS_CANDIDATES):
-        batch = Batch([], [], [], [], [], [])
+        batch = Batch([], [], [], owners=[], rows=[], with_rows=[])
         for k, rec in enumerate(records):
-            batch.approval_ids.append(rec.approval_id)
+            batch.approval_ids.append(b"%d" % rec.approval_id)
             rows = build(rec, cands, style)
             if rows:
                 batch.with_rows.append(k)
                 batch.rows += rows
-                batch.lines += [dumps(row, option=newline) for row in rows]
+                batch.lines += [dumps(row) for row in rows]
                 batch.splits += [split_of(rec.split, rec.instruction_id)] * len(rows)
                 batch.owners += [k] * len(rows)
         yield batch
@@ -225,30 +243,36 @@ def _route(conn: Connection, spec: Spec, splits: _Splits, approvals_out: JsonlWr
     last_progress = time.monotonic()
     by_lines = spec.options["file_format"] in ("jsonl", "json")
     for batch in _batches(conn, spec):
-        keep: list[bool] | None = None
+        kept: list[int] | None = None  # the rows kept, when the duplicate check dropped some
         if dedupe and batch.lines:
             # Same bytes = same prompt and response(s): the first occurrence (instruction-id order) wins.
-            keep = seen.add_new(b"".join([blake(line, digest_size=8).digest() for line in batch.lines]))
-            dropped = len(keep) - sum(keep)
-            duplicates += dropped
-            if not dropped:
-                keep = None
-        rows = range(len(batch.lines)) if keep is None else [i for i, k in enumerate(keep) if k]
+            digests = batch.digests
+            if digests is None:
+                digests = b"".join([blake(line, digest_size=8).digest() for line in batch.lines])
+            keep = seen.add_new(digests)
+            if not all(keep):
+                kept = [i for i, k in enumerate(keep) if k]
+                duplicates += len(keep) - len(kept)
+        rows: range | list[int] = range(len(batch.lines)) if kept is None else kept
         by_split: dict[str, list[int]] = {}
         for i in rows:
             by_split.setdefault(batch.splits[i], []).append(i)
         for split, idx in by_split.items():
             writer = splits.get(split)
             if by_lines:
-                writer.add_many([batch.lines[i] for i in idx])
+                writer.add_many(batch.lines if len(idx) == len(batch.lines) else [batch.lines[i] for i in idx])
             else:
                 for i in idx:
                     writer.add(batch.rows[i] if batch.rows is not None else {}, batch.lines[i])
         # An approval counts once, when at least one of its rows made it into a file.
-        owners = batch.with_rows if keep is None else sorted({batch.owners[i] for i in rows})
-        approvals += len(owners)
-        approvals_out.add_many([b"%d\n" % batch.approval_ids[k] for k in owners])
-        for i in list(rows)[:PREVIEW_ROWS - len(preview)]:
+        if kept is None:
+            owners = batch.with_rows if batch.with_rows is not None else range(len(batch.approval_ids))
+        else:
+            owners = kept if batch.owners is None else sorted({batch.owners[i] for i in kept})
+        ids = batch.approval_ids if len(owners) == len(batch.approval_ids) else [batch.approval_ids[k] for k in owners]
+        approvals += len(ids)
+        approvals_out.add_many(ids)
+        for i in list(rows[:PREVIEW_ROWS - len(preview)]):
             row = batch.rows[i] if batch.rows is not None else orjson.loads(batch.lines[i])
             preview.append({"split": batch.splits[i], "row": shorten(row)})
         done += len(batch.approval_ids)

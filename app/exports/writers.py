@@ -57,7 +57,7 @@ def fsync_path(path: Path) -> None:
 
 
 class RowWriter(ABC):
-    """Base: counts rows; subclasses say how a row (dict and its orjson bytes) reaches the file.
+    """Base: counts rows; subclasses say how a row (its dict and its JSON bytes, no newline) reaches the file.
     Line-based writers (JSONL, JSON list) also take pre-encoded lines in bulk through `add_many`."""
 
     def __init__(self, path: Path) -> None:
@@ -127,12 +127,14 @@ class JsonlWriter(RowWriter):
             self._pending_bytes = 0
 
     def add(self, row: dict[str, Any], encoded: bytes) -> None:
-        self._buffer(encoded)
-        self.rows += 1
+        self.add_many([encoded])
 
     def add_many(self, lines: list[bytes]) -> None:
-        self._buffer(b"".join(lines))
-        self.rows += len(lines)
+        """Rows without their newline."""
+        if lines:
+            self._buffer(b"\n".join(lines))
+            self._buffer(b"\n")
+            self.rows += len(lines)
 
     def _stop(self) -> None:
         self._queue.put(None)
@@ -168,9 +170,8 @@ class JsonListWriter(JsonlWriter):
     def add_many(self, lines: list[bytes]) -> None:
         if not lines:
             return
-        # Each row without its newline; the separator carries it.
-        body = b",\n".join([line[:-1] for line in lines])
-        self._buffer((b",\n" if self.rows else b"[\n") + body)
+        self._buffer(b",\n" if self.rows else b"[\n")
+        self._buffer(b",\n".join(lines))
         self.rows += len(lines)
 
     def close(self) -> tuple[int, str]:
