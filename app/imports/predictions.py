@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.imports.readers import kind
 from app.instructions.ingest import TARGET, _in
 from app.models import Instruction, Project
 
@@ -14,6 +15,20 @@ from app.models import Instruction, Project
 def _key(instruction: str, input_: str) -> tuple[str, str]:
     # The prediction files carry the instruction with a trailing newline; the task file does not.
     return instruction.strip(), (input_ or "").strip()
+
+
+def _problem(row: Any) -> str | None:
+    """What is wrong with a prediction row, naming the field; None when nothing is."""
+    if not isinstance(row, dict):
+        return "the row is not a JSON object"
+    missing = [k for k in ("instruction", "response") if k not in row]
+    if missing:
+        return f"missing {', '.join(repr(k) for k in missing)}"
+    for key in ("instruction", "response", "input", "target"):
+        value = row.get(key)
+        if not isinstance(value, str) and (key in ("instruction", "response") or value is not None):
+            return f"{key!r} must be a string, not {kind(value)}"
+    return None
 
 
 def prediction_items(session: Session, *, project: Project, batch: list[tuple[int, Any]],
@@ -24,8 +39,9 @@ def prediction_items(session: Session, *, project: Project, batch: list[tuple[in
     are); a line with no match becomes a new instruction with the target as its reference.
     """
     for line, row in batch:
-        if not isinstance(row, dict) or not isinstance(row.get("instruction"), str) or "response" not in row:
-            raise ValueError(f"{line}: a prediction row needs 'instruction', 'input' and 'response'")
+        problem = _problem(row)
+        if problem:
+            raise ValueError(f"{line}: {problem}")
     texts = sorted({t for _, row in batch for t in (row["instruction"], row["instruction"].strip())})
     cols = [Instruction.id, Instruction.external_id, Instruction.instruction, Instruction.input,
             Instruction.system, Instruction.history, Instruction.split, Instruction.source, Instruction.meta]
@@ -36,8 +52,7 @@ def prediction_items(session: Session, *, project: Project, batch: list[tuple[in
         known.setdefault(_key(found.instruction, found.input), found)
     out = []
     for line, row in batch:
-        response = row["response"] if isinstance(row["response"], str) else ""
-        candidate = {"text": response.strip(), "model": model, "origin": "imported"}
+        candidate = {"text": row["response"].strip(), "model": model, "origin": "imported"}
         hit = known.get(_key(row["instruction"], row.get("input") or ""))
         if hit is not None:
             out.append((line, {TARGET: hit.id, "external_id": hit.external_id, "instruction": hit.instruction,
@@ -48,7 +63,7 @@ def prediction_items(session: Session, *, project: Project, batch: list[tuple[in
         item: dict[str, Any] = {"instruction": row["instruction"].strip(), "input": row.get("input") or "",
                                 "source": model, "candidates": [candidate]}
         target = row.get("target")
-        if isinstance(target, str) and target.strip():
+        if target is not None and target.strip():
             item["candidates"].insert(0, {"text": target, "origin": "reference"})
         out.append((line, item))
     return out

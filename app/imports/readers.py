@@ -1,7 +1,8 @@
 """Turn one row of each supported file format into the item dict the ingest API validates.
 
 Every reader answers a list of items (a Self-Instruct task with several instances gives several) and
-may raise ValueError with a message naming what is wrong with the row.
+may raise ValueError with a message naming the field and what is wrong with it. A text field must be a
+string (an optional one may be absent or null); a value is never taken for text by calling str() on it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,44 @@ from typing import Any
 
 EOT = "<|endoftext|>"
 FORMATS = ("auto", "alpaca", "messages", "sharegpt", "self-instruct", "prompt-completion")
+
+
+def kind(value: Any) -> str:
+    """A JSON value's type, in a user's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """repr(value) cut to about `limit` characters: a message quotes a value, never a megabyte of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _text(row: dict, key: str, where: str | None = None, *, required: bool = False) -> str:
+    """row[key] as text: absent or null is "" for an optional field; any other non-string is an error."""
+    name = where or repr(key)
+    value = row.get(key)
+    if value is None and not required:
+        return ""
+    if key not in row:
+        raise ValueError(f"{name} is missing")
+    if not isinstance(value, str):
+        raise ValueError(f"{name} must be a string, not {kind(value)}")
+    return value
+
+
+def _id(value: Any, key: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{key!r} must be a string or a number, not {kind(value)}")
+    return str(value)
 
 
 def _need(row: Any, *keys: str) -> dict:
@@ -23,8 +62,9 @@ def _need(row: Any, *keys: str) -> dict:
 
 
 def _ext_id(row: dict) -> str | None:
-    value = row.get("external_id", row.get("id"))
-    return None if value is None else str(value)
+    key = "external_id" if "external_id" in row else "id"
+    value = row.get(key)
+    return None if value is None else _id(value, key)
 
 
 def _rest(row: dict, used: set[str]) -> dict:
@@ -53,17 +93,56 @@ def detect(row: Any) -> str:
 def alpaca(row: Any, source: str) -> list[dict]:
     """{"instruction", "input"?, "output"?, "system"?, "history"?}: the output is a reference response."""
     row = _need(row, "instruction")
-    item = {"external_id": _ext_id(row), "instruction": row["instruction"], "input": row.get("input") or "",
-            "system": row.get("system") or "", "source": source}
-    if row.get("history"):  # Alpaca-style [[user, assistant], ...] pairs
-        item["history"] = [t for pair in row["history"] for t in
-                           ({"role": "user", "content": pair[0]}, {"role": "assistant", "content": pair[1]})]
-    if isinstance(row.get("output"), str) and row["output"].strip():
-        item["candidates"] = [{"text": row["output"], "origin": "reference"}]
+    item = {"external_id": _ext_id(row), "instruction": _text(row, "instruction", required=True),
+            "input": _text(row, "input"), "system": _text(row, "system"), "source": source}
+    history = _history(row.get("history"))
+    if history:
+        item["history"] = history
+    output = _text(row, "output")
+    if output.strip():
+        item["candidates"] = [{"text": output, "origin": "reference"}]
     meta = _rest(row, {"id", "external_id", "instruction", "input", "output", "system", "history"})
     if meta:
         item["metadata"] = meta
     return [item]
+
+
+def _history(pairs: Any) -> list[dict]:
+    """Alpaca-style [[user, assistant], ...] pairs as turns; absent or null is no history."""
+    if pairs is None:
+        return []
+    if not isinstance(pairs, list):
+        raise ValueError(f"'history' must be a list of [user, assistant] pairs, not {kind(pairs)}")
+    turns = []
+    for n, pair in enumerate(pairs):
+        if not isinstance(pair, list) or len(pair) != 2:
+            got = f"{len(pair)} items" if isinstance(pair, list) else kind(pair)
+            raise ValueError(f"history[{n}] must be a [user, assistant] pair, not {got}")
+        for i, (role, content) in enumerate(zip(("user", "assistant"), pair, strict=True)):
+            if not isinstance(content, str):
+                raise ValueError(f"history[{n}][{i}] must be a string, not {kind(content)}")
+            turns.append({"role": role, "content": content})
+    return turns
+
+
+def _turns(row: dict, key: str, speaker: str, text: str, roles: dict[str, str], lower: bool = False) -> list[dict]:
+    """row[key], a list of {speaker, text} objects, as {role, content} turns; every error names the turn."""
+    turns = row[key]
+    shape = f"{{{speaker}, {text}}}"
+    if not isinstance(turns, list):
+        raise ValueError(f"{key!r} must be a list of {shape} objects, not {kind(turns)}")
+    out = []
+    for n, turn in enumerate(turns):
+        where = f"{key}[{n}]"
+        if not isinstance(turn, dict):
+            raise ValueError(f"{where} must be a {shape} object, not {kind(turn)}")
+        who = _text(turn, speaker, f"{where}.{speaker}", required=True)
+        role = roles.get(who.lower() if lower else who)
+        if role is None:
+            label = "speaker" if speaker == "from" else "role"
+            raise ValueError(f"{where}.{speaker}: unknown {label} {short(who)}; use {', '.join(sorted(set(roles)))}")
+        out.append({"role": role, "content": _text(turn, text, f"{where}.{text}", required=True)})
+    return out
 
 
 def _from_turns(row: dict, turns: list[dict], source: str, used: set[str]) -> list[dict]:
@@ -87,12 +166,7 @@ def _from_turns(row: dict, turns: list[dict], source: str, used: set[str]) -> li
 def messages(row: Any, source: str) -> list[dict]:
     """{"messages": [{"role": "system"|"user"|"assistant", "content"}, ...]}."""
     row = _need(row, "messages")
-    turns = row["messages"]
-    if not isinstance(turns, list) or not all(isinstance(t, dict) and "role" in t and "content" in t for t in turns):
-        raise ValueError("'messages' must be a list of {role, content} objects")
-    bad = {t["role"] for t in turns} - {"system", "user", "assistant"}
-    if bad:
-        raise ValueError(f"unknown role(s) {sorted(bad)}; use system, user or assistant")
+    turns = _turns(row, "messages", "role", "content", {r: r for r in ("system", "user", "assistant")})
     return _from_turns(row, turns, source, {"id", "external_id", "messages"})
 
 
@@ -103,32 +177,28 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
 def sharegpt(row: Any, source: str) -> list[dict]:
     """{"conversations": [{"from": "human"|"gpt"|"system", "value"}, ...]}."""
     row = _need(row, "conversations")
-    turns = []
-    for n, turn in enumerate(row["conversations"] if isinstance(row["conversations"], list) else [None]):
-        if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
-            raise ValueError(f"conversations[{n}] must be a {{from, value}} object")
-        role = SHAREGPT_ROLES.get(str(turn["from"]).lower())
-        if role is None:
-            raise ValueError(f"conversations[{n}]: unknown speaker {turn['from']!r}")
-        turns.append({"role": role, "content": turn["value"]})
+    turns = _turns(row, "conversations", "from", "value", SHAREGPT_ROLES, lower=True)
     return _from_turns(row, turns, source, {"id", "external_id", "conversations"})
 
 
 def self_instruct(row: Any, source: str) -> list[dict]:
     """A Self-Instruct task: one instruction per instance (its input), the instance output a reference."""
     row = _need(row, "id", "instruction", "instances")
+    task_id, instruction = _id(row["id"], "id"), _text(row, "instruction", required=True)
     if not isinstance(row["instances"], list) or not row["instances"]:
-        raise ValueError("'instances' must be a non-empty list")
+        got = "an empty one" if isinstance(row["instances"], list) else kind(row["instances"])
+        raise ValueError(f"'instances' must be a non-empty list, not {got}")
     meta = _rest(row, {"id", "instruction", "instances"})
     items = []
     for n, inst in enumerate(row["instances"], start=1):
         if not isinstance(inst, dict):
-            raise ValueError(f"instances[{n - 1}] is not an object")
+            raise ValueError(f"instances[{n - 1}] must be an object, not {kind(inst)}")
+        output = _text(inst, "output", f"instances[{n - 1}].output")
         # The first instance keeps the task's id, so a task growing more instances keeps its identity.
-        item = {"external_id": str(row["id"]) if n == 1 else f"{row['id']}#{n}", "instruction": row["instruction"],
-                "input": inst.get("input") or "", "source": source}
-        if isinstance(inst.get("output"), str) and inst["output"].strip():
-            item["candidates"] = [{"text": inst["output"], "origin": "reference"}]
+        item = {"external_id": task_id if n == 1 else f"{task_id}#{n}", "instruction": instruction,
+                "input": _text(inst, "input", f"instances[{n - 1}].input"), "source": source}
+        if output.strip():
+            item["candidates"] = [{"text": output, "origin": "reference"}]
         if meta:
             item["metadata"] = meta
         items.append(item)
@@ -138,13 +208,11 @@ def self_instruct(row: Any, source: str) -> list[dict]:
 def prompt_completion(row: Any, source: str) -> list[dict]:
     """{"prompt", "completion", "template"?}: the completion (minus <|endoftext|>) is a reference."""
     row = _need(row, "prompt", "completion")
-    item = {"external_id": _ext_id(row), "instruction": row["prompt"],
-            "source": str(row.get("template") or source)}
-    completion = row["completion"]
-    if isinstance(completion, str):
-        completion = completion.removesuffix(EOT).rstrip()
-        if completion.strip():  # an empty reference teaches nothing
-            item["candidates"] = [{"text": completion, "origin": "reference"}]
+    item = {"external_id": _ext_id(row), "instruction": _text(row, "prompt", required=True),
+            "source": _text(row, "template") or source}
+    completion = _text(row, "completion", required=True).removesuffix(EOT).rstrip()
+    if completion.strip():  # an empty reference teaches nothing
+        item["candidates"] = [{"text": completion, "origin": "reference"}]
     meta = _rest(row, {"id", "external_id", "prompt", "completion", "template"})
     if meta:
         item["metadata"] = meta

@@ -48,7 +48,7 @@ class _Batcher:
         ext = item.get("external_id")
         if ext is not None and TARGET not in item:
             if ext in self.seen_ids:
-                raise ImportFailed(f"{self.path}:{line}: external_id {ext!r} appears again "
+                raise ImportFailed(f"{self.path}:{line}: external_id {readers.short(ext)} appears again "
                                    f"(first at line {self.seen_ids[ext]})")
             self.seen_ids[ext] = line
         self.pending.append((line, item))
@@ -68,7 +68,9 @@ class _Batcher:
             raise ImportFailed(f"{self.path}:{line}: {field}: {friendly(err)}{more}") from exc
         bad = control_char_details([valid])
         if bad:
-            raise ImportFailed(f"{self.path}:{line}: {bad[0]['field'].removeprefix('items[0].')}: {bad[0]['message']}")
+            field = bad[0]["field"].removeprefix("items[0].")  # a metadata key may be long: show its start
+            field = field if len(field) <= 80 else field[:80] + "..."
+            raise ImportFailed(f"{self.path}:{line}: {field}: {bad[0]['message']}")
         if target is not None:
             valid[TARGET] = target
         return valid
