@@ -17,6 +17,7 @@ def import_command(
 ) -> None:
     """Bulk import instructions and candidates from a file, with a progress bar; all or nothing."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from app.core.db import get_sessionmaker
@@ -24,16 +25,17 @@ def import_command(
     from app.imports.service import import_file
     from app.projects.service import get_project
 
-    err = Console(stderr=True, soft_wrap=True)
+    # Messages quote the file and its name: printed as they are, never read as markup or :emoji: codes.
+    err = Console(stderr=True, soft_wrap=True, emoji=False, highlight=False)
     if fmt not in FORMATS:
-        err.print(f"[red]error:[/red] unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+        err.print(f"[red]error:[/red] unknown format {escape(repr(fmt))}; choose from {', '.join(FORMATS)}")
         raise typer.Exit(2)
     with get_sessionmaker()() as session:
         try:
             target = get_project(session, slug=project)
             columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=err, transient=False) as bar:
-                task = bar.add_task(f"importing {path.name}", total=None)
+                task = bar.add_task(f"importing {escape(path.name)}", total=None)
 
                 def on_progress(done: int, total: int | None) -> None:
                     bar.update(task, completed=done, total=total)
@@ -42,7 +44,7 @@ def import_command(
             session.commit()
         except AppError as exc:
             session.rollback()
-            err.print(f"[red]error:[/red] {exc.message}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(exc.message)}")
             err.print("nothing was imported.")
             raise typer.Exit(1) from None
     typer.echo(f"imported {result.rows} rows ({result.format}) from {path} into {project}: "
