@@ -25,6 +25,8 @@ def _metadata_ok(value: dict[str, Any]) -> dict[str, Any]:
     import orjson
 
     def depth(node: Any, level: int) -> int:
+        if level > MAX_METADATA_DEPTH:  # deep enough to refuse; recursing further could exhaust the stack
+            return level
         if isinstance(node, dict):
             return max((depth(v, level + 1) for v in node.values()), default=level)
         if isinstance(node, list):
