@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -18,20 +19,47 @@ from worker.training.modeling import load_model, load_tokenizer, lora_config, us
 from worker.training.render import full_texts, to_dataset
 from worker.training.trainers import build_trainer, training_args
 
+CHECKPOINT_DIR = re.compile(r"checkpoint-(\d+)")
+
+
+def is_complete_checkpoint(path: Path) -> bool:
+    """True when the trainer finished saving this checkpoint.
+
+    The trainer writes the weights, the optimizer and the RNG state first and trainer_state.json last, so a
+    process killed mid-save (kill -9, the out-of-memory killer) leaves a folder without a whole trainer_state.json.
+    """
+    match = CHECKPOINT_DIR.fullmatch(path.name)
+    try:
+        state = json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return match is not None and isinstance(state, dict) and state.get("global_step") == int(match.group(1))
+
+
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint in folder; one cut short is passed over (its steps are trained again)."""
+    if not folder.is_dir():
+        return None
+    named = [p for p in folder.iterdir() if CHECKPOINT_DIR.fullmatch(p.name) and p.is_dir()]
+    for path in sorted(named, key=lambda p: int(p.name.split("-")[1]), reverse=True):
+        if is_complete_checkpoint(path):
+            return path
+        log(f"resume: {path} was not saved completely; passing over it")
+    return None
+
 
 def resolve_checkpoint(spec: RunSpec) -> str | None:
-    """The checkpoint to resume from: a named directory, the latest in the run, or none."""
-    from transformers.trainer_utils import get_last_checkpoint
-
+    """The checkpoint to resume from: a named directory, the latest complete one in the run, or none."""
     wanted = spec.resume_from_checkpoint
     if wanted is None:
         return None
     if wanted == "latest":
         folder = Path(spec.output_dir) / "checkpoints"
-        found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+        found = latest_checkpoint(folder)
         if found is None:
-            raise ConfigError(f"field 'resume_from_checkpoint' is \"latest\", but {folder} holds no checkpoint")
-        return found
+            raise ConfigError(f"field 'resume_from_checkpoint' is \"latest\", but {folder} holds no checkpoint "
+                              "that was saved completely")
+        return str(found)
     if not (Path(wanted) / "trainer_state.json").is_file():
         raise ConfigError(f"field 'resume_from_checkpoint': {wanted} is not a checkpoint directory "
                           "(no trainer_state.json)")
