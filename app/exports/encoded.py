@@ -28,7 +28,6 @@ import psycopg
 from psycopg import pq
 from sqlalchemy import Connection, literal_column, select
 
-from app.exports.formats import FINAL
 from app.exports.source import approval_conditions
 from app.models import Approval, Instruction
 
@@ -280,23 +279,20 @@ def _preference(fields: list[bytes], conversational: bool) -> list[bytes]:
     if fields[3] == b"1":
         return []
     cands = _candidates(fields[8])
-    final_id = int(fields[4])
-    tiers = [sorted(int(c) for c in tier) for tier in orjson.loads(fields[5]) if tier]
-    if final_id == 0 and fields[7] != b'""':
-        tiers.insert(0, [FINAL])
-    texts = [[fields[7] if c == FINAL else cands[c] for c in tier if c == FINAL or c in cands] for tier in tiers]
-    head = b'{"prompt":' + fields[6]
-    rows = []
+    texts = [[fields[7]]] if fields[4] == b"0" and fields[7] != b'""' else []  # a correction tops the order
+    for tier in orjson.loads(fields[5]):
+        if tier:
+            texts.append([cands[c] for c in sorted(map(int, tier)) if c in cands])
+    if conversational:
+        pre, mid, end = b'{"prompt":' + fields[6] + CHOSEN_CHAT, REJECTED_CHAT, b"}]}"
+    else:
+        pre, mid, end = b'{"prompt":' + fields[6] + b',"chosen":', b',"rejected":', b"}"
+    rows: list[bytes] = []
     for i, better in enumerate(texts):
         for worse in texts[i + 1:]:
             for chosen in better:
-                for rejected in worse:
-                    if rejected == chosen:
-                        continue
-                    if conversational:
-                        rows.append(head + CHOSEN_CHAT + chosen + REJECTED_CHAT + rejected + b"}]}")
-                    else:
-                        rows.append(head + b',"chosen":' + chosen + b',"rejected":' + rejected + b"}")
+                start = pre + chosen + mid
+                rows += [start + rejected + end for rejected in worse if rejected != chosen]
     return rows
 
 

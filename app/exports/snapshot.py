@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import xxhash
 from sqlalchemy import Connection
 
 from app.exports import encoded
@@ -156,8 +157,7 @@ class Batch:
 
     Per row: its JSON bytes (no newline), its split, the index of its instruction in the batch (`owners`;
     None when row i is instruction i's only row) and its dict (None where the database encoded the rows).
-    Per instruction: its approval id in decimal. `with_rows`: the instructions that have rows (None: all).
-    `digests`: 8 bytes a row when the database computed them for the duplicate check."""
+    Per instruction: its approval id in decimal. `with_rows`: the instructions that have rows (None: all)."""
 
     lines: list[bytes]
     splits: list[str]
@@ -165,7 +165,6 @@ class Batch:
     owners: list[int] | None = None
     rows: list[dict[str, Any]] | None = None
     with_rows: list[int] | None = None
-    digests: bytes | None = None
 
 
 def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
@@ -239,17 +238,16 @@ def _route(conn: Connection, spec: Spec, splits: _Splits, approvals_out: JsonlWr
     seen = DigestSet()  # 8-byte row digests, at most 16 bytes a row: the one thing that grows with size
     preview: list[dict[str, Any]] = []
     duplicates = approvals = done = 0
-    blake = hashlib.blake2b
+    xxh3 = xxhash.xxh3_64_digest
     last_progress = time.monotonic()
     by_lines = spec.options["file_format"] in ("jsonl", "json")
     for batch in _batches(conn, spec):
         kept: list[int] | None = None  # the rows kept, when the duplicate check dropped some
         if dedupe and batch.lines:
             # Same bytes = same prompt and response(s): the first occurrence (instruction-id order) wins.
-            digests = batch.digests
-            if digests is None:
-                digests = b"".join([blake(line, digest_size=8).digest() for line in batch.lines])
-            keep = seen.add_new(digests)
+            # xxh3: 64 bits (the odds of two different rows colliding in a billion-row export are below 1 in
+            # 30), deterministic across runs and machines, and ~20 times cheaper a row than blake2b.
+            keep = seen.add_new(b"".join([xxh3(line) for line in batch.lines]))
             if not all(keep):
                 kept = [i for i, k in enumerate(keep) if k]
                 duplicates += len(keep) - len(kept)
