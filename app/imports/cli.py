@@ -33,9 +33,10 @@ def import_command(
     with get_sessionmaker()() as session:
         try:
             target = get_project(session, slug=project)
-            columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+            columns = (TextColumn("{task.description}", style="bold", markup=False), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn())
             with Progress(*columns, console=err, transient=False) as bar:
-                task = bar.add_task(f"importing {escape(path.name)}", total=None)
+                task = bar.add_task(f"importing {path.name}", total=None)
 
                 def on_progress(done: int, total: int | None) -> None:
                     bar.update(task, completed=done, total=total)
