@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import secrets
 import shutil
@@ -10,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from app.core.config import get_settings
@@ -86,7 +88,8 @@ def start_import(session: Session, *, project_slug: str, fmt: str, upload_name: 
 
 
 def recent_jobs(session: Session, *, limit: int = 20) -> list[ImportJob]:
-    """The newest import jobs with their projects."""
+    """The newest import jobs with their projects (jobs whose worker died are failed first)."""
+    reap_stale_jobs(session)
     stmt = select(ImportJob).options(selectinload(ImportJob.project)).order_by(ImportJob.id.desc()).limit(limit)
     return list(session.scalars(stmt))
 
@@ -99,7 +102,8 @@ def get_job(session: Session, *, job_id: int) -> ImportJob:
 
 
 def job_view(session: Session, *, job_id: int) -> tuple[ImportJob, int, int | None]:
-    """The job with its live progress (rows done, rows total)."""
+    """The job with its live progress (rows done, rows total); a job whose worker died is failed first."""
+    reap_stale_jobs(session)
     job = get_job(session, job_id=job_id)
     return (job, *live_progress(job))
 
@@ -110,11 +114,37 @@ def projects(session: Session) -> list[Project]:
 
 # ---------------------------------------------------------------- the job's life, driven by the worker task
 
-STALE_AFTER_S = 300
+# A running import whose worker wrote no heartbeat for this long is dead (the task beats every 5 s).
+STALE_AFTER_S = 30.0
 
 
 def _progress_file(job_id: int) -> Path:
     return imports_root() / ".progress" / f"{job_id}.json"
+
+
+def forget_progress(job_id: int) -> None:
+    """Remove the job's progress file once the job is over (its figures are on the row by then)."""
+    _progress_file(job_id).unlink(missing_ok=True)
+
+
+def _last_beat(job: ImportJob) -> datetime | None:
+    """The job's latest sign of life: the row's heartbeat, or the progress file's when that is newer.
+
+    On SQLite the progress file is the heartbeat: the job row cannot be written during the import."""
+    beat = job.heartbeat_at or job.started_at
+    if beat is not None and beat.tzinfo is None:
+        beat = beat.replace(tzinfo=UTC)
+    try:
+        touched = datetime.fromtimestamp(_progress_file(job.id).stat().st_mtime, tz=UTC)
+    except FileNotFoundError:
+        return beat
+    return touched if beat is None or touched > beat else beat
+
+
+def _is_stale(job: ImportJob, stale_after_s: float) -> bool:
+    beat = _last_beat(job)
+    return job.status == ImportStatus.running and (
+        beat is None or (utcnow() - beat).total_seconds() > stale_after_s)
 
 
 def claim_job(session: Session, *, job_id: int) -> ImportJob | None:
@@ -122,23 +152,49 @@ def claim_job(session: Session, *, job_id: int) -> ImportJob | None:
     job = session.get(ImportJob, job_id)
     if job is None:
         return None
-    now = utcnow()
-    beat = job.heartbeat_at
-    if beat is not None and beat.tzinfo is None:
-        beat = beat.replace(tzinfo=now.tzinfo)
-    progress = _progress_file(job_id)
-    if progress.exists():
-        # On SQLite the progress file is the heartbeat: the job row cannot be written during the import.
-        touched = datetime.fromtimestamp(progress.stat().st_mtime, tz=UTC)
-        beat = touched if beat is None or touched > beat else beat
-    stale = job.status == ImportStatus.running and (beat is None or (now - beat).total_seconds() > STALE_AFTER_S)
-    if job.status != ImportStatus.queued and not stale:
+    if job.status != ImportStatus.queued and not _is_stale(job, STALE_AFTER_S):
         return None
     job.status = ImportStatus.running
-    job.started_at = job.heartbeat_at = now
+    job.started_at = job.heartbeat_at = utcnow()
     job.rows_done, job.error = 0, None
     session.flush()
     return job
+
+
+def beat(session: Session, *, job_id: int) -> None:
+    """A heartbeat alone, for the import's phases that report no rows (counting, a batch, a join).
+
+    PostgreSQL: the row, in a short transaction of its own. SQLite: the progress file's time, since the
+    import holds the only write lock; the task writes that file first, and a beat never makes one (a job
+    that ended has removed it for good)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(update(ImportJob).where(ImportJob.id == job_id, ImportJob.status == ImportStatus.running)
+                        .values(heartbeat_at=utcnow()))
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.utime(_progress_file(job_id))
+
+
+def reap_stale_jobs(session: Session, *, stale_after_s: float | None = None) -> int:
+    """Fail running jobs whose worker went silent. An import is one transaction: a dead one kept nothing."""
+    limit = STALE_AFTER_S if stale_after_s is None else stale_after_s
+    running = session.scalars(select(ImportJob).where(ImportJob.status == ImportStatus.running))
+    reaped = 0
+    for job in [j for j in running if _is_stale(j, limit)]:
+        again = "Upload the file again." if Path(job.path).parent == imports_root() / "uploads" else \
+            "Start the import again."
+        reason = (f"The worker stopped while importing (no heartbeat for {limit:g} s); nothing was imported. "
+                  f"{again}")
+        # Only while still running: a worker that finished meanwhile has the last word.
+        done = session.execute(
+            update(ImportJob).where(ImportJob.id == job.id, ImportJob.status == ImportStatus.running)
+            .values(status=ImportStatus.failed, error=reason, finished_at=utcnow())
+            .execution_options(synchronize_session=False))
+        session.expire(job)
+        if done.rowcount:
+            reaped += 1
+            forget_progress(job.id)
+    return reaped
 
 
 def record_progress(session: Session, *, job_id: int, done: int, total: int | None) -> None:
@@ -174,15 +230,22 @@ def live_progress(job: ImportJob) -> tuple[int, int | None]:
     return done, total
 
 
-def finish_job(session: Session, *, job: ImportJob, result: dict, rows: int) -> None:
-    """Record success in the import's own transaction, so the data and the job commit together."""
+def finish_job(session: Session, *, job_id: int, result: dict, rows: int) -> bool:
+    """Record success in the import's own transaction, so the data and the job commit together.
+
+    False when the job is no longer running (the reaper gave it up): the caller then rolls the import
+    back, so "nothing was imported" stays true."""
+    job = session.get(ImportJob, job_id, with_for_update=True, populate_existing=True)
+    if job is None or job.status != ImportStatus.running:
+        return False
     job.status = ImportStatus.succeeded
     job.result = result
     job.rows_done = rows
     job.rows_total = rows
     job.finished_at = job.heartbeat_at = utcnow()
     session.flush()
-    _progress_file(job.id).unlink(missing_ok=True)
+    forget_progress(job.id)
+    return True
 
 
 def fail_job(session: Session, *, job_id: int, reason: str) -> None:
@@ -194,4 +257,4 @@ def fail_job(session: Session, *, job_id: int, reason: str) -> None:
     job.error = reason[:5000]
     job.finished_at = utcnow()
     session.flush()
-    _progress_file(job_id).unlink(missing_ok=True)
+    forget_progress(job_id)

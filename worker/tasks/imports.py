@@ -3,17 +3,44 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from app.admin import imports_service as jobs
 from app.core.errors import AppError
 from app.core.queue import get_celery
 from app.imports.service import import_file
-from app.models import ImportJob, Project
+from app.models import Project
 from worker.tasks.db import task_session
 
 log = logging.getLogger("tuneloop.imports")
 PROGRESS_EVERY_S = 0.5
+HEARTBEAT_EVERY_S = 5.0  # well inside jobs.STALE_AFTER_S, also through phases with no row progress
+
+
+@contextmanager
+def heartbeat(job_id: int) -> Iterator[None]:
+    """Beat from a thread for the whole import: counting the rows, a batch write or a predictions join report
+    no progress, and a live import must never look dead to the reaper."""
+    stop = threading.Event()
+
+    def _beat() -> None:
+        while not stop.wait(HEARTBEAT_EVERY_S):
+            try:
+                with task_session() as s:
+                    jobs.beat(s, job_id=job_id)
+            except Exception:  # a missed beat is not fatal; the next one may get through
+                log.warning("import %s: heartbeat failed", job_id, exc_info=True)
+
+    thread = threading.Thread(target=_beat, name=f"import-{job_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=HEARTBEAT_EVERY_S * 2)
 
 
 @get_celery().task(name=jobs.RUN_TASK)
@@ -25,6 +52,8 @@ def run(job_id: int) -> None:
             log.info("import %s: nothing to do", job_id)
             return
         project_id, path, fmt = job.project_id, job.path, job.format
+    with task_session() as session:  # on SQLite this makes the progress file the heartbeat touches
+        jobs.record_progress(session, job_id=job_id, done=0, total=None)
     last = 0.0
 
     def progress(done: int, total: int | None) -> None:
@@ -37,12 +66,17 @@ def run(job_id: int) -> None:
             jobs.record_progress(s, job_id=job_id, done=done, total=total)
 
     try:
-        with task_session() as session:
+        with heartbeat(job_id), task_session() as session:
             project = session.get(Project, project_id)
             result = import_file(session, project=project, path=path, fmt=fmt, progress=progress)
             summary = {"rows": result.rows, "items": result.items, "created": result.created,
                        "updated": result.updated, "unchanged": result.unchanged, "format": result.format}
-            jobs.finish_job(session, job=session.get(ImportJob, job_id), result=summary, rows=result.rows)
+            if not jobs.finish_job(session, job_id=job_id, result=summary, rows=result.rows):
+                # The reaper failed the job meanwhile, saying nothing was imported: keep that true.
+                session.rollback()
+                jobs.forget_progress(job_id)
+                log.warning("import %s: the job was given up while importing; rolled back", job_id)
+                return
         log.info("import %s: %s", job_id, summary)
         return
     except AppError as exc:
