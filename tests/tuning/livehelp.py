@@ -74,8 +74,8 @@ def child_process(parent: int, word: str) -> int | None:
 
 
 def wait_ready(worker, timeout: float = 120.0) -> None:
-    """Wait for a worker to finish starting. On a fresh SQLite broker a task sent while the worker declares its
-    queues can fail to publish (both processes create the queue row), which is not what these tests are about."""
+    """Wait for a worker to finish starting, for tests whose timing starts at the task (a kill, a frozen step).
+    Sending before that is fine: tests/core/test_sqlite_broker.py covers processes starting on a new broker."""
     from tests.conftest import wait_for
 
     wait_for(lambda: " ready." in worker.output(), timeout=timeout, interval=0.2, message="the worker to start")

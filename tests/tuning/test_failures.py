@@ -85,8 +85,11 @@ def test_kill_9_of_the_trainer_fails_the_run_and_resume_finishes_it(fast_heartbe
     with client() as api:
         # Enough steps that an idle machine cannot finish between the first checkpoint and the kill.
         run_id = _start(api, headers, project, export, tiny_model, max_steps=120, save_steps=2)
-        run = wait_run(api, headers, run_id, lambda r: r["checkpoint"] or r["state"] in TERMINAL,
+        # Sent while the worker may still be declaring its queues on the new broker file, as a user would.
+        run = wait_run(api, headers, run_id,
+                       lambda r: r["checkpoint"] or r["state"] in TERMINAL or worker.proc.poll() is not None,
                        message="a checkpoint")
+        assert worker.proc.poll() is None, f"the worker exited:\n{worker.output()[-3000:]}"
         assert run["state"] == "running", run
         os.kill(_pid(run_id), signal.SIGKILL)
         run = wait_run(api, headers, run_id, lambda r: r["state"] in TERMINAL)
