@@ -128,7 +128,9 @@ def test_a_worker_killed_mid_import_fails_the_job_and_the_file_imports_again(sta
         assert 1.0 < silent_s < 30, silent_s
         assert _instructions() == before  # three seeded rows, their answers as they were
 
-        # The same file uploaded again, to a fresh worker, imports every row.
+        # The same file uploaded again, to a fresh worker, imports every row. Back to the real timeout
+        # first: the live import beats every 5 s, so under the 2 s one any slow poll would reap it.
+        monkeypatch.setattr(imports_service, "STALE_AFTER_S", 30.0)
         worker = start_worker(queues="default")
         job_url = _upload(client, data)
         status, page = wait_for(lambda: (s := _status(client, job_url))[0] in ("succeeded", "failed") and s,
