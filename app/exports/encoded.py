@@ -2,7 +2,7 @@
 
 Python's share of a generic export is building a dict per row and encoding it; at a million rows that is
 most of the time. Here the database writes the JSON itself: PostgreSQL's `to_json(text)` and SQLite's
-`json_quote(text)` escape exactly as orjson does, byte for byte (same characters escaped, same `\\uXXXX`
+`json_quote(text)` escape exactly as orjson does, byte for byte (same characters escaped, same `\\u` escape
 spelling, UTF-8 kept as is), so the files are byte-identical to the generic path's
 (tests/exports/test_encoded.py holds that for every format and style, on both databases). The SFT formats
 arrive as whole lines; for preference and KTO the database sends each instruction's prompt, final response
