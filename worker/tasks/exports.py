@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import shutil
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from app.core.db import get_engine
 from app.core.queue import get_celery
@@ -17,6 +15,7 @@ from app.exports.snapshot import ExportFailed, build_snapshot
 from app.exports.source import read_engine
 from app.models import Export, ExportStatus
 from worker.exporting.hf import save_hf
+from worker.tasks.beats import beating
 from worker.tasks.db import task_session
 
 log = logging.getLogger("tuneloop.exports")
@@ -27,27 +26,9 @@ except OSError:
 HEARTBEAT_EVERY_S = 5.0  # well inside service.STALE_AFTER_S, also through phases with no row progress
 
 
-@contextmanager
-def heartbeat(export_id: int) -> Iterator[None]:
-    """Beat from a thread for the whole attempt: counting, hashing and the hf layout report no rows, and a
-    live export must never look dead to the reaper."""
-    stop = threading.Event()
-
-    def _beat() -> None:
-        while not stop.wait(HEARTBEAT_EVERY_S):
-            try:
-                with task_session() as s:
-                    service.beat(s, export_id)
-            except Exception:  # a missed beat is not fatal; the next one may get through
-                log.warning("export %s: heartbeat failed", export_id, exc_info=True)
-
-    thread = threading.Thread(target=_beat, name=f"export-{export_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=HEARTBEAT_EVERY_S * 2)
+def heartbeat(export_id: int) -> contextlib.AbstractContextManager[None]:
+    """Beat for the whole attempt: counting, hashing and the hf layout report no rows."""
+    return beating(f"export {export_id}", HEARTBEAT_EVERY_S, lambda s: service.beat(s, export_id))
 
 
 @get_celery().task(name=service.RUN_TASK)

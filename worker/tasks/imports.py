@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from app.admin import imports_service as jobs
 from app.core.errors import AppError
 from app.core.queue import get_celery
 from app.imports.service import import_file
 from app.models import Project
+from worker.tasks.beats import beating
 from worker.tasks.db import task_session
 
 log = logging.getLogger("tuneloop.imports")
@@ -20,27 +19,9 @@ PROGRESS_EVERY_S = 0.5
 HEARTBEAT_EVERY_S = 5.0  # well inside jobs.STALE_AFTER_S, also through phases with no row progress
 
 
-@contextmanager
-def heartbeat(job_id: int) -> Iterator[None]:
-    """Beat from a thread for the whole import: counting the rows, a batch write or a predictions join report
-    no progress, and a live import must never look dead to the reaper."""
-    stop = threading.Event()
-
-    def _beat() -> None:
-        while not stop.wait(HEARTBEAT_EVERY_S):
-            try:
-                with task_session() as s:
-                    jobs.beat(s, job_id=job_id)
-            except Exception:  # a missed beat is not fatal; the next one may get through
-                log.warning("import %s: heartbeat failed", job_id, exc_info=True)
-
-    thread = threading.Thread(target=_beat, name=f"import-{job_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=HEARTBEAT_EVERY_S * 2)
+def heartbeat(job_id: int) -> contextlib.AbstractContextManager[None]:
+    """Beat for the whole import: counting the rows, a batch write or a predictions join report no progress."""
+    return beating(f"import {job_id}", HEARTBEAT_EVERY_S, lambda s: jobs.beat(s, job_id=job_id))
 
 
 @get_celery().task(name=jobs.RUN_TASK)

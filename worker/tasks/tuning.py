@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +25,7 @@ from app.models.base import utcnow
 from app.tuning import relay
 from app.tuning.service import RUN_TASK, VALIDATE_TASK, transition
 from app.tuning.spec import build_spec, default_base_model, log_file, output_dir, run_dir, stop_file
+from worker.tasks.beats import beating
 from worker.tasks.db import task_session
 from worker.tasks.trainer_process import ROOT, TrainerProcess, _die_with_parent, trainer_command, trainer_env
 
@@ -79,26 +79,10 @@ def validate(run_id: int) -> None:
                    finished_at=utcnow())
 
 
-@contextlib.contextmanager
-def _beating(run_id: int) -> Iterator[None]:
-    """Beat for a validating run while the block runs, so the reaper can tell a slow validation from a dead one."""
-    halt = threading.Event()
-
-    def _loop() -> None:
-        while not halt.wait(get_settings().tuning_heartbeat_s):
-            try:
-                with task_session() as session:
-                    relay.beat(session, run_id)
-            except Exception:
-                logger.exception("heartbeat of run %s failed", run_id)
-
-    thread = threading.Thread(target=_loop, name=f"validate-heartbeat-{run_id}", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        halt.set()
-        thread.join(timeout=10)
+def _beating(run_id: int) -> contextlib.AbstractContextManager[None]:
+    """Beat for a validating run, so the reaper can tell a slow validation from a dead one."""
+    return beating(f"validation of run {run_id}", get_settings().tuning_heartbeat_s,
+                   lambda s: relay.beat(s, run_id))
 
 
 def _run_validate(path, run_id: int) -> tuple[dict[str, Any] | None, str]:
