@@ -166,13 +166,25 @@ class Batch:
     rows: list[dict[str, Any]] | None = None
     with_rows: list[int] | None = None
 
+    def add(self, approval_id: int, split: str, lines: list[bytes], rows: list[dict[str, Any]] | None = None) -> None:
+        """One instruction's rows (batches built per instruction, with owners and with_rows lists)."""
+        k = len(self.approval_ids)
+        self.approval_ids.append(b"%d" % approval_id)
+        if lines:
+            self.with_rows.append(k)
+            self.lines += lines
+            self.splits += [split] * len(lines)
+            self.owners += [k] * len(lines)
+            if rows is not None:
+                self.rows += rows
+
 
 def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
     """The rows, a batch at a time: JSON files encoded by the database, other layouts built here."""
     opts = spec.options
     style = opts.get("preference_style", "plain")
-    to_eval = eval_picker(float(opts.get("eval_fraction") or 0), int(opts.get("seed") or 0))
-    moves = float(opts.get("eval_fraction") or 0) > 0
+    fraction = float(opts.get("eval_fraction") or 0)
+    to_eval = eval_picker(fraction, int(opts.get("seed") or 0))
 
     def split_of(split: str, instruction_id: int) -> str:
         # Eval and holdout instructions keep their split whatever the fraction: never in a train file.
@@ -180,7 +192,7 @@ def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
 
     if encoded.applies(conn, opts["file_format"]) and spec.format in encoded.LINE_FORMATS:
         for part in encoded.iter_lines(conn, spec.project_id, opts, spec.format):
-            if moves:
+            if fraction > 0:
                 splits = [split_of(SPLIT_NAMES[s], int(i)) for s, i in zip(part.splits, part.instruction_ids,
                                                                             strict=True)]
             else:
@@ -190,28 +202,17 @@ def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
     if encoded.applies(conn, opts["file_format"]):
         for units in encoded.iter_units(conn, spec.project_id, opts, spec.format, style):
             batch = Batch([], [], [], owners=[], with_rows=[])
-            for k, (approval_id, instruction_id, split, lines) in enumerate(units):
-                batch.approval_ids.append(b"%d" % approval_id)
-                if lines:
-                    batch.with_rows.append(k)
-                    batch.lines += lines
-                    batch.splits += [split_of(split, instruction_id)] * len(lines)
-                    batch.owners += [k] * len(lines)
+            for approval_id, instruction_id, split, lines in units:
+                batch.add(approval_id, split_of(split, instruction_id), lines)
             yield batch
         return
     build = BUILDERS[spec.format]
     dumps = orjson.dumps
     for records, cands in iter_batches(conn, spec.project_id, opts, with_candidates=spec.format in NEEDS_CANDIDATES):
         batch = Batch([], [], [], owners=[], rows=[], with_rows=[])
-        for k, rec in enumerate(records):
-            batch.approval_ids.append(b"%d" % rec.approval_id)
+        for rec in records:
             rows = build(rec, cands, style)
-            if rows:
-                batch.with_rows.append(k)
-                batch.rows += rows
-                batch.lines += [dumps(row) for row in rows]
-                batch.splits += [split_of(rec.split, rec.instruction_id)] * len(rows)
-                batch.owners += [k] * len(rows)
+            batch.add(rec.approval_id, split_of(rec.split, rec.instruction_id), [dumps(row) for row in rows], rows)
         yield batch
 
 
