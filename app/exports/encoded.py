@@ -159,8 +159,7 @@ def copy_statement(conn: Connection, project_id: int, options: dict[str, Any], f
     compiled = _base(project_id, options, "postgresql").compile(dialect=conn.dialect,
                                                                 compile_kwargs={"render_postcompile": True})
     cols = ", ".join(_columns("postgresql", fmt, style))
-    source = f"({compiled}) AS x"
-    sql = (f"COPY (SELECT {cols} FROM {source} ORDER BY x.instruction_id) TO STDOUT "
+    sql = (f"COPY (SELECT {cols} FROM ({compiled}) AS x ORDER BY x.instruction_id) TO STDOUT "
            "WITH (FORMAT csv, DELIMITER E'\\t', QUOTE E'\\x01')")
     return sql, compiled.construct_params()
 
