@@ -147,3 +147,25 @@ def served(live, model_server, lively_model, monkeypatch):
         session.commit()
     with TestClient(create_app(), raise_server_exceptions=False) as client:
         yield Served(client, {"Authorization": f"Bearer {token}"}, backend, model_server)
+
+
+@pytest.fixture
+def lora_run(served, lively_model, lora_adapter):
+    """A succeeded tuning run whose adapter artifact is the LoRA adapter, and a failed one."""
+    from app.core.db import get_sessionmaker
+    from app.models import RunState, TuningRun
+    from tests.tuning.conftest import make_project, make_snapshot
+
+    with get_sessionmaker()() as session:
+        project = make_project(session)
+        export = make_snapshot(session, project)
+        runs = {}
+        for state in (RunState.succeeded, RunState.failed):
+            run = TuningRun(project_id=project.id, export_id=export.id, method="sft-lora", state=state,
+                            base_model=str(lively_model),
+                            artifacts=[{"name": "adapter", "path": str(lora_adapter), "size_bytes": 1}])
+            session.add(run)
+            session.flush()
+            runs[state.value] = run.id
+        session.commit()
+    return runs

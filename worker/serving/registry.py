@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import threading
 from collections import OrderedDict
 from typing import Any
 
@@ -26,6 +27,12 @@ class Registry:
         self._names: dict[Weights, set[str]] = {}
         self._locks: dict[Weights, asyncio.Lock] = {}
         self._resolved = None
+        self._warming: threading.Thread | None = None
+
+    def warm_up(self) -> None:
+        """Import torch and transformers in the background, so the first request does not also wait for that."""
+        self._warming = threading.Thread(target=_import_stack, name="warm-imports", daemon=True)
+        self._warming.start()
 
     @staticmethod
     def _weights(name: str) -> Weights:
@@ -51,6 +58,9 @@ class Registry:
         from worker.serving.params import LoadError
         from worker.serving.settings import resolve
 
+        if self._warming is not None:
+            # Two threads importing transformers at once can see it half initialised: let the warm-up finish.
+            self._warming.join()
         if self._resolved is None:
             self._resolved = resolve(self.settings)
         source = ModelSource(model=weights.model, adapter=weights.adapter)
@@ -92,6 +102,12 @@ class Registry:
         for engine in self._engines.values():
             engine.close()
         self._engines.clear()
+
+
+def _import_stack() -> None:
+    import torch  # noqa: F401
+    import transformers  # noqa: F401
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer  # noqa: F401
 
 
 def _free_gpu_cache() -> None:

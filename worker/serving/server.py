@@ -7,7 +7,6 @@ up at once."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -42,12 +41,6 @@ def engine_settings(settings: Settings) -> EngineSettings:
                           default_max_tokens=settings.serving_default_max_tokens)
 
 
-def _warm_imports() -> None:
-    # The first request should not also pay for importing torch and transformers (seconds).
-    import torch  # noqa: F401
-    import transformers  # noqa: F401
-
-
 async def _json(request: Request) -> Any:
     try:
         return orjson.loads(await request.body())
@@ -68,7 +61,7 @@ def create_server(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        threading.Thread(target=_warm_imports, name="warm-imports", daemon=True).start()
+        registry.warm_up()
         yield
         registry.close()
 
@@ -90,6 +83,11 @@ def create_server(settings: Settings | None = None) -> FastAPI:
     @app.exception_handler(RequestError)
     async def _request_error(_request: Request, error: RequestError) -> JSONResponse:
         return openai_error_response(OpenAIError(400, error.message, param=error.param, code="invalid_value"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, error: Exception) -> JSONResponse:
+        logger.exception("serving: unhandled error")
+        return openai_error_response(OpenAIError(500, f"The model server failed: {type(error).__name__}: {error}"))
 
     @app.get("/health")
     def health() -> dict[str, Any]:
