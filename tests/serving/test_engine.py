@@ -77,11 +77,12 @@ def test_greedy_batched_equals_generate_alone(loaded, engine):
 
 
 def test_rows_join_a_running_batch_and_answers_do_not_change(loaded):
-    """A request arriving while a batch decodes joins it between steps (left-padded into the same cache)."""
+    """A request arriving while a batch decodes joins it between steps (left-padded into the same cache). The
+    padding cap is raised so that a short prompt may join a longer one."""
     from worker.serving.engine import LocalEngine
     from worker.serving.settings import EngineSettings, resolve
 
-    engine = LocalEngine(loaded, resolve(EngineSettings(static_cache="off", batch_wait_ms=0)))
+    engine = LocalEngine(loaded, resolve(EngineSettings(static_cache="off", batch_wait_ms=0, max_padding=0.9)))
     try:
         long_ids, late_ids = chat_ids(loaded, PROMPTS[2]), chat_ids(loaded, PROMPTS[1])
         first_done = threading.Event()
@@ -138,3 +139,27 @@ def test_stop_strings_cut_the_answer(loaded, engine):
     assert stop.strip(), f"pick another slice of {free.text!r}"
     cut = run_all(engine, [(ids, SamplingParams(max_tokens=30, temperature=0.0, stop=(stop,)))])[0].samples[0]
     assert cut.finish_reason == "stop" and cut.text == free.text[:free.text.find(stop)]
+
+
+def test_prompts_join_only_batches_they_fit(loaded):
+    """Grouping: similar lengths go together, and a prompt that would pad a running batch beyond the cap waits."""
+    from worker.serving.scheduler import take
+    from worker.serving.sequence import EngineRequest, Sequence
+
+    def waiting(*lengths: int) -> list[Sequence]:
+        out = []
+        for length in lengths:
+            request = EngineRequest([5] * length, SamplingParams(max_tokens=8), lambda _: None, max_length=4096)
+            out.append(Sequence(request, 0, None, loaded.tokenizer, loaded.eos_ids))
+        return out
+
+    queue = waiting(100, 10, 98, 95, 300)
+    fresh = take(queue, slots=8, max_cells=10**6, max_padding=0.2)
+    assert [s.prompt_len for s in fresh] == [100, 98, 95]  # the oldest leads; the short and the long wait
+    assert [s.prompt_len for s in take(queue, slots=2, max_cells=10**6, max_padding=0.2)] == [100, 98]
+    # A running batch of 4 rows, 110 wide, 400 real tokens: rows close to its width join, a 10-token prompt not.
+    joining = take(waiting(10, 105, 108), slots=8, rows=4, width=110, real=400, max_cells=10**6, max_padding=0.2)
+    assert [s.prompt_len for s in joining] == [108, 105]
+    assert take(waiting(10), slots=8, rows=4, width=110, real=400, max_cells=10**6, max_padding=0.2) == []
+    # Memory: the batch at its widest (rows x (width + tokens still to come)) stays within max_cells.
+    assert len(take(waiting(100, 100, 100), slots=8, max_cells=2 * 108, max_padding=0.2)) == 2

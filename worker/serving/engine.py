@@ -65,6 +65,7 @@ class LocalEngine:
             self._static = StaticRunner(loaded, compiled=resolved.compile)
         self._max_cells = self.settings.max_batch_tokens or _auto_cells(loaded, self.settings.gpu_memory_fraction)
         self._closed = False
+        self._changed = True  # arrivals or departures since the waiting queue last found no group to admit
         self._thread = threading.Thread(target=self._loop, name="tuneloop-engine", daemon=True)
         self._thread.start()
 
@@ -126,6 +127,7 @@ class LocalEngine:
         except queue.Empty:
             return True
         while request is not None:
+            self._changed = True
             self._admit(request)
             try:
                 request = self._inbox.get_nowait()
@@ -189,12 +191,15 @@ class LocalEngine:
     def _decode(self) -> None:
         batch = self._batch
         room = self.settings.max_batch_size - len(batch)
-        if self._waiting and room > 0 and (not batch.rows or batch.can_merge):
+        if self._waiting and room > 0 and self._changed and (not batch.rows or batch.can_merge):
             reach = max((remaining(r) for r in batch.rows), default=0)
-            group = take(self._waiting, slots=room, rows=len(batch), width=batch.width, reach=reach,
+            real = int(batch.positions.sum()) if batch.rows else 0
+            group = take(self._waiting, slots=room, rows=len(batch), width=batch.width, real=real, reach=reach,
                          max_cells=self._max_cells, max_padding=self.settings.max_padding)
             if group:
                 self._prefill(group)
+            else:
+                self._changed = False  # nothing fits until a request arrives or a row leaves
         if batch.rows:
             self.stats.steps += 1
             self.stats.row_steps += len(batch)
@@ -216,6 +221,7 @@ class LocalEngine:
     def _finish(self, batch: DecodeBatch, finished: list[Sequence]) -> None:
         self.stats.generated_tokens += len(batch.rows)
         batch.evict(finished)
+        self._changed = self._changed or bool(finished)
         for seq in finished:
             if not seq.request.cancelled:
                 seq.request.sequence_done(self.loaded.tokenizer)
@@ -240,6 +246,7 @@ class LocalEngine:
         self._scoring = [r for r in self._scoring if not r.cancelled]
         gone = [row for row in self._batch.rows if row.request.cancelled]
         self._batch.evict(gone)
+        self._changed = self._changed or bool(gone)
 
     def _fail_all(self, error: Exception) -> None:
         requests = {s.request.id: s.request for s in [*self._batch.rows, *self._waiting]}

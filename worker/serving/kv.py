@@ -9,12 +9,52 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from transformers.cache_utils import DynamicCache, DynamicLayer
+
+GROW = 64  # tokens of room added whenever a layer's buffer is full
+
+
+class SlabLayer(DynamicLayer):
+    """A DynamicLayer whose keys and values live in a buffer with room to grow.
+
+    transformers' DynamicLayer appends a token by concatenating, which copies the layer's whole cache every step;
+    here a step writes the new token in place and the cache is copied only when the buffer is full (every GROW
+    tokens) or after row surgery (evict, merge, trim), which replaces `keys`/`values` and so the buffer."""
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        super().lazy_initialization(key_states, value_states)
+        self._kbuf = self._vbuf = None
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        length, new = self.get_seq_length(), key_states.shape[-2]
+        stale = self._kbuf is None or self.keys.data_ptr() != self._kbuf.data_ptr() \
+            or self.keys.shape[0] != self._kbuf.shape[0]
+        if stale or length + new > self._kbuf.shape[-2]:
+            self._reserve(length, length + new + GROW, key_states, value_states)
+        self._kbuf[:, :, length:length + new] = key_states
+        self._vbuf[:, :, length:length + new] = value_states
+        self.keys, self.values = self._kbuf[:, :, :length + new], self._vbuf[:, :, :length + new]
+        return self.keys, self.values
+
+    def _reserve(self, length: int, capacity: int, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        rows, heads, _, dim = key_states.shape
+        kbuf = key_states.new_empty((rows, heads, capacity, dim))
+        vbuf = value_states.new_empty((rows, value_states.shape[1], capacity, value_states.shape[-1]))
+        if length:
+            kbuf[:, :, :length] = self.keys
+            vbuf[:, :, :length] = self.values
+        self._kbuf, self._vbuf = kbuf, vbuf
 
 
 def new_cache(model: Any) -> Any:
-    from transformers import DynamicCache
-
-    return DynamicCache(config=model.config)
+    """A DynamicCache for the model; slab layers where every layer is a plain growing one (no sliding window)."""
+    cache = DynamicCache(config=model.config)
+    if cache.layers and all(type(layer) is DynamicLayer for layer in cache.layers):
+        cache.layers = [SlabLayer() for _ in cache.layers]
+    return cache
 
 
 def mergeable(cache: Any) -> bool:
@@ -22,9 +62,7 @@ def mergeable(cache: Any) -> bool:
 
     Sliding-window and linear-attention layers keep state that left padding would break: such models are served
     batch by batch, without rows joining a running batch."""
-    from transformers.cache_utils import DynamicLayer
-
-    return bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
+    return bool(cache.layers) and all(type(layer) in (DynamicLayer, SlabLayer) for layer in cache.layers)
 
 
 def select_rows(cache: Any, rows: torch.Tensor) -> None:

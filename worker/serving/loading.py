@@ -57,7 +57,7 @@ def _torch_dtype(name: str) -> Any:
 def _eos_ids(model: Any, tokenizer: Any) -> frozenset[int]:
     """End-of-sequence ids from the tokenizer and the generation config (chat models often name several)."""
     ids: set[int] = set()
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None) if model else None
     for value in (tokenizer.eos_token_id, configured):
         if isinstance(value, int):
             ids.add(value)
