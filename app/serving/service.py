@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
-from app.core.db import get_sessionmaker
 from app.models import Backend, BackendKind, RunState, TuningRun, User
 from app.serving.errors import OpenAIError
 from app.users.service import user_for_token
@@ -97,29 +96,13 @@ def list_models(session: Session) -> list[dict]:
     return models
 
 
-# ------------------------------------------------------------- the /v1 routes' checks, each in a short session
-
-
-def token_user(authorization: str) -> User:
+def token_user(session: Session, authorization: str) -> User:
     """The user behind 'Bearer <token>'; a 401 (OpenAIError) otherwise."""
     scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise OpenAIError(401, "Send a Tuneloop API token as 'Authorization: Bearer <token>' "
                           "(`tuneloop token create` makes one).", code="invalid_api_key")
-    with get_sessionmaker()() as session:
-        user = user_for_token(session, secret.strip())
-        if user is None:
-            raise OpenAIError(401, "The API token is invalid or revoked.", code="invalid_api_key")
-        session.commit()  # the token's last use
-        return user
-
-
-def check_served(name: str) -> None:
-    """A 404 (OpenAIError) unless `name` is served here."""
-    with get_sessionmaker()() as session:
-        weights_for(session, name)
-
-
-def models() -> list[dict]:
-    with get_sessionmaker()() as session:
-        return list_models(session)
+    user = user_for_token(session, secret.strip())
+    if user is None:
+        raise OpenAIError(401, "The API token is invalid or revoked.", code="invalid_api_key")
+    return user
