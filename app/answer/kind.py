@@ -92,6 +92,13 @@ class AnswerKind(JobKind):
         ctx.session.flush()
         return Outcome.done({"candidate_ids": [c.id for c in created], "skipped": len(answers) - len(new)})
 
+    def summary(self, item: JobItem) -> tuple[str, str]:
+        asked = item.input.get("messages", [{}])[-1].get("content", "")
+        ids, skipped = item.output.get("candidate_ids", []), item.output.get("skipped", 0)
+        made = (f"{len(ids)} candidate{'s' * (len(ids) != 1)}" if ids else "") + \
+            (f", {skipped} skipped as duplicates" if skipped else "")
+        return asked, made
+
     def finish(self, ctx: JobContext) -> None:
         added = ctx.session.scalar(select(func.count()).where(Candidate.job_id == ctx.job.id))
         ctx.job.result = {"candidates_added": added, "instructions_answered": ctx.job.items_done,

@@ -64,10 +64,18 @@ class JobKind(ABC):
         """Called once when the job ends well: fill ctx.job.result."""
         return None
 
-    def progress(self, ctx_job: Any) -> tuple[int, int]:
+    def progress(self, job: Any) -> tuple[int, int]:
         """(done, total) for the progress bar; by default every item that is no longer pending."""
-        job = ctx_job
         return job.items_total - job.items_pending, job.items_total
+
+    def summary(self, item: Any) -> tuple[str, str]:
+        """(what was asked, what it made) in a few words, for the items table."""
+        data, out = item.input or {}, item.output or {}
+        messages = data.get("messages")
+        asked = messages[-1].get("content", "") if messages else data.get("prompt") or data.get("text") or \
+            data.get("instruction") or ""
+        made = out.get("text") or out.get("instruction") or ""
+        return str(asked), str(made) if made else ("" if not out else ", ".join(f"{k}: {v}" for k, v in out.items()))
 
 
 _KINDS: dict[str, JobKind] = {}
