@@ -169,3 +169,24 @@ def test_concurrent_requests_are_batched(served, lively_model):
     stats = engine_stats()
     assert stats["requests"] - before["requests"] == 16
     assert stats["max_rows"] >= 4, stats
+
+
+def test_the_job_engines_backend_client_reaches_a_local_backend(served):
+    """Jobs call the model server directly (no user token) through app.serving.internal's credential."""
+    from app.backends.client import BackendClient
+    from app.backends.config import BackendConfig
+    from app.backends.requests import ModelRequest
+
+    async def ask():
+        config = BackendConfig(name=served.backend, kind="local", base_url="", model="unused")
+        async with BackendClient(config) as client:
+            chat = await client.send(ModelRequest(backend=served.backend, max_tokens=6, n=2, temperature=0.7,
+                                                  seed=1, messages=[{"role": "user", "content": "Say hello"}]))
+            scored = await client.send(ModelRequest(backend=served.backend, prompt="Hello there", max_tokens=0,
+                                                    logprobs=1, echo=True))
+        return chat, scored
+
+    chat, scored = asyncio.run(ask())
+    assert len(chat.choices) == 2 and all(c.finish_reason in ("stop", "length") for c in chat.choices)
+    assert chat.usage["completion_tokens"] >= 2
+    assert scored.choices[0].text == "Hello there" and scored.choices[0].logprobs["token_logprobs"][0] is None
