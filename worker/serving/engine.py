@@ -233,6 +233,7 @@ class LocalEngine:
         self._waiting = [s for s in self._waiting if id(s) not in chosen]
         steps = self._static.run(group)
         self.stats.prefills += 1
+        self.stats.prompt_tokens += sum(len(r.prompt_ids) for r in dict.fromkeys(s.request for s in group))
         self.stats.steps += steps
         self.stats.row_steps += steps * len(group)
         self.stats.max_rows = max(self.stats.max_rows, len(group))

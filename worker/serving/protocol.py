@@ -116,7 +116,7 @@ def completion_logprobs(tokenizer: Any, entries: list[TokenLogprob | None], ids:
             "top_logprobs": tops, "text_offset": offsets}
 
 
-def _envelope(kind: str, model: str) -> dict[str, Any]:
+def envelope(kind: str, model: str) -> dict[str, Any]:
     prefix = "chatcmpl" if kind.startswith("chat") else "cmpl"
     return {"id": f"{prefix}-{uuid.uuid4().hex}", "object": kind, "created": int(time.time()), "model": model}
 
@@ -127,7 +127,7 @@ def chat_response(model: str, prepared: Prepared, results: list[RequestResult], 
         logprobs = chat_logprobs(tokenizer, sample.logprobs) if sample.logprobs is not None else None
         choices.append({"index": sample.index, "message": {"role": "assistant", "content": sample.text},
                         "logprobs": logprobs, "finish_reason": sample.finish_reason})
-    return {**_envelope("chat.completion", model), "choices": choices, "usage": usage(prepared.prompts, results)}
+    return {**envelope("chat.completion", model), "choices": choices, "usage": usage(prepared.prompts, results)}
 
 
 def _completion_choice(prepared: Prepared, result: RequestResult, sample: SampleResult, index: int,
@@ -152,7 +152,7 @@ def completion_response(model: str, prepared: Prepared, results: list[RequestRes
     n = prepared.params.n
     choices = [_completion_choice(prepared, result, sample, p * n + sample.index, tokenizer)
                for p, result in enumerate(results) for sample in result.samples]
-    return {**_envelope("text_completion", model), "choices": choices, "usage": usage(prepared.prompts, results)}
+    return {**envelope("text_completion", model), "choices": choices, "usage": usage(prepared.prompts, results)}
 
 
 def chunk(kind: str, envelope: dict[str, Any], choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:

@@ -36,7 +36,7 @@ async def sse_events(kind: str, body: ChatCompletionRequest | CompletionRequest,
     """The stream of one request: every sample's deltas as they come, `[DONE]` at the end. A failure after the
     stream started is sent as an error event (the status line is already gone)."""
     chunk_kind = "chat.completion.chunk" if kind == "chat.completion" else "text_completion"
-    envelope = protocol._envelope(chunk_kind, body.model)
+    envelope = protocol.envelope(chunk_kind, body.model)
     n = prepared.params.n
     started: set[int] = set()
     results: list[tuple[int, RequestResult]] = []
