@@ -67,6 +67,11 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("GET", "/api/v1/tuning-runs/{run_id}/artifacts"): "admin",
     ("GET", "/api/v1/tuning-runs/{run_id}/artifacts/{name}"): "admin",
     ("GET", "/api/v1/generations/{job_id}"): "reviewer",
+    # jobs (issue 11): reviewers may follow a job; starting one and every action are for admins
+    ("GET", "/api/v1/projects/{slug}/jobs"): "reviewer",
+    ("GET", "/api/v1/jobs/{job_id}"): "reviewer",
+    ("GET", "/api/v1/jobs/{job_id}/items"): "reviewer",
+    ("GET", "/api/v1/jobs/{job_id}/events"): "reviewer",
     # served models (issue 11): OpenAI-compatible, any user's API token; 401 in OpenAI's error shape otherwise
     ("GET", "/v1/models"): "token",
     ("POST", "/v1/chat/completions"): "token",
@@ -82,6 +87,9 @@ PREFIX_RULES: list[tuple[str | None, str, Level]] = [
     (None, "/exports", "admin"),
     ("POST", "/api/v1/tuning-runs", "admin"),
     ("POST", "/api/v1/generations", "admin"),
+    ("POST", "/api/v1/projects/{slug}/jobs", "admin"),
+    ("POST", "/api/v1/jobs", "admin"),
+    (None, "/jobs", "admin"),
     (None, "/api/v1/exports", "admin"),
     (None, "/api/v1/users", "admin"),
     (None, "/api/v1/tokens", "admin"),
