@@ -27,6 +27,7 @@ ROUTER_MODULES = [
     "app.users.api",
     "app.projects.routes",
     "app.instructions.routes",
+    "app.images.routes",
     "app.users.routes",
     "app.annotation.api",
     "app.annotation.routes",

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     serving_default_max_tokens: int = Field(512, ge=1, description="Answer length for chat requests without "
                                             "max_tokens (never past the model's context).")
 
+    # Images on items (LLaVA-style visual instruction data): stored once by content hash under data_dir/images.
+    image_root: Path | None = Field(None, description="Folder REST clients may name image paths under (relative "
+                                    "to it); default data_dir/imports.")
+    max_image_bytes: int = Field(20 * 1024 * 1024, ge=1024, description="Largest image file accepted.")
+    max_image_pixels: int = Field(64_000_000, ge=1, description="Most pixels (width x height) an image may have; "
+                                  "larger ones are refused as decompression bombs.")
+
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
         self.data_dir = self.data_dir.resolve()
@@ -74,7 +81,7 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def ensure_dirs(self) -> None:
-        for sub in ("", "exports", "runs", "models", "imports"):
+        for sub in ("", "exports", "runs", "models", "imports", "images"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
 
     def resolved_secret_key(self) -> str:

@@ -44,7 +44,8 @@ def prediction_items(session: Session, *, project: Project, batch: list[tuple[in
             raise ValueError(f"{line}: {problem}")
     texts = sorted({t for _, row in batch for t in (row["instruction"], row["instruction"].strip())})
     cols = [Instruction.id, Instruction.external_id, Instruction.instruction, Instruction.input,
-            Instruction.system, Instruction.history, Instruction.split, Instruction.source, Instruction.meta]
+            Instruction.system, Instruction.history, Instruction.images, Instruction.split, Instruction.source,
+            Instruction.meta]
     known: dict[tuple[str, str], Any] = {}
     for found in session.execute(select(*cols).where(Instruction.project_id == project.id,
                                                      _in(session, Instruction.instruction, texts))
@@ -57,7 +58,8 @@ def prediction_items(session: Session, *, project: Project, batch: list[tuple[in
         if hit is not None:
             out.append((line, {TARGET: hit.id, "external_id": hit.external_id, "instruction": hit.instruction,
                                "input": hit.input, "system": hit.system, "history": hit.history or [],
-                               "split": getattr(hit.split, "value", hit.split), "source": hit.source,
+                               "images": hit.images or [], "split": getattr(hit.split, "value", hit.split),
+                               "source": hit.source,
                                "metadata": hit.meta or {}, "candidates": [candidate]}))
             continue
         item: dict[str, Any] = {"instruction": row["instruction"].strip(), "input": row.get("input") or "",

@@ -27,7 +27,7 @@ from app.models.base import utcnow
 LOCK_NAMESPACE = 0x7475  # "tu": keeps our advisory locks apart from anyone else's
 # Set by importers (never by API clients, whose items are validated with extra="forbid") to update a known row.
 TARGET = "_target_id"
-FIELDS = ("instruction", "input", "system", "history", "split", "source", "metadata")
+FIELDS = ("instruction", "input", "system", "history", "images", "split", "source", "metadata")
 
 
 @dataclass
@@ -38,8 +38,8 @@ class Upserted:
     ids: list[int] = field(default_factory=list)
 
 
-_ITEM_DEFAULTS: dict[str, Any] = {"external_id": None, "input": "", "system": "", "history": [], "split": "train",
-                                  "source": "", "metadata": {}, "candidates": []}
+_ITEM_DEFAULTS: dict[str, Any] = {"external_id": None, "input": "", "system": "", "history": [], "images": [],
+                                  "split": "train", "source": "", "metadata": {}, "candidates": []}
 
 
 def canonical(item: dict[str, Any], default_origin: str = "imported") -> dict[str, Any]:
@@ -56,6 +56,9 @@ def canonical(item: dict[str, Any], default_origin: str = "imported") -> dict[st
 
 
 def content_hash(item: dict[str, Any]) -> str:
+    if "images" in item and not item["images"]:
+        # Items without images hash as they did before images existed: a re-send stays "unchanged".
+        item = {k: v for k, v in item.items() if k != "images"}
     return hashlib.sha256(orjson.dumps(item, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
@@ -154,7 +157,8 @@ def _insert(session: Session, project_id: int, batch: list[tuple[dict, str]]) ->
     if conn.dialect.name == "postgresql":
         return pg_copy.insert_new(conn, project_id, batch, now, key=_key)
     params = [{"project_id": project_id, "external_id": r["external_id"], "instruction": r["instruction"],
-               "input": r["input"], "system": r["system"], "history": r["history"], "split": r["split"],
+               "input": r["input"], "system": r["system"], "history": r["history"], "images": r["images"],
+               "split": r["split"],
                "source": r["source"], "meta": r["metadata"], "status": "pending", "content_hash": h,
                "created_at": now, "updated_at": now} for r, h in batch]
     table = Instruction.__table__

@@ -12,7 +12,7 @@ from sqlalchemy import Connection
 
 from app.core.errors import Conflict
 
-INSTRUCTION_COLUMNS = ("id, project_id, external_id, instruction, input, system, history, split, source, "
+INSTRUCTION_COLUMNS = ("id, project_id, external_id, instruction, input, system, history, images, split, source, "
                        "metadata, status, content_hash, created_at, updated_at")
 CANDIDATE_COLUMNS = "instruction_id, text, model, score, origin, created_at"
 
@@ -37,8 +37,8 @@ def insert_new(conn: Connection, project_id: int, batch: list[tuple[dict, str]],
             with cur.copy(f"COPY instructions ({INSTRUCTION_COLUMNS}) FROM STDIN") as copy:
                 for row_id, (r, h) in zip(ids, batch, strict=True):
                     copy.write_row((row_id, project_id, r["external_id"], r["instruction"], r["input"], r["system"],
-                                    _json(r["history"]), r["split"], r["source"], _json(r["metadata"]), "pending",
-                                    h, stamp, stamp))
+                                    _json(r["history"]), _json(r["images"]), r["split"], r["source"],
+                                    _json(r["metadata"]), "pending", h, stamp, stamp))
             if any(r["candidates"] for r, _ in batch):
                 with cur.copy(f"COPY candidates ({CANDIDATE_COLUMNS}) FROM STDIN") as copy:
                     for row_id, (r, _h) in zip(ids, batch, strict=True):

@@ -17,6 +17,8 @@ ITEM_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 8
 MAX_HISTORY_TURNS = 200
+MAX_IMAGES = 16
+MAX_IMAGE_DATA_CHARS = 64 * 1024 * 1024
 Label = Annotated[str, StringConstraints(max_length=200)]
 
 
@@ -69,6 +71,22 @@ def item_types(max_text: int, max_candidates: int, importing: bool) -> dict[str,
     class ImportCandidate(CandidateIn):
         origin: NotRequired[Literal["imported", "reference"]]
 
+    class Box(TypedDict):
+        __pydantic_config__ = ITEM_CONFIG  # type: ignore[misc]
+        label: Label
+        bbox: Annotated[list[float], Field(min_length=4, max_length=4)]
+
+    class ImageRef(TypedDict):
+        """An image: by id, by its bytes (base64 or a data: URL) or by a path under an image folder (app/images)."""
+
+        __pydantic_config__ = ITEM_CONFIG  # type: ignore[misc]
+        id: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=64)]]
+        data: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=MAX_IMAGE_DATA_CHARS)]]
+        path: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=1000)]]
+        name: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=500)]]
+        captions: NotRequired[Annotated[list[plain_text], Field(max_length=50)]]  # type: ignore[valid-type]
+        boxes: NotRequired[Annotated[list[Box], Field(max_length=500)]]
+
     class InstructionItem(TypedDict):
         __pydantic_config__ = ITEM_CONFIG  # type: ignore[misc]
         external_id: NotRequired[Annotated[str, StringConstraints(min_length=1, max_length=200)] | None]
@@ -76,6 +94,8 @@ def item_types(max_text: int, max_candidates: int, importing: bool) -> dict[str,
         input: NotRequired[plain_text]  # type: ignore[valid-type]
         system: NotRequired[plain_text]  # type: ignore[valid-type]
         history: NotRequired[Annotated[list[HistoryTurn], Field(max_length=MAX_HISTORY_TURNS)]]
+        images: NotRequired[Annotated[list[Annotated[str, StringConstraints(max_length=64)] | ImageRef],
+                                      Field(max_length=MAX_IMAGES)]]
         split: NotRequired[Literal["train", "eval", "holdout"]]
         source: NotRequired[Label]
         metadata: NotRequired[Metadata]
@@ -139,6 +159,9 @@ class InstructionSummary(BaseModel):
     input: str
     system: str
     history: list[dict[str, Any]]
+    images: list[dict[str, Any]] = Field(default_factory=list, description="[{\"id\", \"name\", \"url\", "
+                                         "\"thumbnail_url\", \"captions\"?, \"boxes\"?}]: the images the "
+                                         "conversation is about")
     split: str
     source: str
     metadata: dict[str, Any]

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.core.errors import NotFound, ValidationFailed
+from app.images.items import attach_images, image_urls, may_concern_images
+from app.images.refs import rest_root
 from app.instructions import validation
 from app.instructions.ingest import canonical, content_hash, upsert_items
 from app.instructions.schemas import (
@@ -31,6 +33,8 @@ def ingest(session: Session, *, slug: str, body: bytes, content_type: str | None
     """Validate the whole batch, then upsert it; nothing is written when any item is bad."""
     project = get_project(session, slug=slug)
     items = validation.parse_batch(body, content_type)
+    if may_concern_images(body):
+        attach_images(session, items, root=rest_root())
     done = upsert_items(session, project=project, items=items)
     return IngestResult(created=done.created, updated=done.updated, unchanged=done.unchanged, ids=done.ids)
 
@@ -65,7 +69,8 @@ def _candidate_counts(session: Session, ids: list[int]) -> dict[int, int]:
 
 def _summary(inst: Instruction, slug: str, n_candidates: int) -> dict[str, Any]:
     return {"id": inst.id, "project": slug, "external_id": inst.external_id, "instruction": inst.instruction,
-            "input": inst.input, "system": inst.system, "history": inst.history or [], "split": inst.split.value,
+            "input": inst.input, "system": inst.system, "history": inst.history or [],
+            "images": image_urls(inst.images or []), "split": inst.split.value,
             "source": inst.source, "metadata": inst.meta or {}, "status": inst.status.value,
             "content_hash": inst.content_hash, "candidate_count": n_candidates, "created_at": inst.created_at,
             "updated_at": inst.updated_at}
@@ -160,7 +165,8 @@ def update_instruction(session: Session, *, instruction_id: int, data: Instructi
             setattr(inst, name, value)
     inst.content_hash = content_hash(canonical({
         "external_id": inst.external_id, "instruction": inst.instruction, "input": inst.input, "system": inst.system,
-        "history": inst.history, "split": inst.split.value, "source": inst.source, "metadata": inst.meta,
+        "history": inst.history, "images": inst.images or [], "split": inst.split.value, "source": inst.source,
+        "metadata": inst.meta,
         "candidates": [{"text": c.text, "model": c.model, "score": c.score, "origin": c.origin.value}
                        for c in inst.candidates]}))
     session.flush()

@@ -4,6 +4,7 @@ from app.models.annotation import Annotation, AnnotationStatus, Approval, Approv
 from app.models.backend import Backend, BackendKind
 from app.models.base import Base
 from app.models.export import Export, ExportStatus
+from app.models.image import Image
 from app.models.import_job import ImportJob, ImportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Construction, Instruction, InstructionStatus, Split
 from app.models.job import ItemStatus, Job, JobEvent, JobItem, JobStatus, StoredResponse
@@ -29,6 +30,7 @@ __all__ = [
     "ExportStatus",
     "GenerationJob",
     "GenerationStatus",
+    "Image",
     "ImportJob",
     "ImportStatus",
     "Instruction",

@@ -41,6 +41,8 @@ class Annotation(TimestampMixin, Base):
     correction: Mapped[str | None] = mapped_column(Text)
     # The candidate the correction was edited from; None when the annotator wrote a new response.
     corrected_candidate_id: Mapped[int | None] = mapped_column(BigId)
+    # Corrections of earlier assistant turns of a conversation: {history index (as a string): corrected text}.
+    turn_edits: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
     all_bad: Mapped[bool] = mapped_column(default=False)
     flags: Mapped[list[Any]] = mapped_column(default=list)
     comment: Mapped[str] = mapped_column(Text, default="")
@@ -72,6 +74,8 @@ class Approval(Base):
     final_response: Mapped[str] = mapped_column(Text)
     # The candidate the final response is, when it is one unedited; None for a correction.
     final_candidate_id: Mapped[int | None] = mapped_column(BigId)
+    # The earlier turns with annotators' corrections of assistant turns applied; None: the instruction's own.
+    history: Mapped[list[Any] | None] = mapped_column()
     # Consensus order as tiers, best first: [[id], [id, id], ...]; candidates in one tier are tied.
     ranking: Mapped[list[Any]] = mapped_column(default=list)
     all_bad: Mapped[bool] = mapped_column(default=False)

@@ -60,6 +60,9 @@ class Instruction(TimestampMixin, Base):
     system: Mapped[str] = mapped_column(Text, default="")
     # Earlier turns of a multi-turn conversation: [{"role": "user"|"assistant", "content": str}, ...]
     history: Mapped[list[Any]] = mapped_column(default=list)
+    # Images the conversation is about: [{"id": sha256, "name": relative file name, "captions"?, "boxes"?}, ...]
+    # (app/images); the first user turn carries one <image> placeholder per image.
+    images: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     split: Mapped[Split] = mapped_column(Enum(Split, native_enum=False, length=10), default=Split.train)
     source: Mapped[str] = mapped_column(String(200), default="")
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
