@@ -28,7 +28,7 @@ import psycopg
 from psycopg import pq
 from sqlalchemy import Connection, literal_column, select
 
-from app.exports.source import approval_conditions
+from app.exports.source import approval_conditions, history_column
 from app.models import Approval, Instruction
 
 LINE_FORMATS = frozenset({"sft-alpaca", "sft-messages", "sharegpt"})
@@ -142,7 +142,7 @@ class _Sql:
 
 def _base(project_id: int, options: dict[str, Any], dialect: str) -> Any:
     cols = [Approval.id.label("approval_id"), Approval.instruction_id, Instruction.split, Instruction.instruction,
-            Instruction.input, Instruction.system, Instruction.history, Approval.final_response,
+            Instruction.input, Instruction.system, history_column().label("history"), Approval.final_response,
             Approval.final_candidate_id, Approval.ranking, Approval.rejected_candidate_ids, Approval.all_bad]
     return select(*cols).where(*approval_conditions(project_id, options, dialect))
 

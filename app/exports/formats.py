@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # Formats whose rows need the candidates' texts (the others use only the final response).
@@ -28,6 +28,8 @@ class Record:
     ranking: list[list[int]]
     all_bad: bool
     rejected_ids: list[int]
+    external_id: str | None = None
+    images: list[dict[str, Any]] = field(default_factory=list)  # [{"id", "name", ...}] (app/images)
 
 
 def user_text(rec: Record) -> str:

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "preference", "kto")
+FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "llava", "vision-messages")
 FILE_FORMATS = ("jsonl", "json", "parquet", "hf")
-ExportFormat = Literal["sft-alpaca", "sft-messages", "sharegpt", "preference", "kto"]
+ExportFormat = Literal["sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "llava", "vision-messages"]
 FileFormat = Literal["jsonl", "json", "parquet", "hf"]
 SplitName = Literal["train", "eval"]
 
@@ -65,8 +65,12 @@ class ExportCreate(BaseModel):
     @model_validator(mode="after")
     def _file_format_fits(self) -> ExportCreate:
         if self.file_format is None:
-            self.file_format = "json" if self.format == "sft-alpaca" else "jsonl"
-        if self.file_format == "json" and self.format != "sft-alpaca":
+            self.file_format = "json" if self.format in ("sft-alpaca", "llava") else "jsonl"
+        if self.format == "llava" and self.file_format != "json":
+            raise ValueError("llava is LLaVA's JSON list with an image folder: use file_format 'json'")
+        if self.format == "vision-messages" and self.file_format != "jsonl":
+            raise ValueError("vision-messages is JSON Lines with an image folder: use file_format 'jsonl'")
+        if self.file_format == "json" and self.format not in ("sft-alpaca", "llava"):
             raise ValueError("file_format 'json' (one JSON list) is for sft-alpaca; use jsonl for this format")
         if self.file_format == "jsonl" and self.format == "sft-alpaca":
             raise ValueError("sft-alpaca is a JSON list: use file_format 'json', 'parquet' or 'hf'")

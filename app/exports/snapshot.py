@@ -18,7 +18,7 @@ import orjson
 import xxhash
 from sqlalchemy import Connection
 
-from app.exports import encoded
+from app.exports import encoded, vision
 from app.exports import manifest as manifest_mod
 from app.exports.dedupe import DigestSet
 from app.exports.formats import BUILDERS, NEEDS_CANDIDATES, shorten
@@ -89,15 +89,19 @@ class _Splits:
 
     def __init__(self, folder: Path, spec: Spec) -> None:
         self.folder = folder
+        self.format = spec.format
         self.file_format = spec.options["file_format"]
-        self.schema = arrow_schema(spec.format, spec.options.get("preference_style", "plain"))
+        self.schema = None if spec.format in vision.FORMATS else \
+            arrow_schema(spec.format, spec.options.get("preference_style", "plain"))
         self.writers: dict[str, RowWriter] = {}
 
     def get(self, split: str) -> RowWriter:
         writer = self.writers.get(split)
         if writer is None:
             path = self.folder / f"{split}.{EXTENSIONS[self.file_format]}"
-            if self.file_format == "jsonl":
+            if self.format == "llava":
+                writer = vision.LlavaJsonWriter(path)
+            elif self.file_format == "jsonl":
                 writer = JsonlWriter(path)
             elif self.file_format == "json":
                 writer = JsonListWriter(path)
@@ -125,8 +129,11 @@ def build_snapshot(conn: Connection, spec: Spec, exports_root: Path, *, provenan
     try:
         files_dir = tmp / ".scratch" if opts["file_format"] == "hf" else tmp
         files_dir.mkdir(exist_ok=True)
-        splits, stats = _write_rows(conn, spec, files_dir, tmp, total, on_progress)
+        images = vision.ImageFolder(tmp / vision.FOLDER, conn) if spec.format in vision.FORMATS else None
+        splits, stats = _write_rows(conn, spec, files_dir, tmp, total, on_progress, images)
         files = _close(splits, tmp, spec, hf_writer)
+        if images is not None:
+            files += images.write()
         approvals_path = tmp / APPROVALS_FILE
         files.append(manifest_mod.file_entry(approvals_path, None, stats["approvals"], tmp))
         row_counts = {"train": 0, "eval": 0, **{s: w.rows for s, w in splits.writers.items()}}
@@ -179,7 +186,7 @@ class Batch:
                 self.rows += rows
 
 
-def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
+def _batches(conn: Connection, spec: Spec, images: vision.ImageFolder | None = None) -> Iterator[Batch]:
     """The rows, a batch at a time: JSON files encoded by the database, other layouts built here."""
     opts = spec.options
     style = opts.get("preference_style", "plain")
@@ -190,7 +197,9 @@ def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
         # Eval and holdout instructions keep their split whatever the fraction: never in a train file.
         return "eval" if split == "train" and to_eval(instruction_id) else split
 
-    if encoded.applies(conn, opts["file_format"]) and spec.format in encoded.LINE_FORMATS:
+    # The database encodes the text formats' JSON; the visual formats name images, which Python tracks.
+    fast = encoded.applies(conn, opts["file_format"]) and spec.format not in vision.FORMATS
+    if fast and spec.format in encoded.LINE_FORMATS:
         for part in encoded.iter_lines(conn, spec.project_id, opts, spec.format):
             if fraction > 0:
                 splits = [split_of(SPLIT_NAMES[s], int(i)) for s, i in zip(part.splits, part.instruction_ids,
@@ -199,14 +208,14 @@ def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
                 splits = [SPLIT_NAMES[s] for s in part.splits]
             yield Batch(part.lines, splits, part.approval_ids)
         return
-    if encoded.applies(conn, opts["file_format"]):
+    if fast:
         for units in encoded.iter_units(conn, spec.project_id, opts, spec.format, style):
             batch = Batch([], [], [], owners=[], with_rows=[])
             for approval_id, instruction_id, split, lines in units:
                 batch.add(approval_id, split_of(split, instruction_id), lines)
             yield batch
         return
-    build = BUILDERS[spec.format]
+    build = vision.row_builder(spec.format, images) if images is not None else BUILDERS[spec.format]
     dumps = orjson.dumps
     for records, cands in iter_batches(conn, spec.project_id, opts, with_candidates=spec.format in NEEDS_CANDIDATES):
         batch = Batch([], [], [], owners=[], rows=[], with_rows=[])
@@ -217,12 +226,13 @@ def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
 
 
 def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: int,
-                on_progress: Progress | None) -> tuple[_Splits, dict[str, Any]]:
+                on_progress: Progress | None,
+                images: vision.ImageFolder | None = None) -> tuple[_Splits, dict[str, Any]]:
     """The hot loop: rows deduplicated and routed to their split's file; on any failure every file is closed."""
     splits = _Splits(folder, spec)
     approvals_out = JsonlWriter(tmp / APPROVALS_FILE)  # one approval id a line, in row order
     try:
-        stats = _route(conn, spec, splits, approvals_out, total, on_progress)
+        stats = _route(conn, spec, splits, approvals_out, total, on_progress, images)
         approvals_out.close()
     except BaseException:
         for writer in [approvals_out, *splits.writers.values()]:
@@ -234,7 +244,7 @@ def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: in
 
 
 def _route(conn: Connection, spec: Spec, splits: _Splits, approvals_out: JsonlWriter, total: int,
-           on_progress: Progress | None) -> dict[str, Any]:
+           on_progress: Progress | None, images: vision.ImageFolder | None = None) -> dict[str, Any]:
     dedupe = bool(spec.options.get("dedupe", True))
     seen = DigestSet()  # 8-byte row digests, at most 16 bytes a row: the one thing that grows with size
     preview: list[dict[str, Any]] = []
@@ -242,7 +252,7 @@ def _route(conn: Connection, spec: Spec, splits: _Splits, approvals_out: JsonlWr
     xxh3 = xxhash.xxh3_64_digest
     last_progress = time.monotonic()
     by_lines = spec.options["file_format"] in ("jsonl", "json")
-    for batch in _batches(conn, spec):
+    for batch in _batches(conn, spec, images):
         kept: list[int] | None = None  # the rows kept, when the duplicate check dropped some
         if dedupe and batch.lines:
             # Same bytes = same prompt and response(s): the first occurrence (instruction-id order) wins.

@@ -97,12 +97,18 @@ def count_records(conn: Connection, project_id: int, options: dict[str, Any]) ->
 def _select(project_id: int, options: dict[str, Any], with_ranking: bool, dialect: str = ""):
     # JSON columns come as text and are parsed with orjson: several times faster than the driver's json.
     cols = [Approval.id, Approval.instruction_id, Instruction.instruction, Instruction.input, Instruction.system,
-            cast(Instruction.history, Text), Instruction.split, Approval.final_response,
+            cast(history_column(), Text), Instruction.split, Approval.final_response,
             Approval.final_candidate_id, Approval.all_bad]
     if with_ranking:
         cols += [cast(Approval.ranking, Text), cast(Approval.rejected_candidate_ids, Text)]
+    cols += [Instruction.external_id, cast(Instruction.images, Text)]
     # Instruction-id order needs no sort (see approval_conditions): rows stream from the first fetch.
     return select(*cols).where(*approval_conditions(project_id, options, dialect)).order_by(Approval.instruction_id)
+
+
+def history_column() -> Any:
+    """The earlier turns as approved: with annotators' corrections of assistant turns, else the instruction's."""
+    return func.coalesce(Approval.history, Instruction.history)
 
 
 def iter_batches(conn: Connection, project_id: int, options: dict[str, Any], *, with_candidates: bool,
@@ -114,7 +120,8 @@ def iter_batches(conn: Connection, project_id: int, options: dict[str, Any], *, 
         while part := cursor.fetchmany(batch_rows):
             if with_candidates:
                 records = [Record(r[0], r[1], r[2], r[3] or "", r[4] or "", loads(r[5]) if r[5] != "[]" else [],
-                                  r[6], r[7], r[8], loads(r[10]), bool(r[9]), loads(r[11])) for r in part]
+                                  r[6], r[7], r[8], loads(r[10]), bool(r[9]), loads(r[11]), r[12],
+                                  loads(r[13]) if r[13] and r[13] != "[]" else []) for r in part]
                 ids = [rec.instruction_id for rec in records]
                 found = conn.execute(select(Candidate.id, Candidate.text).where(_among(conn, ids)))
                 try:
@@ -123,7 +130,8 @@ def iter_batches(conn: Connection, project_id: int, options: dict[str, Any], *, 
                     found.close()  # at once: an unclosed result keeps the driver's buffer until a GC pass
             else:
                 records = [Record(r[0], r[1], r[2], r[3] or "", r[4] or "", loads(r[5]) if r[5] != "[]" else [],
-                                  r[6], r[7], r[8], [], bool(r[9]), []) for r in part]
+                                  r[6], r[7], r[8], [], bool(r[9]), [], r[10],
+                                  loads(r[11]) if r[11] and r[11] != "[]" else []) for r in part]
                 cands = {}
             yield records, cands
     finally:

@@ -14,6 +14,8 @@ def import_command(
     path: Annotated[Path, typer.Argument(help="A .json, .jsonl or .jsonl.gz file.")],
     project: Annotated[str, typer.Option("--project", help="The slug of the project to import into.")],
     fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")] = "auto",
+    image_root: Annotated[Path | None, typer.Option("--image-root", help="The folder image paths (LLaVA's `image`) "
+                                                    "are relative to; default: the file's folder.")] = None,
 ) -> None:
     """Bulk import instructions and candidates from a file, with a progress bar; all or nothing."""
     from rich.console import Console
@@ -41,7 +43,8 @@ def import_command(
                 def on_progress(done: int, total: int | None) -> None:
                     bar.update(task, completed=done, total=total)
 
-                result = import_file(session, project=target, path=path, fmt=fmt, progress=on_progress)
+                result = import_file(session, project=target, path=path, fmt=fmt, progress=on_progress,
+                                     image_root=image_root)
             session.commit()
         except AppError as exc:
             session.rollback()

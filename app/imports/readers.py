@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 EOT = "<|endoftext|>"
-FORMATS = ("auto", "alpaca", "messages", "sharegpt", "self-instruct", "prompt-completion")
+FORMATS = ("auto", "alpaca", "messages", "sharegpt", "llava", "self-instruct", "prompt-completion")
 
 
 def kind(value: Any) -> str:
@@ -81,6 +81,8 @@ def detect(row: Any) -> str:
             return "self-instruct"  # Self-Instruct's model predictions
         if "messages" in row:
             return "messages"
+        if "conversations" in row and "image" in row:
+            return "llava"
         if "conversations" in row:
             return "sharegpt"
         if "prompt" in row and "completion" in row:
@@ -181,6 +183,39 @@ def sharegpt(row: Any, source: str) -> list[dict]:
     return _from_turns(row, turns, source, {"id", "external_id", "conversations"})
 
 
+LLAVA_ROLES = {"human": "user", "gpt": "assistant"}
+
+
+def llava(row: Any, source: str) -> list[dict]:
+    """LLaVA's {"id", "image"?, "conversations": [{"from": "human"|"gpt", "value"}, ...]}.
+
+    `image` (one path, or a list for several images) names files relative to the image folder; the importer
+    reads them from there (app/images). Turns must alternate, starting with the human; the last gpt turn is the
+    reference, earlier turns the history, so an export gives the conversation back as it was.
+    """
+    row = _need(row, "conversations")
+    turns = _turns(row, "conversations", "from", "value", LLAVA_ROLES, lower=True)
+    for n, turn in enumerate(turns):
+        expected = "user" if n % 2 == 0 else "assistant"
+        if turn["role"] != expected:
+            raise ValueError(f"conversations[{n}]: turns must alternate human and gpt, starting with the human")
+    if not turns or turns[-1]["role"] != "assistant":
+        raise ValueError("'conversations' must end with a gpt turn (the response)")
+    images = row.get("image")
+    if images is None:
+        images = []
+    elif isinstance(images, str):
+        images = [images]
+    if not isinstance(images, list) or not all(isinstance(p, str) and p for p in images):
+        raise ValueError(f"'image' must be a file name or a list of file names, not {kind(row.get('image'))}")
+    [item] = _from_turns(row, turns, source, {"id", "external_id", "conversations", "image"})
+    if not item.get("candidates"):
+        raise ValueError(f"conversations[{len(turns) - 1}]: the last gpt turn is empty")
+    if images:
+        item["images"] = [{"path": p} for p in images]
+    return [item]
+
+
 def self_instruct(row: Any, source: str) -> list[dict]:
     """A Self-Instruct task: one instruction per instance (its input), the instance output a reference."""
     row = _need(row, "id", "instruction", "instances")
@@ -220,7 +255,7 @@ def prompt_completion(row: Any, source: str) -> list[dict]:
 
 
 READERS: dict[str, Callable[[Any, str], list[dict]]] = {
-    "alpaca": alpaca, "messages": messages, "sharegpt": sharegpt, "self-instruct": self_instruct,
+    "alpaca": alpaca, "messages": messages, "sharegpt": sharegpt, "llava": llava, "self-instruct": self_instruct,
     "prompt-completion": prompt_completion,
 }
 

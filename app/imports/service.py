@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
+from app.images.conversation import placeholder_problems
+from app.images.refs import Resolver
 from app.imports import files, readers
 from app.imports.files import ImportFailed
 from app.imports.predictions import prediction_items
@@ -37,9 +39,12 @@ class ImportResult:
 class _Batcher:
     """Validates and writes (line, item) pairs a batch at a time, keeping the counts."""
 
-    def __init__(self, session: Session, project: Project, path: Path, result: ImportResult) -> None:
+    def __init__(self, session: Session, project: Project, path: Path, result: ImportResult,
+                 image_root: Path | None = None) -> None:
         settings = get_settings()
         self.session, self.project, self.path, self.result = session, project, path, result
+        # Image paths resolve against --image-root, else the file's own folder; nothing outside it is read.
+        self.images = Resolver(session, (image_root or path.parent).resolve())
         self.adapter = adapters(settings.max_text_chars, settings.max_candidates, importing=True)["item"]
         self.pending: list[tuple[int, dict]] = []
         self.seen_ids: dict[str, int] = {}
@@ -71,6 +76,10 @@ class _Batcher:
             field = bad[0]["field"].removeprefix("items[0].")  # a metadata key may be long: show its start
             field = field if len(field) <= 80 else field[:80] + "..."
             raise ImportFailed(f"{self.path}:{line}: {field}: {bad[0]['message']}")
+        problems = self.images.resolve(valid) + placeholder_problems(valid)
+        if problems:
+            field, message = problems[0]
+            raise ImportFailed(f"{self.path}:{line}: {field}: {message}")
         if target is not None:
             valid[TARGET] = target
         return valid
@@ -88,12 +97,12 @@ class _Batcher:
 
 
 def import_file(session: Session, *, project: Project | str, path: str | Path, fmt: str = "auto",
-                progress: Progress | None = None) -> ImportResult:
+                progress: Progress | None = None, image_root: str | Path | None = None) -> ImportResult:
     """Import every row of a .json/.jsonl/.jsonl.gz file into `project` (or its slug); flushes, never commits.
 
     Raises ImportFailed naming the file and line of the first bad row (NotFound for an unknown slug);
     the caller's rollback then leaves the project as it was. `progress(done_rows, total_rows_or_None)`
-    is called every 200 rows.
+    is called every 200 rows. Image paths (LLaVA's `image`) resolve against `image_root`, else the file's folder.
     """
     if isinstance(project, str):
         from app.projects.service import get_project
@@ -106,7 +115,7 @@ def import_file(session: Session, *, project: Project | str, path: str | Path, f
         raise ImportFailed(f"{path}: no such file")
     result = ImportResult(path=str(path), format=fmt)
     total = files.count_rows(path)
-    batcher = _Batcher(session, project, path, result)
+    batcher = _Batcher(session, project, path, result, Path(image_root) if image_root else None)
     reader: Callable[[Any, str], list[dict]] | None = None
     predictions: list[tuple[int, Any]] | None = None
     source = model = files.base_name(path)

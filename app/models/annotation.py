@@ -6,12 +6,16 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, BigId, TimestampMixin, utcnow
 from app.models.instruction import Instruction
 from app.models.user import User
+
+# None is SQL NULL here (not JSON null), so exports can COALESCE it with the instruction's own turns.
+NULLABLE_JSON = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
 
 class AnnotationStatus(enum.StrEnum):
@@ -75,7 +79,7 @@ class Approval(Base):
     # The candidate the final response is, when it is one unedited; None for a correction.
     final_candidate_id: Mapped[int | None] = mapped_column(BigId)
     # The earlier turns with annotators' corrections of assistant turns applied; None: the instruction's own.
-    history: Mapped[list[Any] | None] = mapped_column()
+    history: Mapped[list[Any] | None] = mapped_column(NULLABLE_JSON)
     # Consensus order as tiers, best first: [[id], [id, id], ...]; candidates in one tier are tied.
     ranking: Mapped[list[Any]] = mapped_column(default=list)
     all_bad: Mapped[bool] = mapped_column(default=False)
