@@ -195,11 +195,16 @@ def model_init_tiny(
     hidden_size: Annotated[int, typer.Option(help="Hidden size, a multiple of 16.")] = 96,
     layers: Annotated[int, typer.Option(help="Decoder layers.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed for the weights.")] = 0,
+    vision: Annotated[bool, typer.Option("--vision", help="A LLaVA-style vision-language model instead: small "
+                                         "CLIP-like vision tower, projector, small Llama, processor with <image>.")
+                      ] = False,
 ) -> None:
     """Write a tiny random Llama-style model with an offline-trained tokenizer and a chat template to DIR."""
     # The training stack lives in the worker; the web package must not import it, so run it as its own program.
     args = [sys.executable, "-m", "worker.training", "init-tiny", str(directory), "--vocab-size", str(vocab_size),
             "--hidden-size", str(hidden_size), "--layers", str(layers), "--seed", str(seed)]
+    if vision:
+        args.append("--vision")
     raise typer.Exit(subprocess.run(args, check=False).returncode)
 
 

@@ -61,6 +61,13 @@ def _generate(path: str, emitter: Emitter) -> int:
 
 
 def _init_tiny(args: argparse.Namespace) -> int:
+    if args.vision:
+        from worker.training.vision.tiny import init_tiny_vision
+
+        summary = init_tiny_vision(Path(args.directory), vocab_size=args.vocab_size, hidden_size=args.hidden_size,
+                                   layers=args.layers, seed=args.seed)
+        print(json.dumps(summary), flush=True)
+        return 0
     from worker.training.tiny import init_tiny
 
     summary = init_tiny(Path(args.directory), vocab_size=args.vocab_size, hidden_size=args.hidden_size,
@@ -88,6 +95,8 @@ def parser() -> argparse.ArgumentParser:
     tiny.add_argument("--hidden-size", type=int, default=96, help="hidden size (a multiple of 16)")
     tiny.add_argument("--layers", type=int, default=2, help="decoder layers")
     tiny.add_argument("--seed", type=int, default=0, help="random seed for the weights")
+    tiny.add_argument("--vision", action="store_true", help="a tiny LLaVA-style vision-language model instead "
+                      "(CLIP-like vision tower, projector, Llama, processor and tokenizer with <image>)")
     return top
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from worker.training.errors import ConfigError
 from worker.training.specs import field, read_json
 
-SFT_FORMATS = ("sft-messages", "sft-alpaca", "sharegpt")
+SFT_FORMATS = ("sft-messages", "sft-alpaca", "sharegpt", "llava", "vision-messages")
 FORMATS_BY_METHOD = {"sft": SFT_FORMATS, "dpo": ("preference",), "kto": ("kto",)}
 
 
@@ -88,7 +88,8 @@ class RunSpec:
     method: str = field("sft", "Training method.", choices=("sft", "dpo", "kto"))
     eval_file: str | None = field(None, "Evaluation data in the same format, or null.")
     data_format: str = field("sft-messages", "Format of the data files.",
-                             choices=("sft-messages", "sft-alpaca", "sharegpt", "preference", "kto"))
+                             choices=("sft-messages", "sft-alpaca", "sharegpt", "preference", "kto", "llava",
+                                      "vision-messages"))
     lora: LoraSpec = field(help="LoRA adapter settings.", factory=LoraSpec)  # noqa: RUF009
     quantization: str | None = field(None, "null, or \"4bit\" for QLoRA (needs CUDA and bitsandbytes).",
                                      choices=(None, "4bit"))
@@ -98,6 +99,10 @@ class RunSpec:
                                         "(default: OUTPUT_DIR/STOP).")
     merge_weights: bool = field(False, "Also save the base model with the adapter merged in.")
     eval: EvalSpec = field(help="Evaluation after training.", factory=EvalSpec)  # noqa: RUF009
+    vision_stage: str | None = field(None, "Vision-language runs (llava, vision-messages data): \"projector\" "
+                                           "(stage 1), \"projector+lm\" (stage 2, full) or \"projector+lora\" "
+                                           "(stage 2, LoRA; the default).",
+                                     choices=(None, "projector", "projector+lm", "projector+lora"))
 
     def __post_init__(self) -> None:
         allowed = FORMATS_BY_METHOD[self.method]
@@ -111,6 +116,15 @@ class RunSpec:
             raise ConfigError("field 'hyperparameters.padding_free' is not supported with method \"kto\"")
         if self.quantization and not self.lora.enabled:
             raise ConfigError("field 'quantization' \"4bit\" needs 'lora.enabled' true (QLoRA trains an adapter)")
+        if self.data_format in ("llava", "vision-messages"):
+            stage = self.vision_stage or "projector+lora"
+            if (stage == "projector+lora") != self.lora.enabled:
+                raise ConfigError(f"field 'vision_stage' \"{stage}\" needs 'lora.enabled' "
+                                  f"{str(stage == 'projector+lora').lower()}")
+            if hp.packing or hp.padding_free or self.quantization:
+                raise ConfigError("vision-language runs take neither packing, padding_free nor quantization")
+        elif self.vision_stage is not None:
+            raise ConfigError("field 'vision_stage' is for llava or vision-messages data only")
         if self.stop_file is None:
             self.stop_file = str(Path(self.output_dir) / "STOP")
 

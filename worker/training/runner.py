@@ -18,6 +18,7 @@ from worker.training.events import Emitter, is_main_process, log
 from worker.training.modeling import load_model, load_tokenizer, lora_config, use_bf16
 from worker.training.render import full_texts, to_dataset
 from worker.training.trainers import build_trainer, training_args
+from worker.training.vision import VISION_FORMATS
 
 CHECKPOINT_DIR = re.compile(r"checkpoint-(\d+)")
 
@@ -109,6 +110,10 @@ class Prepared:
 
 def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
     """Load data, tokenizer and model and build the TRL trainer; writes the resolved config."""
+    if spec.data_format in VISION_FORMATS:
+        from worker.training.vision.train import prepare as prepare_vision
+
+        return prepare_vision(spec, emitter)
     out = Path(spec.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     emitter.set_log(out / "events.jsonl")

@@ -11,6 +11,7 @@ from worker.training.data import load_records
 from worker.training.errors import TrainingError
 from worker.training.modeling import load_model_config, load_tokenizer, quantization_problem
 from worker.training.render import full_texts, tokenize_with_mask
+from worker.training.vision import VISION_FORMATS
 
 MEASURED_SAMPLES = 50_000  # token statistics over at most this many samples keep validation to seconds
 MIN_FREE_BYTES = 1 << 30
@@ -85,6 +86,10 @@ def validate(path: str) -> dict[str, Any]:
     report = Report()
     spec = RunSpec.from_file(path)
     report.add("spec", True, f"method {spec.method}, data format {spec.data_format}, base model {spec.base_model}")
+    if spec.data_format in VISION_FORMATS:
+        from worker.training.vision.validate import validate_vision
+
+        return validate_vision(spec, report)
     records = report.attempt("train_file", lambda: _data(spec.train_file, spec.data_format))
     if spec.eval_file:
         report.attempt("eval_file", lambda: _data(spec.eval_file, spec.data_format))

@@ -1,0 +1,3 @@
+"""Vision-language training (LLaVA-style models in transformers): data, a tiny model, stages, length checks."""
+
+VISION_FORMATS = ("llava", "vision-messages")
