@@ -18,6 +18,7 @@ from app.core.db import SessionDep
 from app.models import User
 from app.serving import service
 from app.serving.errors import OpenAIRoute
+from app.serving.images import inline_images
 from app.serving.proxy import forward
 from app.serving.schemas import ChatCompletionRequest, CompletionRequest
 
@@ -58,7 +59,12 @@ async def _relay(session: Session, body: ChatCompletionRequest | CompletionReque
 
 
 @router.post("/chat/completions", summary="Chat completion from a served model (OpenAI's shape, SSE when streaming)")
-async def chat_completions(body: ChatCompletionRequest, _user: TokenUser, session: SessionDep) -> Response:
+async def chat_completions(body: ChatCompletionRequest, _user: TokenUser, session: SessionDep,
+                           request: Request) -> Response:
+    """Images (OpenAI's image_url parts) for vision models: data: URLs, image ids or /images/<id> URLs of this app;
+    remote URLs are never fetched."""
+    if body.image_urls():
+        body = await run_in_threadpool(inline_images, session, body, request.headers.get("host", ""))
     return await _relay(session, body, "/v1/chat/completions")
 
 

@@ -48,13 +48,35 @@ class ChatMessage(_Strict):
     name: str | None = None
 
     def text(self) -> str:
-        """The content as plain text; parts other than text are refused (no vision model is served yet)."""
+        """The content's text parts as plain text (image parts are read by `image_urls`)."""
         if isinstance(self.content, str) or self.content is None:
             return self.content or ""
-        kinds = {part.type for part in self.content} - {"text"}
+        kinds = {part.type for part in self.content} - {"text", "image_url"}
         if kinds:
             raise ValueError(f"content parts of type {', '.join(sorted(kinds))} are not supported by this model")
-        return "".join(part.text or "" for part in self.content)
+        if self.role != "user" and any(part.type == "image_url" for part in self.content):
+            raise ValueError("image_url parts belong in user messages")
+        return "".join(part.text or "" for part in self.content if part.type == "text")
+
+    def image_urls(self) -> list[str]:
+        """The url of every image_url part, in order."""
+        if isinstance(self.content, str) or self.content is None:
+            return []
+        urls = []
+        for part in self.content:
+            if part.type == "image_url":
+                url = (part.image_url or {}).get("url")
+                if not isinstance(url, str) or not url:
+                    raise ValueError("an image_url part needs {\"image_url\": {\"url\": ...}}")
+                urls.append(url)
+        return urls
+
+    def parts(self) -> list[dict[str, Any]]:
+        """The content as a chat template's parts: {"type": "text", "text"} and {"type": "image"} in order."""
+        if isinstance(self.content, str) or self.content is None:
+            return [{"type": "text", "text": self.content or ""}]
+        return [{"type": "image"} if part.type == "image_url" else {"type": "text", "text": part.text or ""}
+                for part in self.content]
 
 
 class _Sampling(_Strict):
@@ -118,9 +140,14 @@ class ChatCompletionRequest(_Sampling):
             raise ValueError("top_logprobs needs logprobs: true")
         for message in self.messages:
             message.text()
+            message.image_urls()
         if not any(m.role == "user" for m in self.messages):
             raise ValueError("messages needs at least one user message")
         return self
+
+    def image_urls(self) -> list[str]:
+        """Every image the conversation holds, in order."""
+        return [url for message in self.messages for url in message.image_urls()]
 
     def answer_limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens

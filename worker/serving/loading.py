@@ -1,7 +1,7 @@
 """Loading a model to serve: one loader per model family, picked from the model's config.
 
-Only decoder-only causal LMs are served today. Encoder-decoder (T5) and vision-language (LLaVA) models will add a
-loader here and an engine that knows their inputs; `detect_family` already tells them apart so that such a model
+Decoder-only causal LMs and vision-language (LLaVA-style) models are served; encoder-decoder (T5) models will add
+a loader here and an engine that knows their inputs; `detect_family` already tells them apart so that such a model
 gets a clear refusal instead of a confusing failure.
 """
 
@@ -113,7 +113,14 @@ def _merge_adapter(model: Any, adapter: str) -> Any:
         raise LoadError(f"could not apply the adapter {adapter}: {exc}") from exc
 
 
-LOADERS: dict[str, Callable[[ModelSource, Resolved], LoadedModel]] = {"causal-lm": load_causal_lm}
+def _load_vision(source: ModelSource, resolved: Resolved) -> LoadedModel:
+    from worker.serving.vision_engine import load_vision
+
+    return load_vision(source, resolved)
+
+
+LOADERS: dict[str, Callable[[ModelSource, Resolved], LoadedModel]] = {"causal-lm": load_causal_lm,
+                                                                      "vision": _load_vision}
 
 
 def load(source: ModelSource, resolved: Resolved) -> LoadedModel:
@@ -130,6 +137,6 @@ def load(source: ModelSource, resolved: Resolved) -> LoadedModel:
     family = detect_family(config)
     loader = LOADERS.get(family)
     if loader is None:
-        raise LoadError(f"{source.model} is a {family} model; the model server serves causal language models only "
-                        "for now")
+        raise LoadError(f"{source.model} is a {family} model; the model server serves causal language and "
+                        "vision-language models only for now")
     return loader(source, resolved)

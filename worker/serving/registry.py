@@ -73,7 +73,12 @@ class Registry:
             from worker.serving.engine import LocalEngine
             from worker.serving.loading import load
 
-            return LocalEngine(load(source, self._resolved), self._resolved)
+            loaded = load(source, self._resolved)
+            if loaded.family == "vision":
+                from worker.serving.vision_engine import VisionEngine
+
+                return VisionEngine(loaded, self._resolved)
+            return LocalEngine(loaded, self._resolved)
         except LoadError as exc:
             raise OpenAIError(404, f"The model '{name}' could not be loaded: {exc}", param="model",
                               code="model_not_loadable") from exc

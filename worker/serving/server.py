@@ -106,6 +106,13 @@ def create_server(settings: Settings | None = None) -> FastAPI:
     async def chat(request: Request) -> Response:
         body = _parse(ChatCompletionRequest, await _json(request))
         engine = await registry.engine(body.model)
+        if getattr(engine, "takes_images", False):
+            from worker.serving.vision_chat import vision_chat
+
+            return await vision_chat(body, engine)
+        if body.image_urls():
+            raise OpenAIError(400, f"The model '{body.model}' does not take images (it is not a vision-language "
+                              "model); send text only.", param="messages", code="invalid_value")
         loaded = engine.loaded
         prepared = await anyio.to_thread.run_sync(
             protocol.prepare_chat, body, loaded.tokenizer, loaded.context_length,
@@ -116,6 +123,9 @@ def create_server(settings: Settings | None = None) -> FastAPI:
     async def completions(request: Request) -> Response:
         body = _parse(CompletionRequest, await _json(request))
         engine = await registry.engine(body.model)
+        if getattr(engine, "takes_images", False):
+            raise OpenAIError(400, f"The model '{body.model}' is a vision-language model: use /v1/chat/completions.",
+                              param="model", code="invalid_value")
         loaded = engine.loaded
         prepared = await anyio.to_thread.run_sync(protocol.prepare_completion, body, loaded.tokenizer,
                                                   loaded.context_length)

@@ -1,0 +1,102 @@
+"""The tuned tiny vision model answers a question about an image through /v1 chat: the web app (token, image
+checks, image ids resolved) in front of a real model server process, serving the run's adapter as run-<id>."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+
+import pytest
+
+from tests.conftest import reset_app_caches
+from tests.images.pictures import png, png_bomb
+from tests.serving.conftest import ModelServer
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def vision_served(live, vision_run, tiny_vision_model, llava_snapshot, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from app.core.db import get_sessionmaker
+    from app.main import create_app
+    from app.models import Export, ExportStatus, Project, RunState, TuningRun
+    from app.users.service import create_token, create_user
+
+    server = ModelServer(live)
+    monkeypatch.setenv("TUNELOOP_MODEL_SERVER_URL", server.url)
+    reset_app_caches()
+    with get_sessionmaker()() as session:
+        user = create_user(session, email=f"v-{secrets.token_hex(3)}@example.com", password="correct horse battery",
+                           role="reviewer")
+        token = create_token(session, user=user, name="vision").secret
+        project = Project(name="Vision chat", slug=f"vision-{secrets.token_hex(3)}")
+        session.add(project)
+        session.flush()
+        export = Export(project_id=project.id, version=1, format="llava", status=ExportStatus.succeeded,
+                        path=str(llava_snapshot), options={}, files=[], row_counts={})
+        session.add(export)
+        session.flush()
+        run = TuningRun(project_id=project.id, export_id=export.id, method="vlm-lora", state=RunState.succeeded,
+                        base_model=str(tiny_vision_model),
+                        artifacts=[{"name": "adapter", "path": str(vision_run["output"] / "adapter"), "size_bytes": 1}])
+        session.add(run)
+        session.commit()
+        run_id = run.id
+    try:
+        with TestClient(create_app(), raise_server_exceptions=False) as client:
+            yield client, {"Authorization": f"Bearer {token}"}, f"run-{run_id}"
+    finally:
+        server.stop()
+
+
+def _reference(model_dir, adapter_dir, image_bytes: bytes, question: str, max_tokens: int) -> str:
+    """Greedy generate in-process: base model with the adapter merged, the image through the processor."""
+    import io
+
+    import torch
+    from peft import PeftModel
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(adapter_dir)
+    model = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(model_dir), adapter_dir)
+    model = model.merge_and_unload().eval()
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+    inputs = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True,
+                                           return_tensors="pt",
+                                           images=[Image.open(io.BytesIO(image_bytes)).convert("RGB")])
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=max_tokens, do_sample=False)
+    ids = [int(t) for t in out[0][inputs["input_ids"].shape[1]:]]
+    eos = processor.tokenizer.eos_token_id
+    return processor.tokenizer.decode(ids[:ids.index(eos)] if eos in ids else ids, skip_special_tokens=True)
+
+
+def _ask(client, headers, model: str, url: str, **extra):
+    body = {"model": model, "max_tokens": 8, "temperature": 0, **extra, "messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": url}}, {"type": "text", "text": "What colour is the square?"}]}]}
+    return client.post("/v1/chat/completions", json=body, headers=headers)
+
+
+def test_tuned_vision_model_answers_about_an_image(vision_served, vision_run, tiny_vision_model):
+    client, headers, model = vision_served
+    picture = png(colour=(240, 200, 10), mark="chat")
+    data_url = "data:image/png;base64," + base64.b64encode(picture).decode()
+    resp = _ask(client, headers, model, data_url)
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    assert answer["object"] == "chat.completion" and answer["model"] == model
+    assert answer["usage"]["prompt_tokens"] > 16  # the image's 16 tokens and the question's
+    expected = _reference(tiny_vision_model, vision_run["output"] / "adapter", picture, "What colour is the square?", 8)
+    assert answer["choices"][0]["message"]["content"] == expected
+    # The same image uploaded to the app and named by its URL gives the same answer; nothing remote is fetched.
+    image = client.post("/api/v1/images", json={"data": data_url}, headers=headers).json()["images"][0]
+    by_url = _ask(client, headers, model, image["url"])
+    assert by_url.status_code == 200 and by_url.json()["choices"][0]["message"]["content"] == expected
+    remote = _ask(client, headers, model, "https://example.com/cat.png")
+    assert remote.status_code == 400 and "never fetched" in remote.json()["error"]["message"]
+    bomb = _ask(client, headers, model, "data:image/png;base64," + base64.b64encode(png_bomb()).decode())
+    assert bomb.status_code == 400 and "decompression bomb" in bomb.json()["error"]["message"]
+    assert bomb.json()["error"]["param"] == "messages[0].content[0].image_url.url"
