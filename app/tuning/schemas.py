@@ -7,8 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Method = Literal["sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora"]
-METHODS: tuple[str, ...] = ("sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora")
+Method = Literal["sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora", "vlm-lora", "vlm-stage1",
+                 "vlm-full"]
+METHODS: tuple[str, ...] = ("sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora", "vlm-lora",
+                            "vlm-stage1", "vlm-full")
 
 
 class Hyperparameters(BaseModel):

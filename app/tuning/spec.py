@@ -18,7 +18,13 @@ METHOD_SPECS: dict[str, tuple[str, bool, str | None]] = {
     "dpo-lora": ("dpo", True, None),
     "dpo-qlora": ("dpo", True, "4bit"),
     "kto-lora": ("kto", True, None),
+    # Vision-language (LLaVA-style) runs on llava / vision-messages snapshots; the stage says what trains.
+    "vlm-lora": ("sft", True, None),
+    "vlm-stage1": ("sft", False, None),
+    "vlm-full": ("sft", False, None),
 }
+VISION_STAGES = {"vlm-lora": "projector+lora", "vlm-stage1": "projector", "vlm-full": "projector+lm"}
+VISION_FORMATS = ("llava", "vision-messages")
 FORMATS_BY_METHOD = {"sft": ("sft-messages", "sft-alpaca", "sharegpt"), "dpo": ("preference",), "kto": ("kto",)}
 CHECKPOINT_RE = re.compile(r"checkpoint-(\d+)$")
 
@@ -75,7 +81,7 @@ def export_file(export: Export, split: str) -> tuple[Path, int] | None:
 def check_compatible(method: str, data_format: str) -> None:
     """Raise a 422 naming the method and format when the trainer cannot train one on the other."""
     trainer_method = METHOD_SPECS[method][0]
-    allowed = FORMATS_BY_METHOD[trainer_method]
+    allowed = VISION_FORMATS if method in VISION_STAGES else FORMATS_BY_METHOD[trainer_method]
     if data_format not in allowed:
         raise ValidationFailed(
             f"Method {method} trains on {' or '.join(allowed)} snapshots; this snapshot is {data_format}. "
@@ -105,4 +111,5 @@ def build_spec(run: TuningRun, *, resume: bool) -> dict[str, Any]:
         "stop_file": str(stop_file(run.id)),
         "merge_weights": bool(settings.get("merge_weights", False)),
         "eval": dict(settings.get("eval", {"enabled": True})),
+        **({"vision_stage": VISION_STAGES[run.method]} if run.method in VISION_STAGES else {}),
     }
