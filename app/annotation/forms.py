@@ -22,12 +22,16 @@ def _fields(form) -> dict[str, Any]:
     source = form.get("corrected_candidate_id") or ""
     ratings = {key[len("rating_"):]: value for key, value in form.multi_items()
                if key.startswith("rating_") and value}
+    # Corrected earlier assistant turns; the service keeps only those that differ from the turn as it was.
+    turn_edits = {key[len("turn_edit_"):]: value for key, value in form.multi_items()
+                  if key.startswith("turn_edit_") and isinstance(value, str)}
     return {
         "ranking": ranking,
         "all_bad": form.get("all_bad") in ("1", "on", "true"),
         "correction": (form.get("correction") or "") if mode in ("edit", "new") else None,
         "corrected_candidate_id": int(source) if mode == "edit" and source.isdigit() else None,
         "ratings": ratings,
+        "turn_edits": turn_edits,
         "flags": form.getlist("flags"),
         "comment": form.get("comment") or "",
     }

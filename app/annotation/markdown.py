@@ -31,6 +31,14 @@ def render_markdown(text: str | None) -> Markup:
     return Markup(clean)
 
 
+IMAGE_REF = Markup('<span class="ann-image-ref" title="the image goes here">image</span>')
+
+
+def image_refs(rendered: Markup) -> Markup:
+    """Rendered Markdown with each <image> placeholder (escaped by then) shown as a marker where the image goes."""
+    return Markup(str(rendered).replace("&lt;image&gt;", str(IMAGE_REF)))
+
+
 def summary(text: str | None, limit: int = 180) -> str:
     """The first words of a Markdown text as plain text, for lists."""
     plain = nh3.clean(_parser().render(text or ""), tags=set()).replace("\n", " ").strip()

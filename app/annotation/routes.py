@@ -8,7 +8,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from app.annotation import forms, pages
-from app.annotation.markdown import render_markdown
+from app.annotation.markdown import image_refs, render_markdown
 from app.annotation.timing import RowId, TimedRoute
 from app.core.db import SessionDep
 from app.core.templating import is_htmx, render, templates
@@ -16,6 +16,7 @@ from app.users.deps import CurrentUser
 
 router = APIRouter(include_in_schema=False, route_class=TimedRoute)
 templates.env.filters["markdown"] = render_markdown
+templates.env.filters["image_refs"] = image_refs
 TASK = "annotation/task.html"
 
 

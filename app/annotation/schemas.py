@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.images.items import image_urls
 from app.projects.schemas import UtcDatetime
 
 FLAGS = {
@@ -27,6 +28,8 @@ class FeedbackIn(BaseModel):
     correction: str | None = Field(None, max_length=MAX_TEXT,
                                    description="the response it should have been; omit for none")
     corrected_candidate_id: int | None = Field(None, description="the candidate the correction was edited from")
+    turn_edits: dict[str, str] = Field(default_factory=dict, description="corrections of earlier assistant turns: "
+                                       "{history index: corrected text}")
     ratings: dict[str, int | str] = Field(default_factory=dict, description="{candidate_id: value on the scale}")
     flags: list[str] = Field(default_factory=list, max_length=20, description=f"any of {', '.join(FLAGS)}")
     comment: str = Field("", max_length=10_000)
@@ -41,6 +44,7 @@ class DraftIn(BaseModel):
     all_bad: bool = False
     correction: str | None = Field(None, max_length=MAX_TEXT)
     corrected_candidate_id: int | None = None
+    turn_edits: dict[str, str] = Field(default_factory=dict)
     ratings: dict[str, int | str] = Field(default_factory=dict)
     flags: list[str] = Field(default_factory=list, max_length=20)
     comment: str = Field("", max_length=10_000)
@@ -67,6 +71,7 @@ class InstructionOut(BaseModel):
     input: str
     system: str
     history: list[Any]
+    images: list[dict[str, Any]] = Field(default_factory=list, description="the images, with their URLs")
     metadata: dict[str, Any]
     split: str
     status: str
@@ -82,6 +87,7 @@ class AnnotationOut(BaseModel):
     all_bad: bool
     correction: str | None
     corrected_candidate_id: int | None
+    turn_edits: dict[str, Any] = Field(default_factory=dict)
     ratings: dict[str, Any]
     flags: list[Any]
     comment: str
@@ -103,7 +109,8 @@ def annotation_out(a) -> AnnotationOut:
     return AnnotationOut(
         id=a.id, instruction_id=a.instruction_id, user_id=a.user_id, status=a.status.value, ranking=a.ranking or [],
         all_bad=a.all_bad, correction=a.correction, corrected_candidate_id=a.corrected_candidate_id,
-        ratings=a.ratings or {}, flags=a.flags or [], comment=a.comment or "", skip_reason=a.skip_reason or "",
+        turn_edits=a.turn_edits or {}, ratings=a.ratings or {}, flags=a.flags or [], comment=a.comment or "",
+        skip_reason=a.skip_reason or "",
         reserved_until=a.reserved_until, submitted_at=a.submitted_at, created_at=a.created_at,
         updated_at=a.updated_at,
     )
@@ -112,6 +119,7 @@ def annotation_out(a) -> AnnotationOut:
 def instruction_out(i) -> InstructionOut:
     return InstructionOut(
         id=i.id, project_id=i.project_id, external_id=i.external_id, instruction=i.instruction, input=i.input,
-        system=i.system, history=i.history or [], metadata=i.meta or {}, split=i.split.value, status=i.status.value,
+        system=i.system, history=i.history or [], images=image_urls(i.images or []), metadata=i.meta or {},
+        split=i.split.value, status=i.status.value,
         candidates=[CandidateOut(id=c.id, text=c.text, model=c.model, origin=c.origin.value) for c in i.candidates],
     )

@@ -83,6 +83,7 @@ def check_feedback(instruction: Instruction, project: Project, data: FeedbackIn)
                                                          f"to instruction {instruction.id}"))
     if data.corrected_candidate_id is not None and data.correction is None:
         errors.append(_error(["correction"], "a corrected candidate needs the corrected text"))
+    errors += turn_edit_errors(instruction, data.turn_edits)
     bad_flags = [f for f in data.flags if f not in FLAGS]
     if bad_flags:
         errors.append(_error(["flags"], f"unknown flags {bad_flags}; use {', '.join(FLAGS)}"))
@@ -92,8 +93,37 @@ def check_feedback(instruction: Instruction, project: Project, data: FeedbackIn)
     return {
         "ranking": list(data.ranking), "all_bad": data.all_bad, "ratings": ratings,
         "correction": data.correction, "corrected_candidate_id": data.corrected_candidate_id,
+        "turn_edits": clean_turn_edits(instruction, data.turn_edits),
         "flags": sorted(set(data.flags)), "comment": data.comment,
     }
+
+
+def assistant_turns(instruction: Instruction) -> set[str]:
+    """The history indexes (as strings) of the conversation's earlier assistant turns: what may be corrected."""
+    return {str(i) for i, turn in enumerate(instruction.history or []) if turn.get("role") == "assistant"}
+
+
+def clean_turn_edits(instruction: Instruction, edits: dict[str, str]) -> dict[str, str]:
+    """Edits that change something, with browser line breaks (CRLF) as stored text has them (LF)."""
+    history = instruction.history or []
+    out = {}
+    for key, text in edits.items():
+        text = text.replace("\r\n", "\n")
+        if key.isdigit() and int(key) < len(history) and text != history[int(key)].get("content"):
+            out[key] = text
+    return out
+
+
+def turn_edit_errors(instruction: Instruction, edits: dict[str, str]) -> list[dict[str, Any]]:
+    allowed = assistant_turns(instruction)
+    errors = []
+    for key, text in edits.items():
+        if key not in allowed:
+            errors.append(_error(["turn_edits", key], f"turn {key} is not an earlier assistant turn of instruction "
+                                                      f"{instruction.id}; only those can be corrected"))
+        elif not text.strip():
+            errors.append(_error(["turn_edits", key], "the corrected turn is empty"))
+    return errors
 
 
 def _store(annotation: Annotation, fields: dict[str, Any]) -> None:
@@ -117,6 +147,8 @@ def save_draft(session: Session, *, annotation: Annotation, data: DraftIn) -> An
         "correction": data.correction,
         "corrected_candidate_id": data.corrected_candidate_id if data.corrected_candidate_id in ids else None,
         "ratings": {k: v for k, v in data.ratings.items() if k.isdigit() and int(k) in ids},
+        "turn_edits": {k: v for k, v in clean_turn_edits(annotation.instruction, data.turn_edits).items()
+                       if k in assistant_turns(annotation.instruction)},
         "flags": [f for f in data.flags if f in FLAGS], "comment": data.comment,
     })
     now = utcnow()

@@ -78,6 +78,31 @@ def _best_correction(annotations: Sequence[Annotation], tiers: list[list[int]]) 
     return max(corrected, key=lambda a: (pairwise_tau(_ranking(a), flat) or -2.0, -corrected.index(a)))
 
 
+def _best_turn_edits(annotations: Sequence[Annotation], tiers: list[list[int]],
+                     first: Annotation | None) -> Annotation | None:
+    """Whose corrections of earlier assistant turns to take: the annotation the final response comes from when it
+    corrected turns, else the turn-correcting annotation that agrees best with the consensus."""
+    if first is not None and first.turn_edits:
+        return first
+    flat = [cid for tier in tiers for cid in tier]
+    editing = [a for a in annotations if a.turn_edits]
+    if not editing:
+        return None
+    return max(editing, key=lambda a: (pairwise_tau(_ranking(a), flat) or -2.0, -editing.index(a)))
+
+
+def corrected_history(instruction: Instruction, edits: dict[str, str] | None) -> list[dict[str, str]] | None:
+    """The earlier turns with the edits applied to assistant turns; None when nothing changes."""
+    history = [dict(turn) for turn in instruction.history or []]
+    changed = False
+    for key, text in (edits or {}).items():
+        if key.isdigit() and int(key) < len(history) and history[int(key)].get("role") == "assistant" \
+                and history[int(key)]["content"] != text:
+            history[int(key)]["content"] = text
+            changed = True
+    return history if changed else None
+
+
 def _check_tiers(tiers: list[list[int]], candidate_ids: Sequence[int]) -> None:
     flat = [cid for tier in tiers for cid in tier]
     unknown = sorted(set(flat) - set(candidate_ids))
@@ -100,6 +125,7 @@ class Decision:
     rejected_candidate_ids: list[int]
     annotation_ids: list[int]
     method: ApprovalMethod
+    history: list[dict[str, str]] | None = None  # earlier turns as corrected by an annotator; None: unchanged
 
 
 def decide(session: Session, *, instruction: Instruction, final_response: str | None = None,
@@ -126,6 +152,7 @@ def decide(session: Session, *, instruction: Instruction, final_response: str | 
         tiers = [[cid] for cid in _ranking(chosen)] or consensus_tiers([], [chosen.ratings], candidate_ids)
         all_bad = chosen.all_bad
         correction_from = chosen if (chosen.correction or "").strip() else None
+        turns_from = chosen if chosen.turn_edits else None
         method = ApprovalMethod.accepted
     else:
         if not annotations and final_response is None:
@@ -134,6 +161,7 @@ def decide(session: Session, *, instruction: Instruction, final_response: str | 
         tiers = consensus_tiers([_ranking(a) for a in annotations], [a.ratings for a in annotations], candidate_ids)
         all_bad = bool(annotations) and sum(a.all_bad for a in annotations) * 2 > len(annotations)
         correction_from = _best_correction(annotations, tiers)
+        turns_from = _best_turn_edits(annotations, tiers, correction_from)
         method = ApprovalMethod.adjudicated if (final_response is not None or ranking) else ApprovalMethod.api
 
     if ranking is not None:
@@ -161,7 +189,8 @@ def decide(session: Session, *, instruction: Instruction, final_response: str | 
     return Decision(final_response=text, final_candidate_id=final_candidate_id, ranking=tiers, all_bad=all_bad,
                     rejected_candidate_ids=rejected_candidates(basis, candidate_ids, scale=scale, all_bad=all_bad,
                                                                keep=final_candidate_id),
-                    annotation_ids=[a.id for a in basis], method=method)
+                    annotation_ids=[a.id for a in basis], method=method,
+                    history=corrected_history(instruction, turns_from.turn_edits if turns_from else None))
 
 
 def proposal(session: Session, *, instruction: Instruction) -> Decision | None:
@@ -193,6 +222,7 @@ def approve(session: Session, *, instruction: Instruction, by: User | None, fina
     approval.all_bad = decision.all_bad
     approval.rejected_candidate_ids = decision.rejected_candidate_ids
     approval.annotation_ids = decision.annotation_ids
+    approval.history = decision.history
     approval.method = ApprovalMethod(method) if method else decision.method
     approval.approved_by_id = by.id if by else None
     approval.approved_at = utcnow()

@@ -80,6 +80,32 @@
     changed();
   }
 
+  // Earlier assistant turns of a conversation: each opens in place for correction (t moves to the next one).
+  let turnAt = -1;
+  function editTurn(index) {
+    const turns = $$(".ann-turn.assistant");
+    if (!turns.length) return;
+    if (index == null) { turnAt = (turnAt + 1) % turns.length; } else { turnAt = turns.findIndex((t) => t.dataset.turn === String(index)); }
+    const turn = turns[turnAt];
+    if (!turn) return;
+    const box = $(".ann-turn-edit", turn);
+    box.hidden = false;
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+  }
+
+  function showEditedTurns() {
+    $$(".ann-turn.assistant").forEach((turn) => {
+      const box = $(".ann-turn-edit", turn);
+      if (box && box.value !== $(".ann-turn-original", turn).value) box.hidden = false;
+    });
+  }
+
+  function toggleImages() {
+    const panel = $("#task-images");
+    if (panel) panel.classList.toggle("zoomed");
+  }
+
   function storeLocal() {
     const f = form();
     if (!f || !taskId()) return;
@@ -105,6 +131,7 @@
     });
     $("#correction").dataset.mode = ($("input[name=correction_mode]:checked", f) || {}).value || "none";
     paintRanks();
+    showEditedTurns();
     return true;
   }
 
@@ -149,8 +176,10 @@
       if (ev.target.name === "correction_mode") correctionMode(ev.target.value, $("select[name=corrected_candidate_id]").value);
       else changed();
     });
+    turnAt = -1;
     if (restoreLocal()) changed();
     paintRanks();
+    showEditedTurns();
     const first = cards()[0];
     if (first && !$("#form-errors")) first.focus({ preventScroll: true });
   }
@@ -165,6 +194,7 @@
     else if (action === "skip") { toggleDialog("skip-dialog"); const r = $("#skip-reason"); if (r) r.focus(); }
     else if (action === "close") btn.closest("dialog").close();
     else if (action === "edit") correctionMode("edit", btn.dataset.id);
+    else if (action === "edit-turn") editTurn(btn.dataset.turn);
   });
 
   function toggleLayout() {
@@ -191,6 +221,7 @@
       if (!$("dialog[open]")) form().requestSubmit();
       return;
     }
+    if (ev.key === "Escape" && $("#task-images.zoomed")) { toggleImages(); return; }
     if (ev.key === "Escape" && typing) { ev.target.blur(); const c = cards()[0]; if (c) c.focus(); return; }
     if (typing || ev.ctrlKey || ev.metaKey || ev.altKey || $("dialog[open]")) return;
     const card = document.activeElement && document.activeElement.closest && document.activeElement.closest(".ann-cand");
@@ -210,6 +241,7 @@
       u: () => toggleFlag("unsafe"), p: () => toggleFlag("personal_data"),
       i: () => toggleFlag("not_instruction"), h: () => toggleFlag("needs_expert"),
       c: () => $("#comment").focus(),
+      t: () => editTurn(), v: toggleImages,
       s: () => { toggleDialog("skip-dialog"); $("#skip-reason").focus(); },
       l: toggleLayout, g: toggleGuidelines,
     };
