@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 from app.core.config import get_settings
 from app.core.errors import NotFound, ValidationFailed
 from app.core.queue import enqueue_after_commit
+from app.images.archives import unpack
 from app.imports.readers import FORMATS
 from app.models import ImportJob, ImportStatus, Project, User
 from app.models.base import utcnow
@@ -76,6 +77,13 @@ def start_import(session: Session, *, project_slug: str, fmt: str, upload_name: 
             path.unlink()
             raise ValidationFailed("The uploaded file is empty.", details=[{"field": "file"}])
         source_name = upload_name or path.name
+        if path.name.lower().endswith(".zip"):
+            # LLaVA data with its images: the importer reads the images from beside the data file.
+            archive = path
+            try:
+                path = unpack(archive, archive.with_name(archive.name.removesuffix(".zip") + "-files"))
+            finally:
+                archive.unlink()
     else:
         path = resolve_server_path(server_path)
         source_name = server_path.strip()

@@ -41,7 +41,8 @@ def test_upload_then_serve_with_content_type_caching_and_access_control(client, 
     assert refused.status_code == 403
 
 
-def test_items_carry_images_by_data_id_and_path(ingest, client, project, reviewer_headers, image_root):
+def test_items_carry_images_by_data_id_and_path(ingest, client, project, reviewer_headers, image_root,
+                                                admin_headers):
     by_id = png(mark="by-id")
     uploaded = client.post("/api/v1/images", files=[("file", ("a.png", by_id, "image/png"))],
                            headers=reviewer_headers).json()["images"][0]["id"]
@@ -68,6 +69,9 @@ def test_items_carry_images_by_data_id_and_path(ingest, client, project, reviewe
     assert shown[3] == []
     # The same items again are unchanged (the image references resolve to the same stored entries).
     assert ingest(items).json()["unchanged"] == 4
+    # Lists show thumbnails.
+    listing = client.get(f"/admin/instructions?project={project['slug']}", headers=admin_headers)
+    assert f'src="/images/{uploaded}/thumbnail"' in listing.text
 
 
 def test_placeholder_rules_name_the_item_and_turn(ingest):
