@@ -2,6 +2,7 @@
 
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.backend import Backend, BackendKind
+from app.models.backend_slot import BackendSlot
 from app.models.base import Base
 from app.models.export import Export, ExportStatus
 from app.models.import_job import ImportJob, ImportStatus
@@ -21,6 +22,7 @@ __all__ = [
     "ApprovalMethod",
     "Backend",
     "BackendKind",
+    "BackendSlot",
     "Base",
     "Candidate",
     "CandidateOrigin",
