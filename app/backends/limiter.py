@@ -25,7 +25,6 @@ from app.backends.requests import BackendError
 
 WINDOW_S = 60.0  # rpm and tpm are per minute
 LEASE_TTL_S = 30.0  # a lease nobody renews (its worker died) frees its slot after this
-RENEW_S = 10.0
 POLL_MIN_S = 0.02  # waiting for a free slot: first poll, doubling up to POLL_MAX_S
 POLL_MAX_S = 0.5
 
@@ -47,8 +46,10 @@ class NoLimiter:
 class SharedLimiter(ABC):
     """Leases and hits in a store every worker sees; subclasses say how one attempt to take a slot goes."""
 
-    def __init__(self, window_s: float = WINDOW_S) -> None:
-        self.window_s = window_s  # tests shorten it to watch windows roll over
+    def __init__(self, window_s: float = WINDOW_S, lease_ttl_s: float = LEASE_TTL_S) -> None:
+        # Tests shorten both, to watch windows roll over and a dead worker's lease expire.
+        self.window_s = window_s
+        self.lease_ttl_s = lease_ttl_s
 
     @abstractmethod
     def try_acquire(self, config: BackendConfig, tokens: int, holder: str) -> float | None:
@@ -56,7 +57,7 @@ class SharedLimiter(ABC):
 
     @abstractmethod
     def renew(self, name: str, holder: str) -> None:
-        """Push the lease's expiry LEASE_TTL_S ahead: its request is still running."""
+        """Push the lease's expiry lease_ttl_s ahead: its request is still running."""
 
     @abstractmethod
     def release(self, name: str, holder: str) -> None:
@@ -84,7 +85,7 @@ class SharedLimiter(ABC):
 
     async def _keep(self, name: str, holder: str) -> None:
         while True:
-            await asyncio.sleep(RENEW_S)
+            await asyncio.sleep(self.lease_ttl_s / 3)
             await asyncio.to_thread(self.renew, name, holder)
 
 

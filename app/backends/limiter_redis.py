@@ -47,8 +47,8 @@ return 1
 
 
 class RedisLimiter(SharedLimiter):
-    def __init__(self, url: str, window_s: float = WINDOW_S) -> None:
-        super().__init__(window_s)
+    def __init__(self, url: str, window_s: float = WINDOW_S, lease_ttl_s: float = LEASE_TTL_S) -> None:
+        super().__init__(window_s, lease_ttl_s)
         self.redis = redis.Redis.from_url(url)
         self.windows = MovingWindowRateLimiter(RedisStorage(url, connection_pool=self.redis.connection_pool))
         self._acquire = self.redis.register_script(ACQUIRE)
@@ -60,7 +60,10 @@ class RedisLimiter(SharedLimiter):
     def try_acquire(self, config: BackendConfig, tokens: int, holder: str) -> float | None:
         name, limits = config.name, config.limits
         leases = f"{PREFIX}:{name}:leases"
-        if not self._acquire(keys=[leases], args=[holder, max(1, limits.max_concurrency), LEASE_TTL_S]):
+        if limits.rpm and not self.windows.test(rpm := self._item(limits.rpm), PREFIX, name, "rpm"):
+            # The minute's requests are spent: wait for the window, holding no lease meanwhile.
+            return max(0.0, self.windows.get_window_stats(rpm, PREFIX, name, "rpm").reset_time - time.time())
+        if not self._acquire(keys=[leases], args=[holder, max(1, limits.max_concurrency), self.lease_ttl_s]):
             return 0.0  # every slot is taken: poll again soon
         if limits.tpm:
             unit = max(1, limits.tpm // TOKEN_UNITS)
@@ -84,7 +87,7 @@ class RedisLimiter(SharedLimiter):
         return max(0.0, reset - time.time())
 
     def renew(self, name: str, holder: str) -> None:
-        self._renew(keys=[f"{PREFIX}:{name}:leases"], args=[holder, LEASE_TTL_S])
+        self._renew(keys=[f"{PREFIX}:{name}:leases"], args=[holder, self.lease_ttl_s])
 
     def release(self, name: str, holder: str) -> None:
         self.redis.zrem(f"{PREFIX}:{name}:leases", holder)

@@ -4,7 +4,7 @@ field, and the API key itself is never accepted or shown."""
 from __future__ import annotations
 
 from app.models import Job, JobStatus, Project
-from tests.support.openai_server import Reply, ScriptedServer
+from tests.support.openai_server import Reply, ScriptedServer, chat_reply
 
 URL = "/api/v1/backends"
 
@@ -134,9 +134,10 @@ def test_test_of_a_capable_server(client, admin_headers):
     def script(path, body, headers):
         logprobs = {"tokens": [" 4"], "token_logprobs": [-0.1]} if body.get("logprobs") else None
         if path.endswith("/completions") and "prompt" in body:
-            return Reply(json={"choices": [{"index": 0, "text": " 4,", "logprobs": logprobs, "finish_reason": "length"}]})
+            choice = {"index": 0, "text": " 4,", "logprobs": logprobs, "finish_reason": "length"}
+            return Reply(json={"choices": [choice]})
         if "response_format" in body:
-            return Reply(json={"choices": [{"index": 0, "message": {"content": '{"ok": true}'}, "finish_reason": "stop"}]})
+            return chat_reply('{"ok": true}')
         return None
 
     with ScriptedServer(script) as server:
