@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import uuid
 from abc import ABC, abstractmethod
@@ -23,6 +24,7 @@ from typing import Protocol
 from app.backends.config import BackendConfig
 from app.backends.requests import BackendError
 
+log = logging.getLogger("tuneloop.backends")
 WINDOW_S = 60.0  # rpm and tpm are per minute
 LEASE_TTL_S = 30.0  # a lease nobody renews (its worker died) frees its slot after this
 POLL_MIN_S = 0.02  # waiting for a free slot: first poll, doubling up to POLL_MAX_S
@@ -72,7 +74,7 @@ class SharedLimiter(ABC):
                                "raise the limit.")
         holder = uuid.uuid4().hex
         poll = POLL_MIN_S
-        while (wait := await asyncio.to_thread(self.try_acquire, config, tokens, holder)) is not None:
+        while (wait := await self._ask(config, tokens, holder)) is not None:
             # Jitter spreads the waiters of every worker, so they do not all ask again at the same instant.
             await asyncio.sleep(max(wait, poll) * random.uniform(1.0, 1.25))
             poll = min(poll * 2, POLL_MAX_S)
@@ -81,12 +83,26 @@ class SharedLimiter(ABC):
             yield
         finally:
             keeper.cancel()
-            await asyncio.to_thread(self.release, config.name, holder)
+            try:
+                await asyncio.to_thread(self.release, config.name, holder)
+            except Exception:  # the answer (or its error) matters more; the lease expires on its own
+                log.warning("backend %s: could not give a lease back; it expires within %g s", config.name,
+                            self.lease_ttl_s, exc_info=True)
+
+    async def _ask(self, config: BackendConfig, tokens: int, holder: str) -> float | None:
+        try:
+            return await asyncio.to_thread(self.try_acquire, config, tokens, holder)
+        except Exception as exc:  # the store is down or busy: retried with backoff like a failed request
+            raise BackendError(f"The shared rate limit for backend '{config.name}' could not be checked "
+                               f"({type(exc).__name__}: {exc}).", retryable=True) from exc
 
     async def _keep(self, name: str, holder: str) -> None:
         while True:
             await asyncio.sleep(self.lease_ttl_s / 3)
-            await asyncio.to_thread(self.renew, name, holder)
+            try:
+                await asyncio.to_thread(self.renew, name, holder)
+            except Exception:
+                log.warning("backend %s: could not renew a lease", name, exc_info=True)
 
 
 @lru_cache(maxsize=4)

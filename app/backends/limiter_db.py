@@ -3,7 +3,8 @@
 Each attempt is one short transaction serialised per backend: PostgreSQL takes a transaction-scoped advisory
 lock on the backend's name; SQLite's BEGIN IMMEDIATE (app/core/db.py) already lets one writer in at a time.
 Inside it, expired rows go, the live ones are counted, and a lease and a hit are added only if every limit
-has room. Times come from the database's clock, so workers on several hosts agree on them.
+has room. Times come from the database's clock, so workers on several hosts agree on them; a hit whose
+commit was slow is dated again, so its minute starts no earlier than its request can.
 """
 
 from __future__ import annotations
