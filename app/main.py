@@ -39,6 +39,7 @@ ROUTER_MODULES = [
     "app.tuning.pages",
     "app.generations.routes",
     "app.jobs.routes",
+    "app.jobs.pages",
     "app.backends.routes",
     "app.backends.pages",
 ]
