@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.core.config import get_settings
 from app.core.db import get_engine, get_sessionmaker
 from app.jobs.runner import run_job
-from app.models import Base, Instruction, JobStatus
+from app.models import Base, Instruction, JobItem, JobStatus
 from tests.conftest import login
 from tests.support.openai_server import Reply
 
@@ -107,11 +107,16 @@ def test_the_key_is_used_but_never_written_anywhere(seeded, scripted, monkeypatc
 
             email = session.get(User, seeded["admin"]).email
         login(client, email)
-        for page in ("/admin/backends", "/admin/backends/hosted", "/admin/backends/new"):
+        with get_sessionmaker()() as session:
+            item_ids = session.scalars(sa.select(JobItem.id).where(JobItem.job_id == job["id"])).all()
+        pages = ["/admin/backends", "/admin/backends/hosted", "/jobs", f"/jobs/{job['id']}",
+                 f"/jobs/{job['id']}/items", *(f"/jobs/{job['id']}/items/{i}" for i in item_ids)]
+        for page in pages:
             resp = client.get(page)
             assert resp.status_code == 200, page
             responses.append(resp.text)
-        assert "HOSTED_KEY" in responses[-2]  # the variable's name is shown, its value never
+        assert "HOSTED_KEY" in responses[-len(pages) + 1]  # the variable's name is shown, its value never
+        assert "[the API key] may not ask this" in "".join(responses[-len(item_ids):])  # the failed item's page
 
     exported = "\n".join(p.read_text(errors="replace") for p in (get_settings().data_dir / "exports").rglob("*")
                          if p.is_file())
