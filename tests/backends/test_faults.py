@@ -56,10 +56,11 @@ def assert_nothing_half_written(job_id) -> None:
                                          .group_by(JobItem.status)).all())
         assert (job.items_done, job.items_rejected, job.items_failed, job.items_pending) == tuple(
             by_status.get(s, 0) for s in (ItemStatus.done, ItemStatus.rejected, ItemStatus.failed, ItemStatus.pending))
-        made = session.scalars(select(Candidate.id).where(Candidate.job_id == job_id)).all()
-        listed = [cid for out in session.scalars(select(JobItem.output).where(
-            JobItem.job_id == job_id, JobItem.status == ItemStatus.done)) for cid in out["candidate_ids"]]
-        assert sorted(made) == sorted(listed)
+        made = session.scalars(select(Candidate.instruction_id).where(Candidate.job_id == job_id)).all()
+        done = session.scalars(select(JobItem.output).where(JobItem.job_id == job_id,
+                                                            JobItem.status == ItemStatus.done)).all()
+        assert len(made) == sum(out["added"] for out in done)
+        assert set(made) <= {out["instruction_id"] for out in done}
         failed = session.scalars(select(JobItem).where(JobItem.job_id == job_id,
                                                        JobItem.status == ItemStatus.failed)).all()
         assert all(not i.output and i.error for i in failed)
@@ -199,8 +200,9 @@ def test_many_failures_in_a_row_stop_the_job(seeded, scripted):
     run_job(job_id)
     job = _job(job_id)
     assert job.status == JobStatus.failed
-    assert job.error.startswith(f"{BREAKER} requests in a row failed, the last with: Backend 'teacher' answered "
-                                "HTTP 503: overloaded") and "resume it once the backend answers again" in job.error
+    in_a_row = re.match(r"(\d+) requests in a row failed, the last with: Backend 'teacher' answered HTTP 503: "
+                        r"overloaded", job.error)
+    assert in_a_row and int(in_a_row.group(1)) >= BREAKER and "resume it once the backend answers again" in job.error
     assert job.items_failed >= BREAKER and job.items_pending > 0 and len(scripted.seen) < 40
     assert_nothing_half_written(job_id)
     broken = False
