@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from sqlalchemy import Connection, delete, func, insert, literal_column, select, text, update
+from sqlalchemy import Connection, and_, delete, func, insert, literal_column, or_, select, text, update
 
 from app.backends.config import BackendConfig
 from app.backends.limiter import SharedLimiter
@@ -20,14 +20,12 @@ from app.models import BackendSlot
 
 LEASE, HIT = "lease", "hit"
 MAX_STAMP_AGE_S = 0.05
+MAX_RESTAMPS = 5  # a machine too busy for one quick commit in five still gets its request out
 NOW_SQL = {"postgresql": "extract(epoch from clock_timestamp())",
            "sqlite": "(julianday('now') - 2440587.5) * 86400.0"}
 
 
 class DatabaseLimiter(SharedLimiter):
-    def _now(self, conn: Connection) -> float:
-        return float(conn.scalar(select(literal_column(NOW_SQL[conn.dialect.name]))))
-
     def try_acquire(self, config: BackendConfig, tokens: int, holder: str) -> float | None:
         wait, stamped_at = self._take(config, tokens, holder)
         if wait is not None:
@@ -35,30 +33,36 @@ class DatabaseLimiter(SharedLimiter):
         # The hit is dated when its transaction read the clock; a slow commit (a WAL checkpoint, a busy disk)
         # would date it before the request can start, and its window would end early. Date it again until a
         # commit was quick.
-        while time.monotonic() - stamped_at > MAX_STAMP_AGE_S and (config.limits.rpm or config.limits.tpm):
+        for _ in range(MAX_RESTAMPS):
+            if time.monotonic() - stamped_at <= MAX_STAMP_AGE_S or not (config.limits.rpm or config.limits.tpm):
+                break
             stamped_at = self._restamp(config.name, holder)
         return None
 
-    def _lock(self, conn: Connection, name: str) -> None:
+    def _begin(self, conn: Connection, name: str) -> float:
+        """Serialise on the backend and read the clock, in one round trip; the database's time, in seconds."""
         if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"tuneloop-limit:{name}"})
+            # Leases and hits live a minute at most: a crash may lose the last few, so no commit waits for disk.
+            row = conn.execute(text("SELECT set_config('synchronous_commit', 'off', true), "
+                                    f"pg_advisory_xact_lock(hashtext(:key)), {NOW_SQL['postgresql']}"),
+                               {"key": f"tuneloop-limit:{name}"}).one()
+            return float(row[2])
+        return float(conn.scalar(select(literal_column(NOW_SQL[conn.dialect.name]))))
 
     def _take(self, config: BackendConfig, tokens: int, holder: str) -> tuple[float | None, float]:
         name, limits = config.name, config.limits
         with get_engine().begin() as conn:
-            self._lock(conn, name)
-            now = self._now(conn)
-            conn.execute(delete(BackendSlot).where(BackendSlot.backend == name, BackendSlot.expires_at <= now))
+            now = self._begin(conn, name)
+            stamped_at = time.monotonic()
             live = {kind: (count, cost or 0, oldest) for kind, count, cost, oldest in conn.execute(
                 select(BackendSlot.kind, func.count(), func.sum(BackendSlot.cost), func.min(BackendSlot.expires_at))
-                .where(BackendSlot.backend == name).group_by(BackendSlot.kind))}
+                .where(BackendSlot.backend == name, BackendSlot.expires_at > now).group_by(BackendSlot.kind))}
             leases = live.get(LEASE, (0, 0, None))[0]
             hits, spent, oldest_hit = live.get(HIT, (0, 0, None))
             if (limits.rpm and hits >= limits.rpm) or (limits.tpm and spent + tokens > limits.tpm):
                 return max(0.0, oldest_hit - now), 0.0  # room again once the oldest hit leaves the window
             if leases >= max(1, limits.max_concurrency):
                 return 0.0, 0.0  # every slot is taken: poll again soon
-            now, stamped_at = self._now(conn), time.monotonic()
             rows = [{"backend": name, "kind": LEASE, "holder": holder, "cost": 0, "expires_at": now + self.lease_ttl_s}]
             if limits.rpm or limits.tpm:
                 rows.append({"backend": name, "kind": HIT, "holder": holder, "cost": tokens,
@@ -68,8 +72,7 @@ class DatabaseLimiter(SharedLimiter):
 
     def _restamp(self, name: str, holder: str) -> float:
         with get_engine().begin() as conn:
-            self._lock(conn, name)
-            now, stamped_at = self._now(conn), time.monotonic()
+            now, stamped_at = self._begin(conn, name), time.monotonic()
             conn.execute(update(BackendSlot).where(BackendSlot.backend == name, BackendSlot.kind == HIT,
                                                    BackendSlot.holder == holder)
                          .values(expires_at=now + self.window_s))
@@ -79,9 +82,13 @@ class DatabaseLimiter(SharedLimiter):
         with get_engine().begin() as conn:
             conn.execute(update(BackendSlot).where(BackendSlot.backend == name, BackendSlot.kind == LEASE,
                                                    BackendSlot.holder == holder)
-                         .values(expires_at=self._now(conn) + self.lease_ttl_s))
+                         .values(expires_at=literal_column(NOW_SQL[conn.dialect.name]) + self.lease_ttl_s))
 
     def release(self, name: str, holder: str) -> None:
+        """Give the lease back, and clear the backend's expired rows on the way (off the serialised path)."""
         with get_engine().begin() as conn:
-            conn.execute(delete(BackendSlot).where(BackendSlot.backend == name, BackendSlot.kind == LEASE,
-                                                   BackendSlot.holder == holder))
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SET LOCAL synchronous_commit = off"))
+            expired = BackendSlot.expires_at <= literal_column(NOW_SQL[conn.dialect.name])
+            conn.execute(delete(BackendSlot).where(BackendSlot.backend == name, or_(
+                and_(BackendSlot.kind == LEASE, BackendSlot.holder == holder), expired)))

@@ -3,8 +3,9 @@
 `limits` has no semaphore, so concurrency is a sorted set per backend whose members are leases scored by
 their expiry; one script drops expired leases and adds a new one only while fewer than `max_concurrency`
 remain, using Redis's own clock so every worker agrees on what has expired. Requests and tokens per minute
-are `limits` moving windows (exact: no burst at a window's edge). Tokens are counted in units of
-tpm/1000 (rounded up, the limit rounded down), so a window never holds more than about a thousand entries.
+are `limits` moving windows (exact: no burst at a window's edge). A moving window keeps one entry per unit,
+so tokens are counted in units of tpm/100,000 where tpm is larger (a request's count rounded up, the limit
+down: never more than tpm), and a window never holds more than 100,000 entries.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from app.backends.config import BackendConfig
 from app.backends.limiter import LEASE_TTL_S, WINDOW_S, SharedLimiter
 
 PREFIX = "tuneloop:backend"
-TOKEN_UNITS = 1000  # most entries a tpm window holds
+TOKEN_UNITS = 100_000  # most entries a tpm window holds
 
 # KEYS[1] the lease set; ARGV: holder, max leases, ttl (s). 1 when the lease was taken, else 0.
 ACQUIRE = """

