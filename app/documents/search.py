@@ -98,3 +98,28 @@ def snippet(body: str, query: str, width: int = 320) -> list[tuple[str, bool]]:
     if start + width < len(body):
         parts.append(("…", False))
     return parts
+
+
+def passage_ids(session: Session, project_id: int, query: str | None = None, document_ids: list[int] | None = None,
+                *, limit: int | None = None) -> list[int]:
+    """Ids of the project's passages (those matching `query`, of `document_ids`), in document order."""
+    from sqlalchemy import select
+
+    from app.models import Passage
+
+    stmt = select(Passage.id).where(Passage.project_id == project_id)
+    if document_ids:
+        stmt = stmt.where(Passage.document_id.in_(document_ids))
+    words = terms(query or "")
+    if words:
+        if session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.where(text("passages.search_vector @@ plainto_tsquery('english', :words)")
+                              .bindparams(words=" ".join(words)))
+        else:
+            match = " ".join('"' + w.replace('"', '""') + '"' for w in words)
+            stmt = stmt.where(Passage.id.in_(text("SELECT rowid FROM passages_fts WHERE passages_fts MATCH :match")
+                                             .bindparams(match=match)))
+    elif (query or "").strip():
+        return []  # a filter with no word in it matches nothing, rather than everything
+    stmt = stmt.order_by(Passage.document_id, Passage.position)
+    return list(session.scalars(stmt.limit(limit) if limit else stmt))
