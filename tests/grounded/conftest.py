@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+
 import pytest
 
-from tests.jobs.conftest import create, seeded  # noqa: F401  (the jobs fixtures, used here too)
+from tests.jobs import conftest as jobs_fixtures
 from tests.support.openai_server import ScriptedServer, chat_reply, last_user_text
 
 REFUSAL = "Sorry, that is not in my documents."
+create = jobs_fixtures.create
+seeded = jobs_fixtures.seeded  # the jobs' project, admin and backend factory, as a fixture here too
 MARK = re.compile(r"FACT-\d+")
 
 MD = """# Harbour

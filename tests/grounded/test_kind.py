@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
 from sqlalchemy import select
 
 from app.core.db import get_sessionmaker
+from app.core.errors import ValidationFailed
 from app.jobs.runner import run_job
 from app.models import Candidate, Instruction, Job, JobStatus, Passage
 from tests.grounded.conftest import REFUSAL, create
@@ -69,6 +71,9 @@ def test_grounded_job_makes_exact_items_per_passage_with_provenance(seeded, scri
 
 def test_running_again_adds_nothing_and_deleted_document_items_are_marked(seeded, scripted, collection):
     seeded["backend"]("teacher", scripted.url, max_concurrency=4)
+    with pytest.raises(ValidationFailed) as err:  # nothing to evaluate yet
+        create(seeded, "grounded-eval", {"backend": "teacher"})
+    assert err.value.details[0]["field"] == "params.split"
     params = {"question_backend": "teacher", "answer_backend": "teacher", "documents": [collection["harbour.md"]],
               "unanswerable": True, "seed": 1}
     first = create(seeded, "grounded-qa", params)
