@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.templating import render
-from app.documents import search, service
+from app.documents import embeddings, search, service
 from app.documents.routes import split_settings
 from app.documents.split import SplitSettings
 from app.models import Project
@@ -29,15 +29,23 @@ def collections_page(request: Request, session: SessionDep, user: AdminUser) -> 
                                                           "counts": counts})
 
 
-def _collection(request: Request, session: Any, user: Any, slug: str, *, q: str = "", outcomes=None,
+def _collection(request: Request, session: Any, user: Any, slug: str, *, q: str = "", mode: str = "text",
+                outcomes=None,
                 errors: dict[str, str] | None = None, form: dict[str, Any] | None = None,
                 status_code: int = 200, block: str | None = None) -> Response:
     project = service.get_project(session, slug)
-    hits = search.search(session, project.id, q, limit=20) if q.strip() else []
+    if not q.strip():
+        hits = []
+    elif mode == "semantic" and embeddings.enabled():
+        hits = embeddings.nearest(session, project.id, embeddings.query_vector(q), limit=20)
+    else:
+        hits = search.search(session, project.id, q, limit=20)
     defaults = SplitSettings().model_dump()
     return render(request, "documents/collection.html", {
         "user": user, "nav": "documents", "project": project, "documents": service.list_documents(session, project),
         "counts": service.collection_counts(session, project), "q": q, "hits": hits, "outcomes": outcomes or [],
+        "mode": mode, "semantic": embeddings.enabled(),
+        "embedded": embeddings.embedded_count(session, project.id) if embeddings.enabled() else 0,
         "errors": errors or {}, "form": {**{k: str(v).lower() if isinstance(v, bool) else v
                                           for k, v in defaults.items()}, **(form or {})},
         "settings_help": {name: f.description for name, f in SplitSettings.model_fields.items()}},
@@ -45,9 +53,10 @@ def _collection(request: Request, session: Any, user: Any, slug: str, *, q: str 
 
 
 @router.get("/projects/{slug}/documents")
-def collection_page(slug: str, request: Request, session: SessionDep, user: AdminUser, q: str = "") -> Response:
+def collection_page(slug: str, request: Request, session: SessionDep, user: AdminUser, q: str = "",
+                    mode: str = "text") -> Response:
     """The collection, or (for HTMX) only the search results."""
-    return _collection(request, session, user, slug, q=q[:500], block="results")
+    return _collection(request, session, user, slug, q=q[:500], mode=mode, block="results")
 
 
 @router.post("/projects/{slug}/documents")

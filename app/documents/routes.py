@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse
@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from app.core.db import SessionDep
 from app.core.errors import ValidationFailed, pydantic_details
-from app.documents import search, service
+from app.documents import embeddings, search, service
 from app.documents.schemas import DeleteResult, DocumentOut, PassageOut, SearchHit, UploadResult
 from app.documents.split import SplitSettings
 from app.users.deps import AdminUser, ReviewerUser
@@ -59,10 +59,14 @@ def list_documents(slug: str, session: SessionDep, user: ReviewerUser) -> list[D
 @router.get("/projects/{slug}/passages/search", response_model=list[SearchHit])
 def search_passages(slug: str, session: SessionDep, user: ReviewerUser,
                     q: Annotated[str, Query(min_length=1, max_length=500)],
-                    limit: Annotated[int, Query(ge=1, le=200)] = 20) -> list[SearchHit]:
-    """Passages holding every word of `q`, best first (BM25 on SQLite, ts_rank on PostgreSQL)."""
+                    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+                    mode: Literal["text", "semantic"] = "text") -> list[SearchHit]:
+    """Passages holding every word of `q`, best first (BM25 on SQLite, ts_rank on PostgreSQL); or, with
+    mode=semantic, the passages nearest in meaning (needs TUNELOOP_EMBEDDING_MODEL_DIR and a worker)."""
     project = service.get_project(session, slug)
-    return [SearchHit(**h.as_json()) for h in search.search(session, project.id, q, limit=limit)]
+    hits = embeddings.nearest(session, project.id, embeddings.query_vector(q), limit=limit) \
+        if mode == "semantic" else search.search(session, project.id, q, limit=limit)
+    return [SearchHit(**h.as_json()) for h in hits]
 
 
 @router.get("/documents/{document_id}", response_model=DocumentOut)

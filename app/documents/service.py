@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.core.errors import AppError, NotFound
+from app.documents.embeddings import queue_embedding
 from app.documents.extract import DocumentRejected, Extracted, extract, format_of
 from app.documents.split import SplitSettings, passage_key, split
 from app.documents.uploads import human_size
@@ -91,6 +92,7 @@ def _store(session: Session, project: Project, doc: Extracted, size: int, licenc
                  "char_end": c.end} for c in chunks]
         for start in range(0, len(rows), INSERT_CHUNK):
             session.execute(insert(Passage), rows[start:start + INSERT_CHUNK])
+    queue_embedding(session, document.id)
     return Outcome(doc.name, document=document)
 
 
