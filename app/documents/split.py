@@ -17,10 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.documents.extract import Extracted, Section
 
-_PARAGRAPH = re.compile(r"\S(?:.*?\S)?(?=\n[ \t]*\n|\s*\Z)", re.S)
+_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f][\"')\]\u201d\u2019]*\s+")
 _SPACE = re.compile(r"\s+")
-_BLANK = re.compile(r"\n[ \t]*\n\s*")
 
 
 class SplitSettings(BaseModel):
@@ -79,13 +78,30 @@ def passage_key(content_hash: str, chunk: Chunk) -> str:
 
 def _tidy(text: str) -> str:
     """Paragraph breaks kept as one blank line; every other run of whitespace one space."""
-    return "\n\n".join(_SPACE.sub(" ", part).strip() for part in _BLANK.split(text.strip()) if part.strip())
+    parts = (" ".join(part.split()) for part in _BREAK.split(text))
+    return "\n\n".join(part for part in parts if part)
+
+
+def _paragraphs(body: str) -> Iterator[tuple[int, int]]:
+    """Spans of the blank-line separated paragraphs, without their surrounding whitespace."""
+    start = 0
+    for match in _BREAK.finditer(body):
+        yield from _trimmed(body, start, match.start())
+        start = match.end()
+    yield from _trimmed(body, start, len(body))
+
+
+def _trimmed(body: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    part = body[start:end]
+    stripped = part.strip()
+    if stripped:
+        start += len(part) - len(part.lstrip())
+        yield start, start + len(stripped)
 
 
 def _pieces(body: str, limit: int) -> Iterator[tuple[int, int]]:
     """Spans of at most `limit` characters: paragraphs, else sentences, else cuts at spaces or anywhere."""
-    for match in _PARAGRAPH.finditer(body):
-        start, end = match.span()
+    for start, end in _paragraphs(body):
         if end - start <= limit:
             yield start, end
             continue
