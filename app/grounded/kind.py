@@ -62,7 +62,9 @@ class GroundedQAKind(JobKind):
         if not passage_ids(session, project.id, params.passage_query, params.documents, limit=1):
             raise ValidationFailed("No passage of this project matches; upload documents or widen the filter.",
                                    details=[{"field": "params.passage_query" if params.passage_query
-                                             else "params.documents", "message": "matches no passage"}])
+                                             else "params.documents",
+                                             "message": "no passage of this project matches; upload documents "
+                                                        "or widen the filter"}])
 
     def plan(self, ctx: JobContext) -> None:
         params: GroundedParams = ctx.params
