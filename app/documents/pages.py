@@ -81,8 +81,7 @@ def upload(slug: str, request: Request, session: SessionDep, user: AdminUser,
         errors = {str(d.get("field") or "form").split(".")[-1]: d["message"] for d in exc.details} or \
             {"form": exc.message}
         return _collection(request, session, user, slug, form=form, errors=errors, status_code=exc.status_code)
-    return _collection(request, session, user, slug, outcomes=outcomes, status_code=201 if all(
-        o.document for o in outcomes) else 200)
+    return _collection(request, session, user, slug, outcomes=outcomes)
 
 
 def _int(raw: str, field: str) -> int | None:

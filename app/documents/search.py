@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 MAX_TERMS = 32
+PG_RANK_CAP = 2000
 
 
 @dataclass
@@ -74,11 +75,17 @@ def _sqlite(session: Session, project_id: int, words: list[str], limit: int, doc
 
 def _postgres(session: Session, project_id: int, words: str, limit: int, document_ids: list[int] | None):
     among, params = _among(document_ids)
+    # Ranking reads every candidate's tsvector: a word found in most of a million passages would cost a second.
+    # So at most PG_RANK_CAP matches (in storage order) are ranked: narrow queries rank every match, a very
+    # common word ranks a sample of them (see BENCHMARKS.md, "Documents").
     sql = text("SELECT p.id, p.document_id, d.name, p.position, p.heading, p.text, "
                "ts_rank_cd(p.search_vector, q) AS rank "
-               "FROM passages p JOIN documents d ON d.id = p.document_id, plainto_tsquery('english', :words) q "
-               f"WHERE p.search_vector @@ q AND p.project_id = :project{among} ORDER BY rank DESC, p.id LIMIT :limit")
-    rows = session.execute(sql, {"words": words, "project": project_id, "limit": limit, **params}).all()
+               "FROM (SELECT * FROM passages p, plainto_tsquery('english', :words) q "
+               f"      WHERE p.search_vector @@ q AND p.project_id = :project{among} LIMIT :cap) p "
+               "JOIN documents d ON d.id = p.document_id "
+               "ORDER BY rank DESC, p.id LIMIT :limit")
+    rows = session.execute(sql, {"words": words, "project": project_id, "limit": limit, "cap": PG_RANK_CAP,
+                                 **params}).all()
     return [(*r[:6], float(r[6])) for r in rows]
 
 

@@ -100,4 +100,9 @@ def test_eval_on_held_out_passages_and_the_run_page_shows_before_and_after(seede
         refused = re.search(r'data-row="refused_share">.*?</tr>', panel, re.S).group(0)
         assert re.findall(r'data-side="(\w+)">([^<]+)<', refused) == [("before", "0.0 %"), ("after", "100.0 %")]
         assert f"/jobs/{before}" in panel and f"/jobs/{after}" in panel
+        # The panel links to a pre-filled evaluation of the tuned run.
+        link = re.search(r'href="(/jobs/new\?[^"]*side=after)"', panel).group(1).replace("&amp;", "&")
+        form = client.get(link).text
+        assert re.search(rf'<option value="run-{run_id}"[^>]*selected', form)
+        assert re.search(rf'name="for_run"[^>]*value="{run_id}"', form)
 
