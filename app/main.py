@@ -40,6 +40,9 @@ ROUTER_MODULES = [
     "app.generations.routes",
     "app.jobs.routes",
     "app.jobs.pages",
+    "app.serving.routes",
+    "app.documents.routes",
+    "app.documents.pages",
     "app.backends.routes",
     "app.backends.pages",
 ]

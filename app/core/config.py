@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024 * 1024, description="Largest request body accepted (413 beyond).")
     max_batch_items: int = Field(5000, description="Most items one ingest request may carry.")
     max_text_chars: int = Field(200_000, description="Longest instruction, input or candidate text.")
+    max_document_bytes: int = Field(50 * 1024 * 1024, gt=0, description="Largest document file accepted "
+                                    "(uploads stream to disk and stop at this size, 413).")
+    embedding_model_dir: str = Field("", description="A local sentence-embedding model directory; when set, "
+                                     "the worker embeds passages for semantic search.")
     max_candidates: int = Field(64, description="Most candidates one instruction may carry.")
     login_rate_limit: str = Field("10/minute", description="Login attempts allowed per e-mail and per address.")
     worker_embedded: bool = Field(True, description="`serve` starts a worker in-process unless --no-worker.")
@@ -37,6 +42,27 @@ class Settings(BaseSettings):
                                    "checks for a cancel.")
     job_heartbeat_timeout_s: float = Field(60.0, gt=0, description="Silence after which the reaper fails a job.")
     tuning_reaper_interval_s: float = Field(30.0, description="How often each worker runs the reaper.")
+    # The model server: local models served OpenAI-compatibly behind /v1 (worker/serving; never in the web process).
+    model_server_url: str = Field("http://127.0.0.1:8001", description="Where the model server listens; `tuneloop "
+                                  "serve` starts one there beside its workers.")
+    model_server_timeout_s: float = Field(600.0, gt=0, description="How long /v1 waits for the model server's answer.")
+    serving_max_models: int = Field(2, ge=1, description="Models the model server keeps loaded (least recently used "
+                                    "goes first).")
+    serving_engine: Literal["auto", "transformers", "vllm"] = Field(
+        "auto", description="auto: vLLM where the package is installed and a GPU is present, else transformers.")
+    serving_static_cache: Literal["auto", "on", "off"] = Field(
+        "auto", description="Static KV cache (whole batches through generate); auto: on with a GPU.")
+    serving_compile: Literal["auto", "on", "off"] = Field(
+        "auto", description="torch.compile of decoding (with the static cache); auto: on with a GPU.")
+    serving_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights' precision; auto: bfloat16 on a GPU that has it, else float32.")
+    serving_max_batch_size: int = Field(64, ge=1, description="Sequences one model decodes together.")
+    serving_max_batch_tokens: int = Field(0, ge=0, description="KV cache cells (rows x tokens) a batch may hold; "
+                                          "0: from free GPU memory (a fixed 1M cells on a CPU).")
+    serving_max_padding: float = Field(0.3, ge=0, lt=1, description="Largest share of padding in a group of prompts "
+                                       "prefilled together.")
+    serving_default_max_tokens: int = Field(512, ge=1, description="Answer length for chat requests without "
+                                            "max_tokens (never past the model's context).")
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:
@@ -52,7 +78,7 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def ensure_dirs(self) -> None:
-        for sub in ("", "exports", "runs", "models", "imports"):
+        for sub in ("", "exports", "runs", "models", "imports", "documents"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
 
     def resolved_secret_key(self) -> str:

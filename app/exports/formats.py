@@ -122,12 +122,22 @@ def kto(rec: Record, cands: dict[int, str], style: str) -> list[dict[str, Any]]:
     return [{"prompt": prompt, "completion": text, "label": label} for text, label in completions]
 
 
+def txtinstruct(rec: Record, _cands: dict[int, str], _style: str) -> list[dict[str, Any]]:
+    """txtinstruct's training row: the context (the passage) and its statements. One row per approved item:
+    txtinstruct's trainer reads every statement of every row alike, so rows need not be grouped by passage.
+    Items without an input have no context and are not grounded: they give no row."""
+    if not rec.input.strip():
+        return []
+    return [{"context": rec.input, "statements": [{"source": rec.instruction, "target": rec.final_response}]}]
+
+
 BUILDERS: dict[str, Callable[[Record, dict[int, str], str], list[dict[str, Any]]]] = {
     "sft-alpaca": sft_alpaca,
     "sft-messages": sft_messages,
     "sharegpt": sharegpt,
     "preference": preference,
     "kto": kto,
+    "txtinstruct": txtinstruct,
 }
 
 

@@ -18,6 +18,7 @@ ARROW_BATCH_ROWS = 20_000
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 _TURNS = pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())]))
+_STATEMENTS = pa.list_(pa.struct([("source", pa.string()), ("target", pa.string())]))
 
 
 def arrow_schema(fmt: str, style: str) -> pa.Schema:
@@ -29,6 +30,8 @@ def arrow_schema(fmt: str, style: str) -> pa.Schema:
         return pa.schema([("messages", _MESSAGES)])
     if fmt == "sharegpt":
         return pa.schema([("conversations", _TURNS)])
+    if fmt == "txtinstruct":
+        return pa.schema([("context", text), ("statements", _STATEMENTS)])
     conv = style == "conversational"
     if fmt == "preference":
         kind = _MESSAGES if conv else text

@@ -4,6 +4,7 @@ from app.models.annotation import Annotation, AnnotationStatus, Approval, Approv
 from app.models.backend import Backend, BackendKind
 from app.models.backend_slot import BackendSlot
 from app.models.base import Base
+from app.models.document import Document, Passage, PassageEmbedding
 from app.models.export import Export, ExportStatus
 from app.models.import_job import ImportJob, ImportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Construction, Instruction, InstructionStatus, Split
@@ -27,6 +28,7 @@ __all__ = [
     "Candidate",
     "CandidateOrigin",
     "Construction",
+    "Document",
     "Export",
     "ExportStatus",
     "GenerationJob",
@@ -40,6 +42,8 @@ __all__ = [
     "JobEvent",
     "JobItem",
     "JobStatus",
+    "Passage",
+    "PassageEmbedding",
     "Project",
     "Role",
     "RunEvent",

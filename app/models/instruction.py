@@ -78,6 +78,8 @@ class Instruction(TimestampMixin, Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
     backend: Mapped[str] = mapped_column(String(100), default="", server_default="")
     model: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # Set when what the item was built from is gone (its document deleted): exports leave such items out.
+    source_deleted_at: Mapped[datetime | None]
 
     candidates: Mapped[list[Candidate]] = relationship(
         back_populates="instruction",

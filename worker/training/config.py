@@ -8,7 +8,7 @@ from pathlib import Path
 from worker.training.errors import ConfigError
 from worker.training.specs import field, read_json
 
-SFT_FORMATS = ("sft-messages", "sft-alpaca", "sharegpt")
+SFT_FORMATS = ("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct")
 FORMATS_BY_METHOD = {"sft": SFT_FORMATS, "dpo": ("preference",), "kto": ("kto",)}
 
 
@@ -88,7 +88,7 @@ class RunSpec:
     method: str = field("sft", "Training method.", choices=("sft", "dpo", "kto"))
     eval_file: str | None = field(None, "Evaluation data in the same format, or null.")
     data_format: str = field("sft-messages", "Format of the data files.",
-                             choices=("sft-messages", "sft-alpaca", "sharegpt", "preference", "kto"))
+                             choices=("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct", "preference", "kto"))
     lora: LoraSpec = field(help="LoRA adapter settings.", factory=LoraSpec)  # noqa: RUF009
     quantization: str | None = field(None, "null, or \"4bit\" for QLoRA (needs CUDA and bitsandbytes).",
                                      choices=(None, "4bit"))
