@@ -3,6 +3,15 @@
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.backend import Backend, BackendKind
 from app.models.base import Base
+from app.models.evaluation import (
+    BenchmarkTask,
+    ComparisonItem,
+    EvaluationAnswer,
+    EvaluationSet,
+    HumanComparison,
+    HumanVerdict,
+    VerdictStatus,
+)
 from app.models.export import Export, ExportStatus
 from app.models.import_job import ImportJob, ImportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Construction, Instruction, InstructionStatus, Split
@@ -22,13 +31,19 @@ __all__ = [
     "Backend",
     "BackendKind",
     "Base",
+    "BenchmarkTask",
     "Candidate",
     "CandidateOrigin",
+    "ComparisonItem",
     "Construction",
+    "EvaluationAnswer",
+    "EvaluationSet",
     "Export",
     "ExportStatus",
     "GenerationJob",
     "GenerationStatus",
+    "HumanComparison",
+    "HumanVerdict",
     "ImportJob",
     "ImportStatus",
     "Instruction",
@@ -46,5 +61,6 @@ __all__ = [
     "StoredResponse",
     "TuningRun",
     "User",
+    "VerdictStatus",
     "WorkerPing",
 ]
