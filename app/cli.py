@@ -219,6 +219,15 @@ def _register_export() -> None:
 _register_export()
 
 
+def _register_evaluation() -> None:
+    from app.evaluation.cli import evaluation_cli
+
+    cli.add_typer(evaluation_cli, name="evaluation-set")
+
+
+_register_evaluation()
+
+
 def main() -> None:
     cli()
 

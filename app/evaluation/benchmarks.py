@@ -80,10 +80,14 @@ def continuation_logprob(logprobs: dict[str, Any] | None, context_chars: int) ->
     return total
 
 
-def score_question(question: Question, logprobs: list[float]) -> dict[str, Any]:
+def score_choices(logprobs: list[float], continuations: list[str], answer: int) -> dict[str, Any]:
     """Whether the highest-scoring choice is the right one, raw and normalised by byte length."""
     best = max(range(len(logprobs)), key=lambda i: logprobs[i])
-    norm = [lp / max(1, len(question.continuation(i).encode())) for i, lp in enumerate(logprobs)]
+    norm = [lp / max(1, len(text.encode())) for lp, text in zip(logprobs, continuations, strict=True)]
     best_norm = max(range(len(norm)), key=lambda i: norm[i])
-    return {"correct": best == question.answer, "correct_norm": best_norm == question.answer, "chosen": best,
+    return {"correct": best == answer, "correct_norm": best_norm == answer, "chosen": best,
             "logprobs": [round(v, 6) for v in logprobs]}
+
+
+def score_question(question: Question, logprobs: list[float]) -> dict[str, Any]:
+    return score_choices(logprobs, [question.continuation(i) for i in range(len(question.choices))], question.answer)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Formats whose rows need the candidates' texts (the others use only the final response).
-NEEDS_CANDIDATES = frozenset({"preference", "kto"})
+NEEDS_CANDIDATES = frozenset({"preference", "kto", "ranking"})
 # The column the preview and dedupe key treat as "the response".
 SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
 
@@ -108,6 +108,24 @@ def preference(rec: Record, cands: dict[int, str], style: str) -> list[dict[str,
     return [{"prompt": prompt, "chosen": c, "rejected": r} for c, r in pairs]
 
 
+def ranking(rec: Record, cands: dict[int, str], style: str) -> list[dict[str, Any]]:
+    """One ranked list per instruction: every response best first, with its tier (1 = best; a tie shares one).
+    Listwise trainers (RRHF, PRO) read this; all-bad instructions and lists of one response give none."""
+    if rec.all_bad:
+        return []
+    responses: list[str] = []
+    ranks: list[int] = []
+    for place, tier in enumerate(ordered_tiers(rec), start=1):
+        for c in tier:
+            if c == FINAL or c in cands:
+                responses.append(rec.final_response if c == FINAL else cands[c])
+                ranks.append(place)
+    if len(responses) < 2:
+        return []
+    prompt: Any = prompt_messages(rec) if style == "conversational" else prompt_plain(rec)
+    return [{"prompt": prompt, "responses": responses, "ranks": ranks}]
+
+
 def kto(rec: Record, cands: dict[int, str], style: str) -> list[dict[str, Any]]:
     completions: list[tuple[str, bool]] = []
     rejected = [int(c) for c in rec.rejected_ids]
@@ -128,6 +146,7 @@ BUILDERS: dict[str, Callable[[Record, dict[int, str], str], list[dict[str, Any]]
     "sharegpt": sharegpt,
     "preference": preference,
     "kto": kto,
+    "ranking": ranking,
 }
 
 

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "preference", "kto")
+FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "ranking")
 FILE_FORMATS = ("jsonl", "json", "parquet", "hf")
-ExportFormat = Literal["sft-alpaca", "sft-messages", "sharegpt", "preference", "kto"]
+ExportFormat = Literal["sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "ranking"]
 FileFormat = Literal["jsonl", "json", "parquet", "hf"]
 SplitName = Literal["train", "eval"]
 

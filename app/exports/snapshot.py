@@ -199,7 +199,7 @@ def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
                 splits = [SPLIT_NAMES[s] for s in part.splits]
             yield Batch(part.lines, splits, part.approval_ids)
         return
-    if encoded.applies(conn, opts["file_format"]):
+    if encoded.applies(conn, opts["file_format"]) and spec.format in encoded.UNIT_FORMATS:
         for units in encoded.iter_units(conn, spec.project_id, opts, spec.format, style):
             batch = Batch([], [], [], owners=[], with_rows=[])
             for approval_id, instruction_id, split, lines in units:
