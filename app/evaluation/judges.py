@@ -45,6 +45,8 @@ nor the assistants' names. Explain your comparison briefly first, then give your
 
 RATING = re.compile(r"\[\[\s*(\d+(?:\.\d+)?)\s*\]\]")
 RATING_FALLBACK = re.compile(r"rating\s*[:=]\s*\**\s*(\d+(?:\.\d+)?)\b", re.IGNORECASE)
+WITH_LABEL = re.compile(r"(rating\s*[:=]\s*\**\s*)?\[\[\s*\d+(?:\.\d+)?\s*\]\]\**", re.IGNORECASE)
+TRAILING_RATING = re.compile(r"rating\s*[:=]\s*\**\s*\d+(?:\.\d+)?\**$", re.IGNORECASE)
 PAIR = re.compile(r"\[\[\s*(A|B|C|tie)\s*\]\]", re.IGNORECASE)
 
 
@@ -89,8 +91,8 @@ def parse_rating(text: str) -> Rating:
     score = float(found[-1])
     if not 1 <= score <= 10:
         raise NoVerdict(f"rating {found[-1]} is outside 1-10")
-    reason = RATING.sub("", text)
-    reason = re.sub(r"(?im)^\s*rating\s*[:=]?\s*\**\s*(\d+(\.\d+)?)?\s*\**\s*$", "", reason).strip()
+    reason = WITH_LABEL.sub("", text).strip()
+    reason = TRAILING_RATING.sub("", reason).strip()
     return Rating(score=score, reason=reason)
 
 
