@@ -73,7 +73,7 @@ def test_pairwise_judge_exact_win_rate_ties_inconsistencies_failures_and_resume(
     assert c["ci_low"] == pytest.approx(5 / 7 - 1.959964 * se, abs=1e-5)
     assert c["ci_high"] == pytest.approx(min(1.0, 5 / 7 + 1.959964 * se), abs=1e-5)
     assert 0 < c["lc_win_rate"] < 1
-    assert result["verdicts"]["teacher"]["{}".format(_iid(evalproject, 5))] == "tie"
+    assert result["verdicts"]["teacher"][f"{_iid(evalproject, 5)}"] == "tie"
     with get_sessionmaker()() as session:
         failed = session.execute(select(JobItem.stage, JobItem.error).where(
             JobItem.job_id == job_id, JobItem.status == ItemStatus.failed)).all()
