@@ -30,6 +30,7 @@ ROUTER_MODULES = [
     "app.users.routes",
     "app.annotation.api",
     "app.annotation.routes",
+    "app.annotation.pairwise_routes",
     "app.review.api",
     "app.review.routes",
     "app.admin.routes",

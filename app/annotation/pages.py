@@ -68,8 +68,10 @@ def show(session: Session, *, slug: str, annotation_id: int, user: User) -> tupl
 def project_page(session: Session, *, slug: str, user: User) -> dict[str, Any]:
     project = service.get_project(session, slug=slug)
     mine = queue.current_reservation(session, project=project, user=user)
+    from app.annotation.pairwise import open_comparisons
+
     return {"project": project, "progress": progress.project_progress(session, project=project, user=user),
-            "resuming": mine is not None}
+            "resuming": mine is not None, "comparisons": open_comparisons(session, project=project, user=user)}
 
 
 def progress_fragment(session: Session, *, slug: str, user: User) -> dict[str, Any]:
