@@ -41,6 +41,8 @@ ROUTER_MODULES = [
     "app.generations.routes",
     "app.jobs.routes",
     "app.jobs.pages",
+    "app.evaluation.routes",
+    "app.evaluation.pages",
 ]
 
 

@@ -149,3 +149,17 @@ class ComparisonCreate(BaseModel):
             if len({c.key for c in self.criteria}) != len(self.criteria):
                 raise ValueError("two criteria share a key")
         return self
+
+
+class RunEvaluation(BaseModel):
+    """An evaluation to run when a tuning run succeeds: the tuned model against its parent (the previous round's
+    run, or the base model's backend) on an evaluation set."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evaluation_set: str = Field(..., min_length=1, max_length=100, description="The evaluation set's name.")
+    judge: str | None = Field(None, max_length=100, description="A judge backend for pairwise judging, or none.")
+    baseline: str | None = Field(
+        None, max_length=200, description="What to compare with; default: the previous round's run-<id>, else "
+                                          "the backend whose model is the run's base model.")
+    reference_metrics: bool = Field(True, description="Also score ROUGE-L against the set's references.")

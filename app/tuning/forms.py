@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.core.errors import ValidationFailed, pydantic_details
-from app.models import Export, ExportStatus, Project
+from app.models import EvaluationSet, Export, ExportStatus, Project
 from app.tuning.schemas import METHODS, TuningRunCreate
 from app.tuning.spec import default_base_model
 
@@ -27,7 +27,9 @@ def form_choices(session: Session) -> dict[str, Any]:
     models_dir = get_settings().data_dir / "models"
     models = sorted(str(p) for p in models_dir.iterdir() if (p / "config.json").exists()) if models_dir.exists() else []
     tiny = default_base_model()
+    sets = sorted(set(session.scalars(select(EvaluationSet.name))))
     return {"exports": [{"export": e, "project": p} for e, p in exports], "models": models, "methods": METHODS,
+            "evaluation_sets": sets,
             "default_model": str(tiny), "tiny_ready": (tiny / "config.json").exists()}
 
 
@@ -46,6 +48,10 @@ def parse_form(form: dict[str, Any]) -> TuningRunCreate:
     }
     payload["hyperparameters"].update(packing=form.get("packing") == "on",
                                       padding_free=form.get("padding_free") == "on")
+    if str(form.get("evaluation_set", "")).strip():
+        payload["evaluation"] = {"evaluation_set": str(form["evaluation_set"]).strip(),
+                                 "judge": str(form.get("evaluation_judge", "")).strip() or None,
+                                 "reference_metrics": form.get("evaluation_reference") == "on"}
     try:
         return TuningRunCreate.model_validate(payload)
     except ValidationError as exc:

@@ -63,7 +63,10 @@ def build_tiny_model(user: AdminUser) -> Response:
 def run_page(request: Request, run_id: int, session: SessionDep, user: AdminUser) -> Response:
     _reap(session)
     run = service.get_run(session, run_id=run_id)
+    from app.evaluation.runs import run_context
+
     ctx = {"user": user, "nav": "runs", "run": run, "artifacts": artifacts.list_artifacts(run),
+           "evaluation": run_context(session, run) if run.state.value == "succeeded" else None,
            "jobs": jobs_for_run(session, run_id=run.id), "can_resume": run.state.value in ("failed", "cancelled")
            and service.has_checkpoint(run)}
     return render(request, "tuning/run.html", ctx, block="live")

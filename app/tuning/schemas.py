@@ -7,8 +7,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Method = Literal["sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora"]
-METHODS: tuple[str, ...] = ("sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora")
+from app.evaluation.schemas import RunEvaluation
+
+Method = Literal["sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora", "reward-lora"]
+METHODS: tuple[str, ...] = ("sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora", "reward-lora")
 
 
 class Hyperparameters(BaseModel):
@@ -61,6 +63,8 @@ class TuningRunCreate(BaseModel):
     lora: LoraSettings = Field(default_factory=LoraSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     merge_weights: bool = False
+    evaluation: RunEvaluation | None = Field(
+        None, description="An evaluation to run when the run succeeds (against its parent, on an evaluation set).")
 
 
 class ArtifactOut(BaseModel):
