@@ -105,8 +105,8 @@ def test_a_round_is_evaluated_when_its_run_succeeds_and_lines_up_on_the_rounds_p
         relay.finish(session, run2_id, outcome=RunState.succeeded)
         session.commit()
         jobs = session.scalars(select(Job).order_by(Job.id)).all()
-        assert [(j.kind, j.params["models"]) for j in jobs] == [
-            ("judge", [f"run-{run1_id}", f"run-{run2_id}"]), ("reference-metrics", [f"run-{run1_id}", f"run-{run2_id}"])]
+        models = [f"run-{run1_id}", f"run-{run2_id}"]
+        assert [(j.kind, j.params["models"]) for j in jobs] == [("judge", models), ("reference-metrics", models)]
         job_ids = [j.id for j in jobs]
     for job_id in job_ids:
         run_job(job_id)
