@@ -9,7 +9,7 @@ from worker.training.errors import ConfigError
 from worker.training.specs import field, read_json
 
 SFT_FORMATS = ("sft-messages", "sft-alpaca", "sharegpt")
-FORMATS_BY_METHOD = {"sft": SFT_FORMATS, "dpo": ("preference",), "kto": ("kto",)}
+FORMATS_BY_METHOD = {"sft": SFT_FORMATS, "dpo": ("preference",), "kto": ("kto",), "reward": ("preference",)}
 
 
 def _positive(value: float) -> bool:
@@ -85,7 +85,8 @@ class RunSpec:
                             check=lambda v: bool(v.strip()), rule="must not be empty")
     train_file: str = field(help="The training data file (an export snapshot).",
                             check=lambda v: bool(v.strip()), rule="must not be empty")
-    method: str = field("sft", "Training method.", choices=("sft", "dpo", "kto"))
+    method: str = field("sft", "Training method (reward: a reward model on preference pairs, TRL's RewardTrainer).",
+                        choices=("sft", "dpo", "kto", "reward"))
     eval_file: str | None = field(None, "Evaluation data in the same format, or null.")
     data_format: str = field("sft-messages", "Format of the data files.",
                              choices=("sft-messages", "sft-alpaca", "sharegpt", "preference", "kto"))
@@ -107,8 +108,8 @@ class RunSpec:
         hp = self.hyperparameters
         if hp.packing and self.method != "sft":
             raise ConfigError("field 'hyperparameters.packing' works with method \"sft\" only")
-        if hp.padding_free and self.method == "kto":
-            raise ConfigError("field 'hyperparameters.padding_free' is not supported with method \"kto\"")
+        if hp.padding_free and self.method in ("kto", "reward"):
+            raise ConfigError(f"field 'hyperparameters.padding_free' is not supported with method \"{self.method}\"")
         if self.quantization and not self.lora.enabled:
             raise ConfigError("field 'quantization' \"4bit\" needs 'lora.enabled' true (QLoRA trains an adapter)")
         if self.stop_file is None:
@@ -117,6 +118,25 @@ class RunSpec:
     @classmethod
     def from_file(cls, path: str | Path) -> RunSpec:
         """Read and validate a run spec file."""
+        return read_json(path, cls)
+
+
+@dataclass
+class ScoreSpec:
+    """Score responses with a reward model: a base model with a reward-lora adapter (a sequence classifier)."""
+
+    base_model: str = field(help="The base model the reward adapter was trained on.", check=lambda v: bool(v.strip()),
+                            rule="must not be empty")
+    adapter_dir: str = field(help="The reward run's adapter directory.", check=lambda v: bool(v.strip()),
+                             rule="must not be empty")
+    input_file: str = field(help="JSONL of {\"prompt\": [{\"role\", \"content\"}], \"response\"}.")
+    output_file: str = field(help="Where to write JSONL of {\"score\"}, one per input line.")
+    batch_size: int = field(8, "Texts scored together.", check=lambda v: 1 <= v <= 256,
+                            rule="must be between 1 and 256")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ScoreSpec:
+        """Read and validate a scoring spec file."""
         return read_json(path, cls)
 
 

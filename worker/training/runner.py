@@ -17,6 +17,7 @@ from worker.training.errors import ConfigError, DataError
 from worker.training.events import Emitter, is_main_process, log
 from worker.training.modeling import load_model, load_tokenizer, lora_config, use_bf16
 from worker.training.render import full_texts, to_dataset
+from worker.training.reward import ACCURACY_PAIRS, pair_accuracy
 from worker.training.trainers import build_trainer, training_args
 
 CHECKPOINT_DIR = re.compile(r"checkpoint-(\d+)")
@@ -127,7 +128,7 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
     trainer = build_trainer(
         spec, model=model, tokenizer=tokenizer, args=args, train_dataset=to_dataset(records, spec.method, tokenizer),
         eval_dataset=to_dataset(eval_records, spec.method, tokenizer) if eval_records else None,
-        peft_config=lora_config(spec.lora), callbacks=[callback])
+        peft_config=lora_config(spec.lora, spec.method), callbacks=[callback])
     if len(trainer.train_dataset) == 0:
         # TRL drops samples whose prompt alone fills max_length: nothing would be left to learn from.
         raise DataError(f"no sample of {spec.train_file} has a response token within max_length "
@@ -149,8 +150,11 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     trainer, tokenizer, callback, resume = prepared.trainer, prepared.tokenizer, prepared.callback, prepared.resume
     eval_records, config_path = prepared.eval_records, prepared.config_path
     evaluate = bool(eval_records)
-    samples = eval_records[: spec.eval.num_samples] if evaluate else []
+    reward = spec.method == "reward"  # a reward model generates nothing: its check is accuracy on pairs
+    samples = eval_records[: spec.eval.num_samples] if evaluate and not reward else []
     loss_before = evaluation.eval_loss(trainer) if evaluate else None
+    accuracy_before = pair_accuracy(trainer.model, tokenizer, prepared.records) if reward and is_main_process() \
+        else None
     # Before train() the weights are the base model's, even when resuming: the checkpoint loads inside train().
     base_answers = (evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
                     if samples and is_main_process() else [])
@@ -160,7 +164,14 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
         emitter.emit("cancelled", step=step, checkpoint=callback.last_checkpoint)
         return 0
     _save_artifacts(spec, trainer, tokenizer, emitter, config_path)
-    if evaluate:
+    if reward:
+        loss_after = evaluation.eval_loss(trainer) if evaluate else None  # collective: every rank
+        if is_main_process():
+            emitter.emit("eval", accuracy_before=accuracy_before,
+                         accuracy_after=pair_accuracy(trainer.model, tokenizer, prepared.records),
+                         pairs=min(len(prepared.records), ACCURACY_PAIRS), loss_before=loss_before,
+                         loss_after=loss_after)
+    elif evaluate:
         loss_after = evaluation.eval_loss(trainer)
         if is_main_process():
             tuned = evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
