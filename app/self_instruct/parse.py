@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from app.self_instruct.prompts import NO_INPUT
 
-NUMBERED = re.compile(r"^\s*(?:[-*•]\s+)?(?:\*\*|__)?(?:(?:task|instruction)\s*)?#?(\d{1,4})\s*(?:\.|\)|:|\s-)"
-                      r"\s*(?:\*\*|__)?\s*(?=\S)", re.IGNORECASE)
+# "9.", "9)", "9:", "Task 9:", "#9.", "**9.**" (the closing ** only after an opening one: "9. **Title**" keeps its own).
+NUMBERED = re.compile(r"^\s*(?:[-*•]\s+)?(\*\*|__)?(?:(?:task|instruction)\s*)?#?(\d{1,4})\s*(?:\.|\)|:|\s-)"
+                      r"\s*(?(1)(?:\*\*|__)?)\s*(?=\S)", re.IGNORECASE)
 BULLET = re.compile(r"^\s*[-*•+]\s+(?=\S)")
 BOLD_LEAD = re.compile(r"^(?:\*\*|__)(.+?)(?:\*\*|__)")
 
