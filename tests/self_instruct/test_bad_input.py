@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from app.core.db import get_sessionmaker
 from app.core.errors import ValidationFailed
-from app.jobs.service import parse_params
 from app.jobs.runner import run_job
+from app.jobs.service import parse_params
 from app.models import Backend, Instruction, Job, JobItem, JobStatus, Project
 from tests.self_instruct.conftest import create
 from tests.support.openai_server import chat_reply, completion_reply
