@@ -95,7 +95,7 @@ def create_run(session: Session, *, user: User, data: TuningRunCreate) -> Tuning
         raise NotFound(f"Project {data.project} does not exist.")
     export = _snapshot(session, project, data.export_id)
     check_compatible(data.method, export.format)
-    settings = data.model_dump(include={"hyperparameters", "lora", "eval", "merge_weights"})
+    settings = data.model_dump(include={"hyperparameters", "lora", "eval", "merge_weights", "preset", "template"})
     return _new_run(session, project=project, export=export, user=user, method=data.method,
                     base_model=data.base_model.strip(), name=data.name.strip(), settings=settings)
 
