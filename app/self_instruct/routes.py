@@ -2,19 +2,40 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import Response
 
 from app.core.db import SessionDep
 from app.core.templating import render
 from app.projects.service import get_project
 from app.self_instruct import report
-from app.users.deps import AdminUser
+from app.self_instruct.classification import ClassificationIn, ClassificationOut, set_classification
+from app.users.deps import AdminUser, CurrentUser
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
 
 
-@router.get("/projects/{slug}/self-instruct/report")
+@router.put("/api/v1/instructions/{instruction_id}/classification", response_model=ClassificationOut,
+            tags=["instructions"])
+def put_classification(instruction_id: int, body: ClassificationIn, session: SessionDep,
+                       user: CurrentUser) -> ClassificationOut:
+    """Set whether a Self-Instruct task is a classification task (every instance of the task follows).
+    Annotators may on the instructions they annotate; reviewers and admins on any."""
+    return set_classification(session, instruction_id=instruction_id, value=body.is_classification, user=user)
+
+
+@router.post("/instructions/{instruction_id}/classification", include_in_schema=False)
+def post_classification(instruction_id: int, request: Request, session: SessionDep, user: CurrentUser,
+                        value: Annotated[str, Form(max_length=5)] = "") -> Response:
+    """The task page's toggle (HTMX): answers the toggle again, showing the new value."""
+    out = set_classification(session, instruction_id=instruction_id, value=value == "yes", user=user)
+    return render(request, "self_instruct/_classification.html",
+                  {"instruction_id": instruction_id, "is_classification": out.is_classification, "saved": True})
+
+
+@router.get("/projects/{slug}/self-instruct/report", include_in_schema=False)
 def report_page(slug: str, request: Request, session: SessionDep, user: AdminUser,
                 job: int | None = Query(None, ge=1, le=2**31)) -> Response:
     """The page; with `job`, only that round's table (the job page loads it into its result panel)."""
