@@ -16,6 +16,7 @@ rouge-score's to the last bit (same token lists, same float operations).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,38 +45,51 @@ def rouge_l(a: list[str], b: list[str]) -> float:
 
 
 class _Growable:
-    """A 1-D numpy array that grows by doubling."""
+    """A 1-D numpy array appended to cheaply: appends wait in a list until the array is next read."""
 
-    def __init__(self, dtype: Any, capacity: int = 16) -> None:
-        self.data = np.zeros(capacity, dtype=dtype)
-        self.size = 0
+    def __init__(self, dtype: Any) -> None:
+        self.dtype = dtype
+        self.data = np.zeros(0, dtype=dtype)
+        self.tail: list[int] = []
 
     def append(self, value: int) -> None:
-        if self.size == len(self.data):
-            self.data = np.concatenate([self.data, np.zeros_like(self.data)])
-        self.data[self.size] = value
-        self.size += 1
+        self.tail.append(value)
+
+    @property
+    def size(self) -> int:
+        return len(self.data) + len(self.tail)
 
     @property
     def view(self) -> np.ndarray:
-        return self.data[: self.size]
+        if self.tail:
+            self.data = np.concatenate([self.data, np.asarray(self.tail, dtype=self.dtype)])
+            self.tail = []
+        return self.data
 
 
 class _Bucket:
     """Pool entries of up to `width` tokens, stored column-major (token j of every entry is one contiguous row),
-    padded with token id 0, which matches nothing."""
+    padded with token id 0, which matches nothing. New entries wait in a list until the matrix is next read."""
 
     def __init__(self, width: int) -> None:
         self.width = width
-        self.ids = np.zeros((width, 16), dtype=np.int32)
+        self.matrix = np.zeros((width, 0), dtype=np.int32)
         self.entries = _Growable(np.int64)
+        self.waiting: list[list[int]] = []
 
     def append(self, entry: int, token_ids: list[int]) -> None:
-        row = self.entries.size
-        if row == self.ids.shape[1]:
-            self.ids = np.concatenate([self.ids, np.zeros_like(self.ids)], axis=1)
-        self.ids[: len(token_ids), row] = token_ids
         self.entries.append(entry)
+        self.waiting.append(token_ids)
+
+    @property
+    def ids(self) -> np.ndarray:
+        if self.waiting:
+            block = np.zeros((len(self.waiting), self.width), dtype=np.int32)
+            for row, token_ids in enumerate(self.waiting):
+                block[row, : len(token_ids)] = token_ids
+            self.matrix = np.ascontiguousarray(np.concatenate([self.matrix, block.T], axis=1))
+            self.waiting = []
+        return self.matrix
 
 
 @dataclass
@@ -124,14 +138,14 @@ class NoveltyPool:
         self.texts.append(text)
         self.token_lists.append(toks)
         self.lengths.append(len(toks))
-        ids = [self._token_id(t) for t in toks]
-        counts: dict[int, int] = {}
-        for token_id in ids:
-            counts[token_id] = counts.get(token_id, 0) + 1
-        for token_id, n in counts.items():
-            entries, ns = self.postings.setdefault(token_id, (_Growable(np.int64), _Growable(np.int32)))
-            entries.append(index)
-            ns.append(n)
+        vocab = self.vocab
+        ids = [vocab.get(t) or self._token_id(t) for t in toks]
+        for token_id, n in Counter(ids).items():
+            posting = self.postings.get(token_id)
+            if posting is None:
+                posting = self.postings[token_id] = (_Growable(np.int64), _Growable(np.int32))
+            posting[0].tail.append(index)
+            posting[1].tail.append(n)
         if ids:
             width = max(MIN_WIDTH, 1 << (len(ids) - 1).bit_length())
             self.buckets.setdefault(width, _Bucket(width)).append(index, ids)
@@ -148,10 +162,7 @@ class NoveltyPool:
     def overlap(self, toks: list[str]) -> np.ndarray:
         """Each entry's multiset overlap with the token list: an upper bound of their LCS."""
         total = np.zeros(len(self.texts), dtype=np.int32)
-        counts: dict[str, int] = {}
-        for token in toks:
-            counts[token] = counts.get(token, 0) + 1
-        for token, n in counts.items():
+        for token, n in Counter(toks).items():
             token_id = self.vocab.get(token)
             if token_id is None:
                 continue
@@ -193,10 +204,9 @@ class NoveltyPool:
             if token_id is not None:
                 masks[pos // 64, token_id] |= np.uint64(1 << (pos % 64))
         for bucket in self.buckets.values():
-            rows = bucket.entries.size
-            if not rows:
+            if not bucket.entries.size:
                 continue
-            lcs = _lcs_lengths(bucket.ids[:, :rows], masks, m)
+            lcs = _lcs_lengths(bucket.ids, masks, m)
             entries = bucket.entries.view
             n = self.lengths.view[entries].astype(np.float64)
             precision = lcs / n
