@@ -52,6 +52,11 @@ class JobKind(ABC):
         """What to ask a backend for this pending item, or None when the item needs no model."""
         return None
 
+    def prepare(self, ctx: JobContext, items: list[JobItem]) -> None:
+        """Before a batch is handled: load what its items need in a few queries (into ctx.batch), so `handle`
+        need not ask the database once per item."""
+        return None
+
     @abstractmethod
     def handle(self, ctx: JobContext, item: JobItem, response: ModelResponse | None) -> Outcome:
         """Turn the answer into records; may add follow-up items. Runs in the batch's transaction."""

@@ -63,7 +63,8 @@ def test_job_page_shows_counts_reasons_items_and_raw_answers(client, db, make_us
     db.add(StoredResponse(request_hash="a" * 64, backend="teacher", model="t-1",
                           response={"choices": [{"text": "Hello <b>there</b>", "finish_reason": "stop"}]}))
     items = [JobItem(job_id=job.id, stage="prompt", status=ItemStatus.done, request_hash="a" * 64,
-                     input={"messages": [{"role": "user", "content": "Say hi"}]}, output={"candidate_ids": [1]}),
+                     input={"messages": [{"role": "user", "content": "Say hi"}]},
+                     output={"instruction_id": 1, "added": 1, "skipped": 0}),
              JobItem(job_id=job.id, stage="prompt", status=ItemStatus.rejected, reason="truncated",
                      input={"messages": [{"role": "user", "content": "Write a novel"}]}),
              JobItem(job_id=job.id, stage="prompt", status=ItemStatus.failed, error="HTTP 400: no",
