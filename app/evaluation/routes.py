@@ -34,7 +34,7 @@ def _task_out(task: BenchmarkTask) -> BenchmarkOut:
 
 @router.post("/projects/{slug}/evaluation-sets", status_code=201, response_model=EvaluationSetOut)
 def create_set(slug: str, data: EvaluationSetCreate, session: SessionDep, user: AdminUser) -> EvaluationSetOut:
-    """Freeze the instructions the filter selects as a named set; they move to the holdout split."""
+    """Freeze the instructions the filter selects as a named set; they become evaluation-only."""
     return _set_out(service.create_set(session, slug=slug, data=data, by=user))
 
 

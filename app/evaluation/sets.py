@@ -1,8 +1,8 @@
 """Evaluation sets: a named set of instructions frozen with their references, kept out of training.
 
 Members are copied into the set when it is made (prompt, reference, label), and its sha256 covers that copy, so
-a set measures the same thing however the instructions change later. Members are moved to the `holdout` split,
-which no training export ever contains (the exports' guarantee); the first set is Self-Instruct's 252
+a set measures the same thing however the instructions change later. Members are marked evaluation-only, which
+keeps them out of every training export and every bootstrap seed pool; the first set is Self-Instruct's 252
 user-oriented tasks, built from the shared file by `tuneloop evaluation-set user-oriented PATH`.
 """
 
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.instructions.selection import InstructionFilter, filtered
-from app.models import CandidateOrigin, EvaluationSet, Instruction, Project, Split, User
+from app.models import CandidateOrigin, EvaluationSet, Instruction, Project, User
 
 USER_ORIENTED = "user-oriented-252"
 
@@ -42,7 +42,7 @@ def digest(items: list[dict[str, Any]]) -> str:
 
 def create_set(session: Session, *, project: Project, name: str, rules: InstructionFilter,
                description: str = "", source: str = "", by: User | None = None) -> EvaluationSet:
-    """Freeze the instructions `rules` select as set `name`, and keep them out of training (split holdout)."""
+    """Freeze the instructions `rules` select as set `name`, and mark them evaluation-only (never trained on)."""
     name = name.strip()
     if not name:
         raise ValidationFailed("Give the evaluation set a name.", details=[{"field": "name", "message": "required"}])
@@ -57,7 +57,7 @@ def create_set(session: Session, *, project: Project, name: str, rules: Instruct
                                details=[{"field": "filter", "message": "matches no instruction"}])
     items = [member(i) for i in instructions]
     session.execute(update(Instruction).where(Instruction.id.in_([i.id for i in instructions]))
-                    .values(split=Split.holdout).execution_options(synchronize_session=False))
+                    .values(evaluation_only=True).execution_options(synchronize_session=False))
     evaluation_set = EvaluationSet(
         project_id=project.id, name=name, description=description, items=items, size=len(items),
         references=sum(1 for i in items if i["reference"]), labels=sum(1 for i in items if i["label"]),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
+
+from app.self_instruct.encoding import alpaca_row, self_instruct_row
 
 # Formats whose rows need the candidates' texts (the others use only the final response).
 NEEDS_CANDIDATES = frozenset({"preference", "kto", "ranking"})
@@ -140,14 +143,34 @@ def kto(rec: Record, cands: dict[int, str], style: str) -> list[dict[str, Any]]:
     return [{"prompt": prompt, "completion": text, "label": label} for text, label in completions]
 
 
-BUILDERS: dict[str, Callable[[Record, dict[int, str], str], list[dict[str, Any]]]] = {
+def prompt_completion(rec: Record, _cands: dict[int, str], _style: str, seed: int = 0) -> list[dict[str, Any]]:
+    """Self-Instruct's fine-tuning rows: one of its original templates, drawn by the export's seed."""
+    return [self_instruct_row(rec.instruction, rec.input, rec.final_response, seed=seed, key=rec.instruction_id)]
+
+
+def alpaca_prompt(rec: Record, _cands: dict[int, str], _style: str) -> list[dict[str, Any]]:
+    """Alpaca's PROMPT_DICT prompt and the response as the completion."""
+    return [alpaca_row(rec.instruction, rec.input, rec.final_response)]
+
+
+Builder = Callable[[Record, dict[int, str], str], list[dict[str, Any]]]
+BUILDERS: dict[str, Builder] = {
     "sft-alpaca": sft_alpaca,
     "sft-messages": sft_messages,
     "sharegpt": sharegpt,
     "preference": preference,
     "kto": kto,
     "ranking": ranking,
+    "prompt-completion": prompt_completion,
+    "alpaca-prompt": alpaca_prompt,
 }
+
+
+def builder(fmt: str, options: dict[str, Any]) -> Builder:
+    """The row builder for a format with the export's options bound (the template draw's seed)."""
+    if fmt == "prompt-completion":
+        return partial(prompt_completion, seed=int(options.get("seed") or 0))
+    return BUILDERS[fmt]
 
 
 def shorten(value: Any, limit: int = 400) -> Any:

@@ -29,6 +29,8 @@ def arrow_schema(fmt: str, style: str) -> pa.Schema:
         return pa.schema([("messages", _MESSAGES)])
     if fmt == "sharegpt":
         return pa.schema([("conversations", _TURNS)])
+    if fmt in ("prompt-completion", "alpaca-prompt"):
+        return pa.schema([("prompt", text), ("completion", text)])
     conv = style == "conversational"
     if fmt == "preference":
         kind = _MESSAGES if conv else text

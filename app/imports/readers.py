@@ -187,12 +187,14 @@ def sharegpt(row: Any, source: str) -> list[dict]:
 
 
 def self_instruct(row: Any, source: str) -> list[dict]:
-    """A Self-Instruct task: one instruction per instance (its input), the instance output a reference."""
+    """A Self-Instruct task: one instruction per instance (its input), the instance output a reference; the task's
+    other fields (`name`, `is_classification`, `motivation_app`) in every instruction's metadata."""
     row = _need(row, "id", "instruction", "instances")
     task_id, instruction = _id(row["id"], "id"), _text(row, "instruction", required=True)
     if not isinstance(row["instances"], list) or not row["instances"]:
         got = "an empty one" if isinstance(row["instances"], list) else kind(row["instances"])
         raise ValueError(f"'instances' must be a non-empty list, not {got}")
+    _task_fields(row)
     meta = _rest(row, {"id", "instruction", "instances"})
     items = []
     for n, inst in enumerate(row["instances"], start=1):
@@ -208,6 +210,16 @@ def self_instruct(row: Any, source: str) -> list[dict]:
             item["metadata"] = meta
         items.append(item)
     return items
+
+
+def _task_fields(row: dict) -> None:
+    """A seed task's `name` and `is_classification` (kept in metadata, where the self-instruct job reads them)
+    must have their types: a flag given as "yes" would silently make a task a generation task."""
+    if row.get("name") is not None and not isinstance(row["name"], str):
+        raise ValueError(f"'name' must be a string, not {kind(row['name'])}")
+    flag = row.get("is_classification")
+    if flag is not None and not isinstance(flag, bool):
+        raise ValueError(f"'is_classification' must be true or false, not {kind(flag)} {short(flag)}")
 
 
 def prompt_completion(row: Any, source: str) -> list[dict]:

@@ -36,8 +36,10 @@ def runs_page(request: Request, session: SessionDep, user: AdminUser) -> Respons
 
 
 @router.get("/runs/new")
-def new_run_page(request: Request, session: SessionDep, user: AdminUser) -> Response:
-    ctx = {"user": user, "nav": "runs", "form": {}, "error": None, **forms.form_choices(session)}
+def new_run_page(request: Request, session: SessionDep, user: AdminUser, preset: str = "") -> Response:
+    """The form; `?preset=alpaca` fills it with that recipe's settings (each still editable)."""
+    ctx = {"user": user, "nav": "runs", "form": forms.preset_form(preset), "error": None,
+           **forms.form_choices(session)}
     return render(request, "tuning/new.html", ctx)
 
 

@@ -98,7 +98,7 @@ def create_run(session: Session, *, user: User, data: TuningRunCreate) -> Tuning
     from app.evaluation.runs import check_run_evaluation
 
     check_run_evaluation(session, project, data.evaluation)
-    settings = data.model_dump(include={"hyperparameters", "lora", "eval", "merge_weights"})
+    settings = data.model_dump(include={"hyperparameters", "lora", "eval", "merge_weights", "preset", "template"})
     if data.evaluation is not None:
         settings["evaluation"] = data.evaluation.model_dump()
     return _new_run(session, project=project, export=export, user=user, method=data.method,

@@ -106,5 +106,6 @@ def build_spec(run: TuningRun, *, resume: bool) -> dict[str, Any]:
         "resume_from_checkpoint": "latest" if resume else None,
         "stop_file": str(stop_file(run.id)),
         "merge_weights": bool(settings.get("merge_weights", False)),
+        "template": settings.get("template") or "auto",
         "eval": dict(settings.get("eval", {"enabled": True})),
     }

@@ -1,7 +1,7 @@
 """evaluation sets, answers, benchmark tasks, human comparisons (issue 15)
 
 Revision ID: 0013_evaluation
-Revises: 0006
+Revises: 0009_self_instruct
 Create Date: 2026-12-04 16:31:08.183882
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0013_evaluation'
-down_revision: str | None = '0006'
+down_revision: str | None = '0009_self_instruct'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

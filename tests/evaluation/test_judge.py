@@ -14,7 +14,7 @@ from sqlalchemy import select
 from app.core.db import get_sessionmaker
 from app.evaluation.judges import JUDGE_SYSTEM
 from app.jobs.runner import run_job
-from app.models import EvaluationAnswer, Instruction, ItemStatus, JobItem, JobStatus, Split
+from app.models import EvaluationAnswer, Instruction, ItemStatus, JobItem, JobStatus
 from tests.conftest import login
 from tests.evaluation.conftest import create, job_row
 from tests.support.openai_server import chat_reply, last_user_text
@@ -84,8 +84,8 @@ def test_pairwise_judge_exact_win_rate_ties_inconsistencies_failures_and_resume(
         # Answers are kept for human comparisons; the set's members never reach a training export.
         kept = session.scalars(select(EvaluationAnswer.model).where(EvaluationAnswer.set_id == evalproject["set_id"]))
         assert sorted(set(kept)) == ["answers:base", "teacher"]
-        assert set(session.scalars(select(Instruction.split).where(
-            Instruction.project_id == evalproject["project"]))) == {Split.holdout}
+        assert set(session.scalars(select(Instruction.evaluation_only).where(
+            Instruction.project_id == evalproject["project"]))) == {True}
 
     # The judge is fixed; "retry failed" asks again (a fresh request, not the stored reply) and the job resumes.
     judged = len([b for b in scripted.bodies() if _is_judge(b)])

@@ -10,6 +10,8 @@ from worker.training.specs import field, read_json
 
 SFT_FORMATS = ("sft-messages", "sft-alpaca", "sharegpt")
 FORMATS_BY_METHOD = {"sft": SFT_FORMATS, "dpo": ("preference",), "kto": ("kto",), "reward": ("preference",)}
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
+TEMPLATES = ("auto", "chat", "alpaca")
 
 
 def _positive(value: float) -> bool:
@@ -58,6 +60,7 @@ class Hyperparameters:
                             rule="must be at least 1")
     warmup_ratio: float = field(0.0, "Fraction of steps spent warming the learning rate up.",
                                 check=lambda v: 0 <= v < 1, rule="must be at least 0 and below 1")
+    lr_scheduler_type: str = field("linear", "How the learning rate decays after warm-up.", choices=SCHEDULERS)
     beta: float = field(0.1, "DPO/KTO temperature: how far the policy may move from the reference.",
                         check=_positive, rule="must be positive")
     bf16: bool | str = field("auto", "bfloat16 mixed precision: true, false or 'auto' (on where CUDA has it).",
@@ -90,6 +93,9 @@ class RunSpec:
     eval_file: str | None = field(None, "Evaluation data in the same format, or null.")
     data_format: str = field("sft-messages", "Format of the data files.",
                              choices=("sft-messages", "sft-alpaca", "sharegpt", "preference", "kto"))
+    template: str = field("auto", "How prompts are rendered: \"auto\" (the tokenizer's chat template, else an "
+                                  "Alpaca layout), \"chat\", or \"alpaca\" (Alpaca's PROMPT_DICT as published).",
+                          choices=TEMPLATES)
     lora: LoraSpec = field(help="LoRA adapter settings.", factory=LoraSpec)  # noqa: RUF009
     quantization: str | None = field(None, "null, or \"4bit\" for QLoRA (needs CUDA and bitsandbytes).",
                                      choices=(None, "4bit"))

@@ -13,16 +13,16 @@ from typing import Any
 from worker.training.config import ScoreSpec
 from worker.training.errors import ConfigError, DataError
 from worker.training.events import Emitter
-from worker.training.render import alpaca_prompt, has_chat_template
+from worker.training.render import plain_prompt, uses_chat
 
 ACCURACY_PAIRS = 256  # pairs scored before and after training for the run's reported accuracy
 
 
-def reward_text(prompt: list[dict[str, str]], answer: str, tokenizer: Any) -> str:
-    if has_chat_template(tokenizer):
+def reward_text(prompt: list[dict[str, str]], answer: str, tokenizer: Any, template: str = "auto") -> str:
+    if uses_chat(tokenizer, template):
         return tokenizer.apply_chat_template([*prompt, {"role": "assistant", "content": answer}], tokenize=False)
     eos = tokenizer.eos_token or ""
-    return alpaca_prompt({"prompt": prompt}) + answer + ("" if answer.endswith(eos) else eos)
+    return plain_prompt({"prompt": prompt}, template) + answer + ("" if answer.endswith(eos) else eos)
 
 
 def rewards(model: Any, tokenizer: Any, texts: list[str], batch_size: int = 8) -> list[float]:
@@ -44,13 +44,14 @@ def rewards(model: Any, tokenizer: Any, texts: list[str], batch_size: int = 8) -
     return out
 
 
-def pair_accuracy(model: Any, tokenizer: Any, records: list[dict[str, Any]]) -> float | None:
+def pair_accuracy(model: Any, tokenizer: Any, records: list[dict[str, Any]], template: str = "auto") -> float | None:
     """The share of preference pairs whose chosen answer gets the higher reward."""
     pairs = records[:ACCURACY_PAIRS]
     if not pairs:
         return None
-    chosen = rewards(model, tokenizer, [reward_text(r["prompt"], r["chosen"], tokenizer) for r in pairs])
-    rejected = rewards(model, tokenizer, [reward_text(r["prompt"], r["rejected"], tokenizer) for r in pairs])
+    chosen = rewards(model, tokenizer, [reward_text(r["prompt"], r["chosen"], tokenizer, template) for r in pairs])
+    rejected = rewards(model, tokenizer, [reward_text(r["prompt"], r["rejected"], tokenizer, template)
+                                          for r in pairs])
     return round(sum(c > r for c, r in zip(chosen, rejected, strict=True)) / len(pairs), 6)
 
 
