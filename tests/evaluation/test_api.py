@@ -70,7 +70,8 @@ def test_sets_benchmarks_and_comparisons_through_the_api(client, db, make_user, 
     db.flush()
     results = client.get(f"/api/v1/comparisons/{comparison_id}", headers=headers).json()["results"]
     assert (results["pairs"], results["needed"], results["verdicts"]) == (3, 6, 3)
-    assert results["overall"]["win_rate"] == round((2 + 0.5) / 3, 6) and results["criteria"]["concise"]["win_rate"] == 0.0
+    assert results["overall"]["win_rate"] == round((2 + 0.5) / 3, 6)
+    assert results["criteria"]["concise"]["win_rate"] == 0.0
 
     annotator_headers = token_for(annotator)
     assert client.post("/api/v1/projects/api-evals/evaluation-sets", headers=annotator_headers,
