@@ -81,3 +81,13 @@ def test_sets_benchmarks_and_comparisons_through_the_api(client, db, make_user, 
     page = client.get("/projects/api-evals/evaluation")
     assert page.status_code == 200 and "seed-set" in page.text and "line 2: &#39;choices&#39; must be" in page.text
     assert "tuned vs base" in page.text
+
+
+def test_the_new_job_form_draws_every_evaluation_kind(client, db, make_user):
+    _project(db)
+    admin = make_user("admin")
+    login(client, admin.email)
+    for kind, field in (("judge", "judge"), ("reference-metrics", "metrics"), ("benchmark", "task"),
+                        ("reward-rank", "reward_run")):
+        page = client.get(f"/jobs/new?project=api-evals&kind={kind}")
+        assert page.status_code == 200 and f'name="{field}"' in page.text, kind
