@@ -41,6 +41,7 @@ ROUTER_MODULES = [
     "app.generations.routes",
     "app.jobs.routes",
     "app.jobs.pages",
+    "app.serving.routes",
     "app.self_instruct.routes",
     "app.evaluation.routes",
     "app.evaluation.pages",
