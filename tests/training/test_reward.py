@@ -36,7 +36,9 @@ def test_reward_model_accuracy_on_the_training_pairs_rises(reward_run):
     events, _adapter = reward_run
     (result,) = by_event(events, "eval")
     assert result["pairs"] == 16
-    assert result["accuracy_before"] < 0.7 and result["accuracy_after"] >= 0.8, result
+    # The head starts random (seeded, so the run is reproducible); training must beat where it started.
+    assert result["accuracy_after"] > result["accuracy_before"] and result["accuracy_after"] >= 0.9, result
+    assert result["margin_after"] > result["margin_before"] + 1.0, result  # chosen answers pulled well apart
 
 
 def test_the_app_scores_with_it_and_ranks_a_projects_candidates(reward_run, tiny_model, sqlite_url, monkeypatch):

@@ -44,15 +44,18 @@ def rewards(model: Any, tokenizer: Any, texts: list[str], batch_size: int = 8) -
     return out
 
 
-def pair_accuracy(model: Any, tokenizer: Any, records: list[dict[str, Any]], template: str = "auto") -> float | None:
-    """The share of preference pairs whose chosen answer gets the higher reward."""
+def pair_metrics(model: Any, tokenizer: Any, records: list[dict[str, Any]],
+                 template: str = "auto") -> dict[str, float | None]:
+    """{"accuracy": the share of preference pairs whose chosen answer gets the higher reward, "margin": the mean
+    reward of the chosen answer minus the rejected one}."""
     pairs = records[:ACCURACY_PAIRS]
     if not pairs:
-        return None
+        return {"accuracy": None, "margin": None}
     chosen = rewards(model, tokenizer, [reward_text(r["prompt"], r["chosen"], tokenizer, template) for r in pairs])
     rejected = rewards(model, tokenizer, [reward_text(r["prompt"], r["rejected"], tokenizer, template)
                                           for r in pairs])
-    return round(sum(c > r for c, r in zip(chosen, rejected, strict=True)) / len(pairs), 6)
+    return {"accuracy": round(sum(c > r for c, r in zip(chosen, rejected, strict=True)) / len(pairs), 6),
+            "margin": round(sum(c - r for c, r in zip(chosen, rejected, strict=True)) / len(pairs), 6)}
 
 
 def _inputs(path: Path) -> list[tuple[list[dict[str, str]], str]]:

@@ -17,7 +17,7 @@ from worker.training.errors import ConfigError, DataError
 from worker.training.events import Emitter, is_main_process, log
 from worker.training.modeling import load_model, load_tokenizer, lora_config, use_bf16
 from worker.training.render import full_texts, to_dataset, uses_chat
-from worker.training.reward import ACCURACY_PAIRS, pair_accuracy
+from worker.training.reward import ACCURACY_PAIRS, pair_metrics
 from worker.training.trainers import build_trainer, training_args
 
 CHECKPOINT_DIR = re.compile(r"checkpoint-(\d+)")
@@ -123,6 +123,10 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
     if spec.method == "sft" and hp.padding_free and not hp.packing:
         records, max_length = _drop_long(records, tokenizer, hp.max_length, spec.template), None
     bf16 = use_bf16(hp.bf16)
+    if spec.method == "reward":
+        from transformers import set_seed
+
+        set_seed(hp.seed)  # the reward head starts random: seeded, a run is reproducible
     model = load_model(spec, bf16)
     args = training_args(spec, bf16=bf16, max_length=max_length)
     callback = EventCallback(emitter, stop_file=spec.stop_file, num_samples=len(records), resumed_from=resume)
@@ -156,8 +160,8 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     reward = spec.method == "reward"  # a reward model generates nothing: its check is accuracy on pairs
     samples = eval_records[: spec.eval.num_samples] if evaluate and not reward else []
     loss_before = evaluation.eval_loss(trainer) if evaluate else None
-    accuracy_before = (pair_accuracy(trainer.model, tokenizer, prepared.records, spec.template)
-                       if reward and is_main_process() else None)
+    before = (pair_metrics(trainer.model, tokenizer, prepared.records, spec.template)
+              if reward and is_main_process() else {})
     # Before train() the weights are the base model's, even when resuming: the checkpoint loads inside train().
     base_answers = (evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens,
                                               spec.template)
@@ -171,8 +175,9 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     if reward:
         loss_after = evaluation.eval_loss(trainer) if evaluate else None  # collective: every rank
         if is_main_process():
-            emitter.emit("eval", accuracy_before=accuracy_before,
-                         accuracy_after=pair_accuracy(trainer.model, tokenizer, prepared.records, spec.template),
+            after = pair_metrics(trainer.model, tokenizer, prepared.records, spec.template)
+            emitter.emit("eval", accuracy_before=before.get("accuracy"), accuracy_after=after["accuracy"],
+                         margin_before=before.get("margin"), margin_after=after["margin"],
                          pairs=min(len(prepared.records), ACCURACY_PAIRS), loss_before=loss_before,
                          loss_after=loss_after)
     elif evaluate:
