@@ -46,7 +46,7 @@ def pool_texts(limit: int) -> list[str]:
     with gzip.open(data / "t0-train-50k" / "t0_train_50k.jsonl.gz", "rt", encoding="utf-8") as handle:
         for line in handle:
             lines = [x for x in json.loads(line)["prompt"].split("\n") if x.strip()]
-            for index, text in enumerate(lines[:6]):
+            for index, text in enumerate(lines[:12]):
                 while len(by_position) <= index:
                     by_position.append([])
                 by_position[index].append(text)

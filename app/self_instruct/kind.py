@@ -54,7 +54,9 @@ class SelfInstructKind(JobKind):
             raise ValidationFailed(
                 f"No {what} to bootstrap from: the seed filter matches no instruction of project {project.slug} "
                 "(evaluation-only ones never count). Import seed tasks (e.g. Self-Instruct's seed_tasks.jsonl) or "
-                "change the seed filter.", details=[{"field": "params.seeds", "message": f"matches no {what}"}])
+                "change the seed filter.", details=[{"field": "params.seeds", "message": (
+                    f"matches no {what} of this project (evaluation-only ones never count): import seed tasks "
+                    "or change the filter")}])
 
     # ------------------------------------------------------------------ planning and asking
 
