@@ -41,6 +41,7 @@ ROUTER_MODULES = [
     "app.jobs.routes",
     "app.jobs.pages",
     "app.self_instruct.routes",
+    "app.serving.routes",
 ]
 
 
