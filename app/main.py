@@ -42,6 +42,8 @@ ROUTER_MODULES = [
     "app.jobs.pages",
     "app.self_instruct.routes",
     "app.serving.routes",
+    "app.documents.routes",
+    "app.documents.pages",
 ]
 
 

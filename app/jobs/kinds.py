@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from app.jobs.outcome import Outcome
 
 # Every kind's module; each registers its kind on import. Imported on first use, so the web starts fast.
-KIND_MODULES = ["app.answer.kind", "app.self_instruct.kind"]
+KIND_MODULES = ["app.answer.kind", "app.grounded.kind", "app.grounded.evaluation", "app.self_instruct.kind"]
 
 
 class JobKind(ABC):

@@ -3,6 +3,7 @@
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.backend import Backend, BackendKind
 from app.models.base import Base
+from app.models.document import Document, Passage, PassageEmbedding
 from app.models.export import Export, ExportStatus
 from app.models.import_job import ImportJob, ImportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Construction, Instruction, InstructionStatus, Split
@@ -25,6 +26,7 @@ __all__ = [
     "Candidate",
     "CandidateOrigin",
     "Construction",
+    "Document",
     "Export",
     "ExportStatus",
     "GenerationJob",
@@ -38,6 +40,8 @@ __all__ = [
     "JobEvent",
     "JobItem",
     "JobStatus",
+    "Passage",
+    "PassageEmbedding",
     "Project",
     "Role",
     "RunEvent",

@@ -19,7 +19,8 @@ METHOD_SPECS: dict[str, tuple[str, bool, str | None]] = {
     "dpo-qlora": ("dpo", True, "4bit"),
     "kto-lora": ("kto", True, None),
 }
-FORMATS_BY_METHOD = {"sft": ("sft-messages", "sft-alpaca", "sharegpt"), "dpo": ("preference",), "kto": ("kto",)}
+FORMATS_BY_METHOD = {"sft": ("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct"), "dpo": ("preference",),
+                     "kto": ("kto",)}
 CHECKPOINT_RE = re.compile(r"checkpoint-(\d+)$")
 
 
