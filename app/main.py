@@ -41,8 +41,10 @@ ROUTER_MODULES = [
     "app.generations.routes",
     "app.jobs.routes",
     "app.jobs.pages",
-    "app.serving.routes",
     "app.self_instruct.routes",
+    "app.serving.routes",
+    "app.documents.routes",
+    "app.documents.pages",
     "app.evaluation.routes",
     "app.evaluation.pages",
 ]

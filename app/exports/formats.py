@@ -153,6 +153,15 @@ def alpaca_prompt(rec: Record, _cands: dict[int, str], _style: str) -> list[dict
     return [alpaca_row(rec.instruction, rec.input, rec.final_response)]
 
 
+def txtinstruct(rec: Record, _cands: dict[int, str], _style: str) -> list[dict[str, Any]]:
+    """txtinstruct's training row: the context (the passage) and its statements. One row per approved item:
+    txtinstruct's trainer reads every statement of every row alike, so rows need not be grouped by passage.
+    Items without an input have no context and are not grounded: they give no row."""
+    if not rec.input.strip():
+        return []
+    return [{"context": rec.input, "statements": [{"source": rec.instruction, "target": rec.final_response}]}]
+
+
 Builder = Callable[[Record, dict[int, str], str], list[dict[str, Any]]]
 BUILDERS: dict[str, Builder] = {
     "sft-alpaca": sft_alpaca,
@@ -163,6 +172,7 @@ BUILDERS: dict[str, Builder] = {
     "ranking": ranking,
     "prompt-completion": prompt_completion,
     "alpaca-prompt": alpaca_prompt,
+    "txtinstruct": txtinstruct,
 }
 
 

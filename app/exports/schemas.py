@@ -7,11 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "prompt-completion", "alpaca-prompt",
-           "ranking")
+FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "txtinstruct", "prompt-completion",
+           "alpaca-prompt", "ranking")
 FILE_FORMATS = ("jsonl", "json", "parquet", "hf")
-ExportFormat = Literal["sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "prompt-completion",
-                       "alpaca-prompt", "ranking"]
+ExportFormat = Literal["sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "txtinstruct",
+                       "prompt-completion", "alpaca-prompt", "ranking"]
 FileFormat = Literal["jsonl", "json", "parquet", "hf"]
 SplitName = Literal["train", "eval"]
 

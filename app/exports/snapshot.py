@@ -191,7 +191,8 @@ def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
         # Eval and holdout instructions keep their split whatever the fraction: never in a train file.
         return "eval" if split == "train" and to_eval(instruction_id) else split
 
-    if encoded.applies(conn, opts["file_format"]) and spec.format in encoded.LINE_FORMATS:
+    in_sql = encoded.applies(conn, opts["file_format"]) and spec.format in encoded.SQL_FORMATS
+    if in_sql and spec.format in encoded.LINE_FORMATS:
         for part in encoded.iter_lines(conn, spec.project_id, opts, spec.format):
             if fraction > 0:
                 splits = [split_of(SPLIT_NAMES[s], int(i)) for s, i in zip(part.splits, part.instruction_ids,
@@ -200,7 +201,7 @@ def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
                 splits = [SPLIT_NAMES[s] for s in part.splits]
             yield Batch(part.lines, splits, part.approval_ids)
         return
-    if encoded.applies(conn, opts["file_format"]) and spec.format in encoded.UNIT_FORMATS:
+    if in_sql:
         for units in encoded.iter_units(conn, spec.project_id, opts, spec.format, style):
             batch = Batch([], [], [], owners=[], with_rows=[])
             for approval_id, instruction_id, split, lines in units:

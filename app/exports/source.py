@@ -67,7 +67,9 @@ def approval_conditions(project_id: int, options: dict[str, Any], dialect: str =
     # two unique indexes in that order by itself (and would misjudge the row count of "+ 0" and sort).
     project = Approval.project_id + 0 if dialect == "sqlite" else Approval.project_id
     conds: list[Any] = [project == project_id, Approval.instruction_id == Instruction.id,
-                        Instruction.evaluation_only.is_(evaluation_only)]
+                        Instruction.evaluation_only.is_(evaluation_only),
+                        # Items whose source document was deleted are marked, and never exported again.
+                        Instruction.source_deleted_at.is_(None)]
     splits = set(filters.get("split") or [Split.train.value, Split.eval.value])
     if options.get("include_holdout"):
         splits.add(Split.holdout.value)

@@ -18,6 +18,7 @@ ARROW_BATCH_ROWS = 20_000
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 _TURNS = pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())]))
+_STATEMENTS = pa.list_(pa.struct([("source", pa.string()), ("target", pa.string())]))
 
 
 def arrow_schema(fmt: str, style: str) -> pa.Schema:
@@ -31,6 +32,8 @@ def arrow_schema(fmt: str, style: str) -> pa.Schema:
         return pa.schema([("conversations", _TURNS)])
     if fmt in ("prompt-completion", "alpaca-prompt"):
         return pa.schema([("prompt", text), ("completion", text)])
+    if fmt == "txtinstruct":
+        return pa.schema([("context", text), ("statements", _STATEMENTS)])
     conv = style == "conversational"
     if fmt == "preference":
         kind = _MESSAGES if conv else text

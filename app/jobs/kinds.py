@@ -21,8 +21,9 @@ if TYPE_CHECKING:
     from app.jobs.outcome import Outcome
 
 # Every kind's module; each registers its kind on import. Imported on first use, so the web starts fast.
-KIND_MODULES = ["app.answer.kind", "app.self_instruct.kind", "app.evaluation.judge_kind",
-                "app.evaluation.reference_kind", "app.evaluation.benchmark_kind", "app.evaluation.reward_kind"]
+KIND_MODULES = ["app.answer.kind", "app.grounded.kind", "app.grounded.evaluation", "app.self_instruct.kind",
+                "app.evaluation.judge_kind", "app.evaluation.reference_kind", "app.evaluation.benchmark_kind",
+                "app.evaluation.reward_kind"]
 
 
 class JobKind(ABC):

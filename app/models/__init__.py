@@ -3,6 +3,7 @@
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.backend import Backend, BackendKind
 from app.models.base import Base
+from app.models.document import Document, Passage, PassageEmbedding
 from app.models.evaluation import (
     BenchmarkTask,
     ComparisonItem,
@@ -36,6 +37,7 @@ __all__ = [
     "CandidateOrigin",
     "ComparisonItem",
     "Construction",
+    "Document",
     "EvaluationAnswer",
     "EvaluationSet",
     "Export",
@@ -53,6 +55,8 @@ __all__ = [
     "JobEvent",
     "JobItem",
     "JobStatus",
+    "Passage",
+    "PassageEmbedding",
     "Project",
     "Role",
     "RunEvent",

@@ -80,6 +80,8 @@ class Instruction(TimestampMixin, Base):
     model: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # Kept for evaluation only (Self-Instruct's 252 user-oriented tasks): never in a training export, never a seed.
     evaluation_only: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Set when what the item was built from is gone (its document deleted): exports leave such items out.
+    source_deleted_at: Mapped[datetime | None]
 
     candidates: Mapped[list[Candidate]] = relationship(
         back_populates="instruction",

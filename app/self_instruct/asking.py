@@ -36,11 +36,13 @@ def _ask(params: SelfInstructParams, text: str) -> dict[str, Any]:
     return {"prompt": text}
 
 
-def _penalty(params: SelfInstructParams, value: float) -> dict[str, Any]:
-    return {"presence_penalty": value} if params.presence_penalty else {}
+def _penalty(params: SelfInstructParams, value: float, penalties: bool) -> dict[str, Any]:
+    """The presence penalty, unless it is 0 or the backend takes none (Tuneloop's model server refuses them)."""
+    return {"presence_penalty": value} if params.presence_penalty and penalties else {}
 
 
-def prompt_request(params: SelfInstructParams, data: dict[str, Any], *, salt: str) -> ModelRequest:
+def prompt_request(params: SelfInstructParams, data: dict[str, Any], *, salt: str,
+                   penalties: bool = True) -> ModelRequest:
     if params.mode == "alpaca":
         stop = prompts.alpaca_stop(params.list_length)
     else:
@@ -49,7 +51,7 @@ def prompt_request(params: SelfInstructParams, data: dict[str, Any], *, salt: st
             stop = stop[1:]  # chat models put blank lines between items; "\n\n" would end the list at its first
     return ModelRequest(backend=params.backend, **_ask(params, data["prompt"]), temperature=params.temperature,
                         top_p=params.top_p, max_tokens=params.max_tokens, stop=stop, seed=params.seed, salt=salt,
-                        extra=_penalty(params, params.presence_penalty))
+                        extra=_penalty(params, params.presence_penalty, penalties))
 
 
 def classify_request(params: SelfInstructParams, instruction: str) -> ModelRequest:
@@ -58,10 +60,11 @@ def classify_request(params: SelfInstructParams, instruction: str) -> ModelReque
                         temperature=0, max_tokens=3, stop=prompts.IS_CLASSIFICATION_STOP)
 
 
-def instances_request(params: SelfInstructParams, instruction: str, *, classification: bool) -> ModelRequest:
+def instances_request(params: SelfInstructParams, instruction: str, *, classification: bool,
+                      penalties: bool = True) -> ModelRequest:
     """generate_instances.py: greedy, stop before one instance too many or the next task."""
     text = prompts.instances_prompt(instruction, classification=classification)
     return ModelRequest(backend=params.backend, **_ask(params, text), temperature=0,
                         max_tokens=prompts.instances_max_tokens(classification),
                         stop=prompts.instances_stop(params.max_instances),
-                        extra=_penalty(params, INSTANCES_PRESENCE_PENALTY))
+                        extra=_penalty(params, INSTANCES_PRESENCE_PENALTY, penalties))

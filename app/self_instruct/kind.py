@@ -54,7 +54,9 @@ class SelfInstructKind(JobKind):
             raise ValidationFailed(
                 f"No {what} to bootstrap from: the seed filter matches no instruction of project {project.slug} "
                 "(evaluation-only ones never count). Import seed tasks (e.g. Self-Instruct's seed_tasks.jsonl) or "
-                "change the seed filter.", details=[{"field": "params.seeds", "message": f"matches no {what}"}])
+                "change the seed filter.", details=[{"field": "params.seeds", "message": (
+                    f"matches no {what} of this project (evaluation-only ones never count): import seed tasks "
+                    "or change the filter")}])
 
     # ------------------------------------------------------------------ planning and asking
 
@@ -67,8 +69,10 @@ class SelfInstructKind(JobKind):
                                                else Construction.distilled)
         ctx.state.update(model=model, construction=construction.value, backend=params.backend,
                          run_id=run_id_of(config.model) or run_id_of(config.name), accepted=0, prompts=0,
-                         cursor=0, failed=[], window=[], stopped=None)
+                         cursor=0, failed=[], window=[], stopped=None, penalties=not config.is_local)
         ctx.save_state()
+        if config.is_local and params.presence_penalty:
+            ctx.event("note", "Tuneloop's model server takes no presence penalty: the prompts go without it.")
         self._add_prompts(ctx, runtime.runtime_for(ctx.session, ctx.job, params))
 
     def _add_prompts(self, ctx: JobContext, rt: runtime.Runtime) -> int:
@@ -88,12 +92,14 @@ class SelfInstructKind(JobKind):
         params: SelfInstructParams = ctx.params
         if item.stage == "prompt":
             base = f"seed-{params.seed}" if params.seed is not None else f"job-{ctx.job.id}"
-            return asking.prompt_request(params, item.input, salt=f"{base}:prompt-{item.input['number']}")
+            return asking.prompt_request(params, item.input, salt=f"{base}:prompt-{item.input['number']}",
+                                         penalties=ctx.state.get("penalties", True))
         if item.stage == "classify":
             return asking.classify_request(params, item.input["instruction"])
         if item.stage == "instances":
             return asking.instances_request(params, item.input["instruction"],
-                                            classification=bool(item.input.get("is_classification")))
+                                            classification=bool(item.input.get("is_classification")),
+                                            penalties=ctx.state.get("penalties", True))
         return None
 
     # ------------------------------------------------------------------ answers

@@ -12,6 +12,7 @@ from app.core.queue import send_task
 from app.core.templating import render
 from app.generations.schemas import GenerationCreate, GenerationFilter
 from app.generations.service import cancel_job, create_job, jobs_for_run, reap_generations
+from app.grounded.before_after import before_after
 from app.tuning import artifacts, forms, relay, service
 from app.users.deps import AdminUser
 
@@ -69,7 +70,8 @@ def run_page(request: Request, run_id: int, session: SessionDep, user: AdminUser
 
     ctx = {"user": user, "nav": "runs", "run": run, "artifacts": artifacts.list_artifacts(run),
            "evaluation": run_context(session, run) if run.state.value == "succeeded" else None,
-           "jobs": jobs_for_run(session, run_id=run.id), "can_resume": run.state.value in ("failed", "cancelled")
+           "jobs": jobs_for_run(session, run_id=run.id), "grounded": before_after(session, run),
+           "can_resume": run.state.value in ("failed", "cancelled")
            and service.has_checkpoint(run)}
     return render(request, "tuning/run.html", ctx, block="live")
 

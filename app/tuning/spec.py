@@ -20,8 +20,8 @@ METHOD_SPECS: dict[str, tuple[str, bool, str | None]] = {
     "kto-lora": ("kto", True, None),
     "reward-lora": ("reward", True, None),  # a reward model (TRL's RewardTrainer) on preference pairs
 }
-FORMATS_BY_METHOD = {"sft": ("sft-messages", "sft-alpaca", "sharegpt"), "dpo": ("preference",), "kto": ("kto",),
-                     "reward": ("preference",)}
+FORMATS_BY_METHOD = {"sft": ("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct"), "dpo": ("preference",),
+                     "kto": ("kto",), "reward": ("preference",)}
 CHECKPOINT_RE = re.compile(r"checkpoint-(\d+)$")
 
 

@@ -1,7 +1,7 @@
 """Evaluation-only instructions (issue 12): a flag that keeps an instruction out of training exports and seeds
 
 Revision ID: 0009_self_instruct
-Revises: 0006
+Revises: 0012_documents
 Create Date: 2026-12-04 16:30:00
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0009_self_instruct'
-down_revision: str | None = '0006'
+down_revision: str | None = '0012_documents'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -65,3 +65,24 @@ def test_rounds_side_by_side_with_a_to_d_shares(client, db, make_user):
     fragment = client.get(f"/projects/boot/self-instruct/report?job={second.id}", headers={"HX-Request": "true"})
     assert fragment.status_code == 200 and "<html" not in fragment.text
     assert f'data-round="{second.id}"' in fragment.text and f'data-round="{first.id}"' not in fragment.text
+
+
+def test_the_new_job_form_offers_every_parameter_and_names_the_missing_seeds(client, db, make_user):
+    from app.models import Backend
+    from tests.jobs.test_pages import _csrf
+
+    admin = make_user("admin")
+    db.add(Project(name="Form", slug="form"))
+    db.add(Backend(name="teacher", kind="openai", base_url="http://127.0.0.1:9/v1", model="t-1"))
+    db.flush()
+    login(client, admin.email)
+    page = client.get("/jobs/new?project=form&kind=self-instruct")
+    assert page.status_code == 200
+    for name in ("backend", "mode", "target_accepted", "max_prompts", "prompt_instructions", "machine_instructions",
+                 "rouge_threshold", "classify", "generate_instances", "temperature", "top_p", "max_tokens", "seed",
+                 "seeds.construction"):
+        assert f'name="{name}"' in page.text, name
+    assert 'value="human" checked' in page.text  # the default seeds, shown as they will apply
+    resp = client.post("/jobs", data={"csrftoken": _csrf(page.text), "project": "form", "kind": "self-instruct",
+                                      "backend": "teacher", "mode": "self-instruct", "seeds.construction": "human"})
+    assert resp.status_code == 422 and "matches no seed instruction of this project" in resp.text

@@ -8,7 +8,7 @@ from pathlib import Path
 from worker.training.errors import ConfigError
 from worker.training.specs import field, read_json
 
-SFT_FORMATS = ("sft-messages", "sft-alpaca", "sharegpt")
+SFT_FORMATS = ("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct")
 FORMATS_BY_METHOD = {"sft": SFT_FORMATS, "dpo": ("preference",), "kto": ("kto",), "reward": ("preference",)}
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 TEMPLATES = ("auto", "chat", "alpaca")
@@ -92,7 +92,7 @@ class RunSpec:
                         choices=("sft", "dpo", "kto", "reward"))
     eval_file: str | None = field(None, "Evaluation data in the same format, or null.")
     data_format: str = field("sft-messages", "Format of the data files.",
-                             choices=("sft-messages", "sft-alpaca", "sharegpt", "preference", "kto"))
+                             choices=("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct", "preference", "kto"))
     template: str = field("auto", "How prompts are rendered: \"auto\" (the tokenizer's chat template, else an "
                                   "Alpaca layout), \"chat\", or \"alpaca\" (Alpaca's PROMPT_DICT as published).",
                           choices=TEMPLATES)
