@@ -91,3 +91,16 @@ def test_the_new_job_form_draws_every_evaluation_kind(client, db, make_user):
                         ("reward-rank", "reward_run")):
         page = client.get(f"/jobs/new?project=api-evals&kind={kind}")
         assert page.status_code == 200 and f'name="{field}"' in page.text, kind
+
+
+def test_the_user_oriented_set_is_built_from_the_shared_file(db, shared_data):
+    from app.evaluation.sets import build_user_oriented
+
+    project = Project(name="Uo", slug="uo")
+    db.add(project)
+    db.flush()
+    path = shared_data / "self-instruct" / "user_oriented_instructions.jsonl"
+    made = build_user_oriented(db, project=project, path=path)
+    assert (made.name, made.size, made.references) == ("user-oriented-252", 252, 252)
+    assert made.items[0]["instruction"] and made.items[0]["reference"]
+    assert db.query(Instruction).filter_by(project_id=project.id, evaluation_only=False).count() == 0
