@@ -248,6 +248,15 @@ def _register_documents() -> None:
 _register_documents()
 
 
+def _register_evaluation() -> None:
+    from app.evaluation.cli import evaluation_cli
+
+    cli.add_typer(evaluation_cli, name="evaluation-set")
+
+
+_register_evaluation()
+
+
 def _register_backend() -> None:
     from app.backends.cli import backend_cli  # cheap: the service is imported inside each command
 

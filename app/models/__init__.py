@@ -5,6 +5,15 @@ from app.models.backend import Backend, BackendKind
 from app.models.backend_slot import BackendSlot
 from app.models.base import Base
 from app.models.document import Document, Passage, PassageEmbedding
+from app.models.evaluation import (
+    BenchmarkTask,
+    ComparisonItem,
+    EvaluationAnswer,
+    EvaluationSet,
+    HumanComparison,
+    HumanVerdict,
+    VerdictStatus,
+)
 from app.models.export import Export, ExportStatus
 from app.models.import_job import ImportJob, ImportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Construction, Instruction, InstructionStatus, Split
@@ -25,14 +34,20 @@ __all__ = [
     "BackendKind",
     "BackendSlot",
     "Base",
+    "BenchmarkTask",
     "Candidate",
     "CandidateOrigin",
+    "ComparisonItem",
     "Construction",
     "Document",
+    "EvaluationAnswer",
+    "EvaluationSet",
     "Export",
     "ExportStatus",
     "GenerationJob",
     "GenerationStatus",
+    "HumanComparison",
+    "HumanVerdict",
     "ImportJob",
     "ImportStatus",
     "Instruction",
@@ -52,5 +67,6 @@ __all__ = [
     "StoredResponse",
     "TuningRun",
     "User",
+    "VerdictStatus",
     "WorkerPing",
 ]

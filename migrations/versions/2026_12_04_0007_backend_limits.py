@@ -1,7 +1,7 @@
 """Leases and hits of the rate limit every worker shares, for installations without Redis (issue 11)
 
 Revision ID: 0007_backend_limits
-Revises: 0012_documents
+Revises: 0013_evaluation
 Create Date: 2026-12-04 16:13:28.188192
 """
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0007_backend_limits'
-down_revision: str | None = '0012_documents'
+down_revision: str | None = '0013_evaluation'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
