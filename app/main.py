@@ -31,6 +31,7 @@ ROUTER_MODULES = [
     "app.users.routes",
     "app.annotation.api",
     "app.annotation.routes",
+    "app.annotation.pairwise_routes",
     "app.review.api",
     "app.review.routes",
     "app.admin.routes",
@@ -41,7 +42,14 @@ ROUTER_MODULES = [
     "app.generations.routes",
     "app.jobs.routes",
     "app.jobs.pages",
+    "app.self_instruct.routes",
     "app.serving.routes",
+    "app.documents.routes",
+    "app.documents.pages",
+    "app.evaluation.routes",
+    "app.evaluation.pages",
+    "app.backends.routes",
+    "app.backends.pages",
 ]
 
 

@@ -2,7 +2,18 @@
 
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.backend import Backend, BackendKind
+from app.models.backend_slot import BackendSlot
 from app.models.base import Base
+from app.models.document import Document, Passage, PassageEmbedding
+from app.models.evaluation import (
+    BenchmarkTask,
+    ComparisonItem,
+    EvaluationAnswer,
+    EvaluationSet,
+    HumanComparison,
+    HumanVerdict,
+    VerdictStatus,
+)
 from app.models.export import Export, ExportStatus
 from app.models.image import Image
 from app.models.import_job import ImportJob, ImportStatus
@@ -22,14 +33,22 @@ __all__ = [
     "ApprovalMethod",
     "Backend",
     "BackendKind",
+    "BackendSlot",
     "Base",
+    "BenchmarkTask",
     "Candidate",
     "CandidateOrigin",
+    "ComparisonItem",
     "Construction",
+    "Document",
+    "EvaluationAnswer",
+    "EvaluationSet",
     "Export",
     "ExportStatus",
     "GenerationJob",
     "GenerationStatus",
+    "HumanComparison",
+    "HumanVerdict",
     "Image",
     "ImportJob",
     "ImportStatus",
@@ -40,6 +59,8 @@ __all__ = [
     "JobEvent",
     "JobItem",
     "JobStatus",
+    "Passage",
+    "PassageEmbedding",
     "Project",
     "Role",
     "RunEvent",
@@ -48,5 +69,6 @@ __all__ = [
     "StoredResponse",
     "TuningRun",
     "User",
+    "VerdictStatus",
     "WorkerPing",
 ]

@@ -18,6 +18,7 @@ METHOD_SPECS: dict[str, tuple[str, bool, str | None]] = {
     "dpo-lora": ("dpo", True, None),
     "dpo-qlora": ("dpo", True, "4bit"),
     "kto-lora": ("kto", True, None),
+    "reward-lora": ("reward", True, None),  # a reward model (TRL's RewardTrainer) on preference pairs
     # Vision-language (LLaVA-style) runs on llava / vision-messages snapshots; the stage says what trains.
     "vlm-lora": ("sft", True, None),
     "vlm-stage1": ("sft", False, None),
@@ -25,7 +26,8 @@ METHOD_SPECS: dict[str, tuple[str, bool, str | None]] = {
 }
 VISION_STAGES = {"vlm-lora": "projector+lora", "vlm-stage1": "projector", "vlm-full": "projector+lm"}
 VISION_FORMATS = ("llava", "vision-messages")
-FORMATS_BY_METHOD = {"sft": ("sft-messages", "sft-alpaca", "sharegpt"), "dpo": ("preference",), "kto": ("kto",)}
+FORMATS_BY_METHOD = {"sft": ("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct"), "dpo": ("preference",),
+                     "kto": ("kto",), "reward": ("preference",)}
 CHECKPOINT_RE = re.compile(r"checkpoint-(\d+)$")
 
 
@@ -110,6 +112,7 @@ def build_spec(run: TuningRun, *, resume: bool) -> dict[str, Any]:
         "resume_from_checkpoint": "latest" if resume else None,
         "stop_file": str(stop_file(run.id)),
         "merge_weights": bool(settings.get("merge_weights", False)),
+        "template": settings.get("template") or "auto",
         "eval": dict(settings.get("eval", {"enabled": True})),
         **({"vision_stage": VISION_STAGES[run.method]} if run.method in VISION_STAGES else {}),
     }

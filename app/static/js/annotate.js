@@ -240,6 +240,7 @@
       n: () => { correctionMode("new"); },
       u: () => toggleFlag("unsafe"), p: () => toggleFlag("personal_data"),
       i: () => toggleFlag("not_instruction"), h: () => toggleFlag("needs_expert"),
+      o: () => toggleFlag("unsupported"),
       c: () => $("#comment").focus(),
       t: () => editTurn(), v: toggleImages,
       s: () => { toggleDialog("skip-dialog"); $("#skip-reason").focus(); },
