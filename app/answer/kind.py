@@ -14,6 +14,7 @@ from app.backends.requests import ModelRequest, ModelResponse
 from app.backends.resolve import backend_config, run_id_of
 from app.core.config import get_settings
 from app.core.errors import ValidationFailed
+from app.images.chat import with_images
 from app.instructions.prompts import prompt_messages
 from app.instructions.selection import filtered
 from app.jobs.context import JobContext
@@ -52,7 +53,8 @@ class AnswerKind(JobKind):
         rows = ctx.session.scalars(filtered(ctx.session, ctx.project.id, params.filter)).yield_per(PLAN_CHUNK)
         chunk: list[dict[str, Any]] = []
         for instruction in rows:
-            chunk.append({"instruction_id": instruction.id, "messages": prompt_messages(instruction)})
+            chunk.append({"instruction_id": instruction.id,
+                          "messages": with_images(prompt_messages(instruction), instruction.images or [])})
             if len(chunk) >= PLAN_CHUNK:
                 ctx.add_items("prompt", chunk)
                 chunk = []
@@ -105,6 +107,8 @@ class AnswerKind(JobKind):
 
     def summary(self, item: JobItem) -> tuple[str, str]:
         asked = item.input.get("messages", [{}])[-1].get("content", "")
+        if isinstance(asked, list):  # a turn with images: its text, the images as markers
+            asked = " ".join(p.get("text", "") if p.get("type") == "text" else "[image]" for p in asked)
         added, skipped = item.output.get("added", 0), item.output.get("skipped", 0)
         made = (f"{added} candidate{'s' * (added != 1)}" if added else "") + \
             (f", {skipped} skipped as duplicates" if skipped else "")

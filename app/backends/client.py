@@ -22,6 +22,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from app.backends.config import BackendConfig
 from app.backends.limiter import Limiter, NoLimiter
 from app.backends.requests import BackendError, ModelRequest, ModelResponse
+from app.images.chat import inline_app_images
 
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -116,7 +117,7 @@ class BackendClient:
 
     async def _once(self, request: ModelRequest, use_schema: bool) -> ModelResponse:
         base, model, headers = self._target()
-        body = request.body(model)
+        body = inline_app_images(request.body(model))  # images of conversations travel inline
         if request.json_schema is not None and not use_schema:
             body = _schema_in_prompt(body, request.json_schema)
         path = "/chat/completions" if request.endpoint == "chat" else "/completions"

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.core.errors import NotFound, ValidationFailed
+from app.images.conversation import placeholder_problems
 from app.images.items import attach_images, image_urls, may_concern_images
 from app.images.refs import rest_root
 from app.instructions import validation
@@ -163,6 +164,12 @@ def update_instruction(session: Session, *, instruction_id: int, data: Instructi
             inst.split = Split(value)
         else:
             setattr(inst, name, value)
+    problems = placeholder_problems({"instruction": inst.instruction, "input": inst.input, "system": inst.system,
+                                     "history": inst.history or [], "images": inst.images or [],
+                                     "candidates": [{"text": c.text} for c in inst.candidates]})
+    if problems:
+        raise ValidationFailed("The change is not valid: " + "; ".join(f"{f}: {m}" for f, m in problems),
+                               details=[{"field": f, "message": m} for f, m in problems])
     inst.content_hash = content_hash(canonical({
         "external_id": inst.external_id, "instruction": inst.instruction, "input": inst.input, "system": inst.system,
         "history": inst.history, "images": inst.images or [], "split": inst.split.value, "source": inst.source,

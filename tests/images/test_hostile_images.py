@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-import pytest
 from sqlalchemy import func, select
 
 from app.images.store import image_path, thumb_path
@@ -20,20 +19,19 @@ HOSTILE = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(HOSTILE))
-def test_hostile_uploads_are_refused(name, client, reviewer_headers, db):
-    make, message = HOSTILE[name]
-    data = make()
+def test_hostile_uploads_are_refused(client, reviewer_headers, db):
     before = db.scalar(select(func.count()).select_from(Image))
-    multipart = client.post("/api/v1/images", files=[("file", ("x.png", data, "image/png"))],
-                            headers=reviewer_headers)
-    assert multipart.status_code == 422, multipart.text
-    assert message in multipart.json()["error"]["message"]
-    if data:
-        as_json = client.post("/api/v1/images", json={"data": data_url(data)}, headers=reviewer_headers)
-        assert as_json.status_code == 422 and message in as_json.json()["error"]["details"][0]["message"]
+    for name, (make, message) in HOSTILE.items():
+        data = make()
+        multipart = client.post("/api/v1/images", files=[("file", ("x.png", data, "image/png"))],
+                                headers=reviewer_headers)
+        assert multipart.status_code == 422, (name, multipart.text)
+        assert message in multipart.json()["error"]["message"], name
+        if data:
+            as_json = client.post("/api/v1/images", json={"data": data_url(data)}, headers=reviewer_headers)
+            assert as_json.status_code == 422 and message in as_json.json()["error"]["details"][0]["message"], name
+        assert not image_path(hashlib.sha256(data).hexdigest(), "png").exists(), name
     assert db.scalar(select(func.count()).select_from(Image)) == before
-    assert not image_path(hashlib.sha256(data).hexdigest(), "png").exists()
 
 
 def test_a_bad_image_refuses_the_whole_batch_and_removes_what_was_stored(ingest, db):

@@ -69,6 +69,10 @@ def test_items_carry_images_by_data_id_and_path(ingest, client, project, reviewe
     assert shown[3] == []
     # The same items again are unchanged (the image references resolve to the same stored entries).
     assert ingest(items).json()["unchanged"] == 4
+    # An edit that breaks the placeholder rule is refused.
+    patched = client.patch(f"/api/v1/instructions/{ids[0]}", json={"instruction": "No placeholder now"},
+                           headers=reviewer_headers)
+    assert patched.status_code == 422 and "exactly one <image> placeholder" in patched.json()["error"]["message"]
     # Lists show thumbnails.
     listing = client.get(f"/admin/instructions?project={project['slug']}", headers=admin_headers)
     assert f'src="/images/{uploaded}/thumbnail"' in listing.text

@@ -65,7 +65,7 @@ def test_messages_plus_images_for_trl_and_llama_factory(db, project, tmp_path):
     assert all((snapshot.path / p).is_file() for row in rows for p in row["images"])
 
 
-@pytest.mark.parametrize(("row", "message"), [
+BAD_ROWS = [
     ({"id": "x", "image": "../outside.png", "conversations": [
         {"from": "human", "value": "<image>\nQ"}, {"from": "gpt", "value": "A"}]}, "may not contain '..'"),
     ({"id": "x", "image": "coco/000000033471.jpg", "conversations": [
@@ -77,9 +77,12 @@ def test_messages_plus_images_for_trl_and_llama_factory(db, project, tmp_path):
         {"from": "human", "value": "<image>\nQ"}, {"from": "gpt", "value": "A"}]}, "no image file"),
     ({"id": "x", "conversations": [
         {"from": "human", "value": "Q"}, {"from": "human", "value": "Q again"}]}, "must alternate"),
-])
-def test_bad_llava_rows_are_refused_naming_file_and_line(db, project, tmp_path, row, message):
-    source = write_llava(tmp_path / "data", rows=[ROWS[2], row])
-    with pytest.raises(ImportFailed) as caught:
-        import_file(db, project=project, path=source, fmt="llava")
-    assert message in caught.value.message and f"{source}:2:" in caught.value.message
+]
+
+
+def test_bad_llava_rows_are_refused_naming_file_and_line(db, project, tmp_path):
+    for n, (row, message) in enumerate(BAD_ROWS):
+        source = write_llava(tmp_path / f"data-{n}", rows=[ROWS[2], row])
+        with pytest.raises(ImportFailed) as caught:
+            import_file(db, project=project, path=source, fmt="llava")
+        assert message in caught.value.message and f"{source}:2:" in caught.value.message

@@ -52,16 +52,22 @@ def test_a_zip_of_llava_json_and_images_imports_with_its_images(db, setup):
     assert images[0][0]["name"] == "coco/000000033471.jpg" and len(images[3]) == 2
 
 
-@pytest.mark.parametrize(("archive", "message"), [
-    (lambda f: _zip({**f, "../evil.json": b"[]"}), "unsafe path"),
-    (lambda f: _zip({**f, "/abs/evil.png": b"x"}), "unsafe path"),
-    (lambda f: _zip(f, links={"coco/link.png": "/etc/passwd"}), "link"),
-    (lambda f: _zip({**f, "second.jsonl": b"{}"}), "exactly one"),
-    (lambda f: b"PK\x03\x04 not really a zip", "not a readable .zip"),
-])
-def test_unsafe_or_ambiguous_archives_are_refused(db, setup, archive, message):
-    project, admin, files = setup
-    with pytest.raises(ValidationFailed) as caught:
-        start_import(db, project_slug=project.slug, fmt="llava", upload_name="data.zip",
-                     upload=io.BytesIO(archive(files)), server_path="", by=admin)
-    assert message in caught.value.message
+def test_unsafe_or_ambiguous_archives_are_refused_and_leave_nothing(tmp_path):
+    from app.images.archives import unpack
+
+    folder = tmp_path / "llava"
+    write_llava(folder)
+    files = {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    cases = [(_zip({**files, "../evil.json": b"[]"}), "unsafe path"),
+             (_zip({**files, "/abs/evil.png": b"x"}), "unsafe path"),
+             (_zip(files, links={"coco/link.png": "/etc/passwd"}), "link"),
+             (_zip({**files, "second.jsonl": b"{}"}), "exactly one"),
+             (b"PK\x03\x04 not really a zip", "not a readable .zip")]
+    for n, (data, message) in enumerate(cases):
+        archive = tmp_path / f"upload-{n}.zip"
+        archive.write_bytes(data)
+        with pytest.raises(ValidationFailed) as caught:
+            unpack(archive, tmp_path / f"unpacked-{n}")
+        assert message in caught.value.message
+        assert not (tmp_path / f"unpacked-{n}").exists()
+    assert not (tmp_path.parent / "evil.json").exists()

@@ -16,7 +16,20 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def vision_served(live, vision_run, tiny_vision_model, llava_snapshot, monkeypatch):
+def live_sqlite(sqlite_url, monkeypatch):
+    """The app on the committed SQLite test database (the /v1 path is the same on PostgreSQL, which
+    tests/serving covers; the vision part does not touch the database)."""
+    from tests.conftest import _truncate_all
+
+    monkeypatch.setenv("TUNELOOP_DATABASE_URL", sqlite_url)
+    reset_app_caches()
+    yield sqlite_url
+    reset_app_caches()
+    _truncate_all(sqlite_url)
+
+
+@pytest.fixture
+def vision_served(live_sqlite, vision_run, tiny_vision_model, llava_snapshot, monkeypatch):
     from fastapi.testclient import TestClient
 
     from app.core.db import get_sessionmaker
@@ -24,7 +37,7 @@ def vision_served(live, vision_run, tiny_vision_model, llava_snapshot, monkeypat
     from app.models import Export, ExportStatus, Project, RunState, TuningRun
     from app.users.service import create_token, create_user
 
-    server = ModelServer(live)
+    server = ModelServer(live_sqlite)
     monkeypatch.setenv("TUNELOOP_MODEL_SERVER_URL", server.url)
     reset_app_caches()
     with get_sessionmaker()() as session:
@@ -100,3 +113,37 @@ def test_tuned_vision_model_answers_about_an_image(vision_served, vision_run, ti
     bomb = _ask(client, headers, model, "data:image/png;base64," + base64.b64encode(png_bomb()).decode())
     assert bomb.status_code == 400 and "decompression bomb" in bomb.json()["error"]["message"]
     assert bomb.json()["error"]["param"] == "messages[0].content[0].image_url.url"
+    _answer_job_sends_the_image(model, vision_run, tiny_vision_model)
+
+
+def _answer_job_sends_the_image(model: str, vision_run, tiny_vision_model) -> None:
+    """Generation jobs accept images too: an instruction's images travel with its question to a local backend."""
+    from app.core.db import get_sessionmaker
+    from app.images.service import store_bytes
+    from app.jobs.runner import run_job
+    from app.jobs.service import create_job
+    from app.models import Backend, Candidate, Instruction, Job, JobStatus, Project, Role, User
+
+    picture = png(colour=(20, 160, 60), mark="job")
+    with get_sessionmaker()() as session:
+        sha, _ = store_bytes(session, picture)
+        project = session.query(Project).order_by(Project.id.desc()).first()
+        session.add(Backend(name="tiny-vlm", kind="local", model=model))
+        inst = Instruction(project_id=project.id, instruction="<image>\nWhat colour is the square?",
+                           images=[{"id": sha, "name": "green.png"}], content_hash="vision-job")
+        session.add(inst)
+        session.flush()
+        admin = session.query(User).filter(User.role == Role.reviewer).first()
+        admin.role = Role.admin
+        job = create_job(session, user=admin, project_slug=project.slug, kind_name="answer",
+                         params={"backend": "tiny-vlm", "temperature": 0, "max_tokens": 8, "keep_truncated": True,
+                                 "filter": {"ids": [inst.id]}})
+        session.commit()
+        job_id, inst_id = job.id, inst.id
+    run_job(job_id)
+    with get_sessionmaker()() as session:
+        job = session.get(Job, job_id)
+        assert job.status == JobStatus.succeeded, job.error
+        texts = [c.text for c in session.query(Candidate).filter(Candidate.instruction_id == inst_id)]
+    expected = _reference(tiny_vision_model, vision_run["output"] / "adapter", picture, "What colour is the square?", 8)
+    assert texts == [expected]

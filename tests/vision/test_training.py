@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.training.conftest import by_event, run_cli
+from tests.training.conftest import by_event
 from tests.vision.conftest import write_vision_spec
 
 
@@ -71,14 +71,20 @@ def test_stage_presets_train_what_they_say(tiny_vision_model):
 
 
 def test_truncation_through_an_image_is_refused(tiny_vision_model, llava_snapshot, tmp_path):
+    import pytest
+
+    from worker.training.config import RunSpec
+    from worker.training.errors import DataError
+    from worker.training.events import Emitter
+    from worker.training.validate import validate
+    from worker.training.vision.train import prepare
+
     spec = write_vision_spec(tmp_path / "spec.json", tiny_vision_model, llava_snapshot / "train.json",
                              tmp_path / "out", hyperparameters={"max_length": 40})
-    code, events, _ = run_cli("validate", str(spec))
-    report = events[0]
+    report = validate(str(spec))
     check = next(c for c in report["checks"] if c["name"] == "image_tokens")
-    assert code == 1 and not check["ok"] and "never truncated through an image" in check["detail"]
-    code, events, _ = run_cli("run", str(spec))
-    error = by_event(events, "error")[0]
-    assert code == 1 and error["kind"] == "data"
-    assert "refused rather than truncated" in error["message"] and "item 1 (105 tokens)" in error["message"]
+    assert not report["ok"] and not check["ok"] and "never truncated through an image" in check["detail"]
+    with (tmp_path / "events").open("w") as events, pytest.raises(DataError) as refused:
+        prepare(RunSpec.from_file(spec), Emitter(stream=events))
+    assert "refused rather than truncated" in refused.value.message and "item 1 (105 tokens)" in refused.value.message
     assert not (tmp_path / "out" / "adapter").exists()
