@@ -18,7 +18,23 @@ def tiny_vision_model(tmp_path_factory) -> Path:
     code, events, stderr = run_cli("init-tiny", str(directory), "--vision")
     assert code == 0, stderr[-3000:]
     assert events[0]["architecture"] == "llava" and events[0]["image_tokens_per_image"] == 16
+    _liven(directory)
     return directory
+
+
+def _liven(directory: Path) -> None:
+    """Draw the weights wider (std 0.1), as tests/serving does for its text model: init-tiny's own (std 0.02) make
+    every greedy answer the same newlines, so "the answer depends on the image" could not be seen."""
+    import torch
+    from transformers import AutoModelForImageTextToText
+
+    model = AutoModelForImageTextToText.from_pretrained(directory)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() == 2:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
+    model.save_pretrained(directory)
 
 
 @pytest.fixture(scope="session")

@@ -103,7 +103,13 @@ def test_tuned_vision_model_answers_about_an_image(vision_served, vision_run, ti
     assert answer["object"] == "chat.completion" and answer["model"] == model
     assert answer["usage"]["prompt_tokens"] > 16  # the image's 16 tokens and the question's
     expected = _reference(tiny_vision_model, vision_run["output"] / "adapter", picture, "What colour is the square?", 8)
-    assert answer["choices"][0]["message"]["content"] == expected
+    assert answer["choices"][0]["message"]["content"] == expected and expected.strip()
+    # The answer depends on the image: another picture, another answer (and that one is the model's too).
+    other = png(colour=(10, 20, 230), size=(32, 48), mark="x")
+    second = _ask(client, headers, model, "data:image/png;base64," + base64.b64encode(other).decode())
+    other_expected = _reference(tiny_vision_model, vision_run["output"] / "adapter", other,
+                                "What colour is the square?", 8)
+    assert second.json()["choices"][0]["message"]["content"] == other_expected != expected
     # The same image uploaded to the app and named by its URL gives the same answer; nothing remote is fetched.
     image = client.post("/api/v1/images", json={"data": data_url}, headers=headers).json()["images"][0]
     by_url = _ask(client, headers, model, image["url"])
