@@ -48,15 +48,17 @@ def read_under(root: Path, raw: str) -> bytes:
     """The file `raw` names under `root`; refused when it resolves outside the root (symlinks included)."""
     clean_name(raw)
     root = root.resolve()
-    path = (root / raw).resolve()
-    if not path.is_relative_to(root):
-        raise ImageRefused(f"the path {raw!r} lies outside the image folder {root}")
-    if not path.is_file():
-        raise ImageRefused(f"there is no image file {raw!r} under {root}")
-    limit = get_settings().max_image_bytes
-    with path.open("rb") as fh:
-        data = fh.read(limit + 1)
-    return data
+    try:
+        path = (root / raw).resolve()
+        if not path.is_relative_to(root):
+            raise ImageRefused(f"the path {raw!r} lies outside the image folder {root}")
+        if not path.is_file():
+            raise ImageRefused(f"there is no image file {raw!r} under {root}")
+        limit = get_settings().max_image_bytes
+        with path.open("rb") as fh:
+            return fh.read(limit + 1)
+    except OSError as exc:  # a name too long, a folder unreadable: the path cannot be an image here
+        raise ImageRefused(f"the path {raw[:100]!r} cannot be read under {root} ({exc.strerror})") from None
 
 
 def decode_data(value: str) -> bytes:

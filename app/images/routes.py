@@ -8,7 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.core.db import SessionDep
 from app.images import uploads
-from app.images.schemas import ImageOut, ImagesOut
+from app.images.schemas import ImageOut, ImagesOut, ImageUpload
 from app.users.deps import CurrentUser, ReviewerUser
 
 router = APIRouter(tags=["images"])
@@ -19,7 +19,7 @@ CACHE = "private, max-age=31536000, immutable"
 @router.post("/api/v1/images", status_code=201, response_model=ImagesOut, openapi_extra={"requestBody": {
     "content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
         "file": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
-        "application/json": {"schema": {"$ref": "#/components/schemas/ImageUpload"}}}}})
+        "application/json": {"schema": ImageUpload.model_json_schema()}}}})
 async def upload(request: Request, session: SessionDep, user: ReviewerUser) -> ImagesOut:
     """Store images (reviewer or admin): multipart `file` fields, or JSON {"data"} (base64 or a data: URL) or
     {"path"} under the image root. Each is checked (format, size, pixels, decodes) and stored once by its hash;

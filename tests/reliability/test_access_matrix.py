@@ -81,6 +81,11 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("DELETE", "/api/v1/documents/{document_id}"): "admin",
     ("GET", "/projects/{slug}/documents"): "admin",
     ("POST", "/projects/{slug}/documents"): "admin",
+    # images (issue 16): every signed-in user sees them (annotators work beside them); storing them curates data
+    ("POST", "/api/v1/images"): "reviewer",
+    ("GET", "/api/v1/images/{image_id}"): "user",
+    ("GET", "/images/{image_id}"): "user",
+    ("GET", "/images/{image_id}/thumbnail"): "user",
     # served models (issue 11): OpenAI-compatible, any user's API token; 401 in OpenAI's error shape otherwise
     ("GET", "/v1/models"): "token",
     ("POST", "/v1/chat/completions"): "token",
