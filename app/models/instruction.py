@@ -64,6 +64,8 @@ class Instruction(TimestampMixin, Base):
     reserved_count: Mapped[int] = mapped_column(default=0, server_default="0")
     # The earliest expiry among live reservations: after it, reserved_count may be stale and is recounted.
     reserved_until: Mapped[datetime | None]
+    # The admin import job that created it (undoing the job removes it); None for any other way in.
+    import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"), index=True)
 
     candidates: Mapped[list[Candidate]] = relationship(
         back_populates="instruction",
@@ -88,6 +90,8 @@ class Candidate(Base):
     )
     # The tuning run whose adapter generated it (origin "model"); None for the base model or other origins.
     run_id: Mapped[int | None] = mapped_column(ForeignKey("tuning_runs.id", ondelete="SET NULL"), index=True)
+    # The admin import job that added it (undoing the job removes it); None for any other way in.
+    import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     instruction: Mapped[Instruction] = relationship(back_populates="candidates")
