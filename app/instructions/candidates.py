@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
-from app.models import Annotation, Approval, Candidate, Instruction, InstructionStatus, Project
+from app.models import Annotation, AnnotationStatus, Approval, Candidate, Instruction, InstructionStatus, Project
 
 
 @dataclass
@@ -58,7 +58,9 @@ def _update_approvals(session: Session, instruction_ids: list[int], gone: set[in
             inst = session.get(Instruction, approval.instruction_id)
             project = session.get(Project, inst.project_id)
             overlap = max(1, int(project.setting("min_submitted") or 1))
-            inst.status = InstructionStatus.submitted if inst.submitted_count >= overlap else InstructionStatus.pending
+            submitted = session.scalar(select(func.count()).select_from(Annotation).where(
+                Annotation.instruction_id == inst.id, Annotation.status == AnnotationStatus.submitted)) or 0
+            inst.status = InstructionStatus.submitted if submitted >= overlap else InstructionStatus.pending
             session.delete(approval)
             report.approvals_withdrawn += 1
             continue
@@ -88,8 +90,10 @@ def remove_candidates(session: Session, *, candidate_ids: Sequence[int]) -> Remo
     return report
 
 
-def remove_candidate(session: Session, *, candidate_id: int) -> Removal:
-    """remove_candidates() for one candidate that must exist."""
-    if session.get(Candidate, candidate_id) is None:
-        raise NotFound(f"There is no candidate {candidate_id}.")
+def remove_candidate(session: Session, *, candidate_id: int, instruction_id: int | None = None) -> Removal:
+    """remove_candidates() for one candidate that must exist (and belong to `instruction_id` when given)."""
+    candidate = session.get(Candidate, candidate_id)
+    if candidate is None or instruction_id not in (None, candidate.instruction_id):
+        raise NotFound(f"There is no candidate {candidate_id}" + (f" of instruction {instruction_id}." if
+                                                                     instruction_id else "."))
     return remove_candidates(session, candidate_ids=[candidate_id])
