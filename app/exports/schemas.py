@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.core.bounds import MAX_ID, Id
 
 FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "preference", "kto")
 FILE_FORMATS = ("jsonl", "json", "parquet", "hf")
 ExportFormat = Literal["sft-alpaca", "sft-messages", "sharegpt", "preference", "kto"]
 FileFormat = Literal["jsonl", "json", "parquet", "hf"]
 SplitName = Literal["train", "eval"]
+
+
+# A metadata filter's value: JSON text, a number a database can compare, or true/false.
+MetaValue = str | Annotated[int, Field(ge=-MAX_ID - 1, le=MAX_ID)] | Annotated[float, Field(allow_inf_nan=False)] | bool
 
 
 class ExportFilters(BaseModel):
@@ -22,10 +28,10 @@ class ExportFilters(BaseModel):
     split: list[SplitName] | None = Field(
         None, description="Instruction splits to include (train, eval); holdout is governed by include_holdout.")
     source: list[str] | None = Field(None, description="Only instructions whose source is one of these.")
-    metadata: dict[str, str | int | float | bool] | None = Field(
+    metadata: dict[str, MetaValue] | None = Field(
         None, description="Only instructions whose metadata has every one of these key=value pairs.")
     approved_since: datetime | None = Field(None, description="Only approvals at or after this time (UTC if naive).")
-    annotator_id: int | None = Field(None, description="Only instructions this user submitted an annotation for.")
+    annotator_id: Id | None = Field(None, description="Only instructions this user submitted an annotation for.")
 
     @field_validator("source")
     @classmethod
