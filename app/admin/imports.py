@@ -28,8 +28,9 @@ def _page(request: Request, session, user, *, errors=None, form=None, status_cod
 
 
 @router.get("")
-def imports_page(request: Request, session: SessionDep, user: AdminUser) -> Response:
-    return _page(request, session, user)
+def imports_page(request: Request, session: SessionDep, user: AdminUser, project: str = "") -> Response:
+    """The imports page; `?project=SLUG` (the link from a new project) chooses that project in the form."""
+    return _page(request, session, user, form={"project": project[:100]})
 
 
 @router.post("")

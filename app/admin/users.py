@@ -70,6 +70,19 @@ def user_active(request: Request, user_id: RowId, session: SessionDep, user: Adm
     return RedirectResponse("/admin/users?done=" + ("activated" if active == "1" else "deactivated"), status_code=303)
 
 
+@router.post("/users/{user_id}/password")
+def user_password(request: Request, user_id: RowId, session: SessionDep, user: AdminUser,
+                  password: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    try:
+        service.reset_password(session, user_id=user_id, password=password)
+    except AppError as exc:
+        if exc.status_code == 404:
+            raise
+        errors = {"reset": exc.message, "reset_user": str(user_id)}
+        return _users_page(request, session, user, errors=errors, status_code=exc.status_code)
+    return RedirectResponse("/admin/users?done=password", status_code=303)
+
+
 def _tokens_page(request: Request, session, user, *, issued=None, errors=None, status_code=200, done=""):
     ctx = {"user": user, "nav": "admin", "section": "tokens", "tokens": service.list_tokens(session),
            "users": [u for u in service.list_users(session) if u.is_active], "issued": issued,

@@ -1,4 +1,4 @@
-// Review: drag (SortableJS) or Alt+Arrow to reorder the candidates; hidden inputs follow the order.
+// Review: drag (SortableJS) or Alt+Arrow (a tier at a time) to reorder the candidates; hidden inputs follow.
 // Ties travel with the form: an item ticked "= tied" shares the tier of the item above it. A tie is only
 // ever broken by the reviewer's own act: unticking it, or moving one of the tied candidates.
 (() => {
@@ -33,7 +33,11 @@
   if (window.Sortable) {
     window.Sortable.create(list, { animation: 120, ghostClass: "sort-ghost", filter: ".tie", preventOnFilter: false,
                                    onStart: (ev) => { dragStart = state(ev.item); },
-                                   onEnd: (ev) => { if (ev.oldIndex !== ev.newIndex) settle(ev.item, dragStart); } });
+                                   // After the drop: SortableJS puts back the checkboxes' state as the drag began.
+                                   onEnd: (ev) => {
+                                     const before = dragStart;
+                                     if (ev.oldIndex !== ev.newIndex) setTimeout(() => settle(ev.item, before), 0);
+                                   } });
   }
   list.addEventListener("change", paint);
   list.addEventListener("keydown", (event) => {
@@ -48,10 +52,16 @@
     }
     if (!event.altKey) return;
     const before = state(item);
+    const tied = (el) => Boolean(el && tieBox(el) && tieBox(el).checked);
+    // A step jumps a whole tier, so moving a candidate past a tie never splits it on the way.
     if (event.key === "ArrowUp" && item.previousElementSibling) {
-      list.insertBefore(item, item.previousElementSibling);
+      let head = item.previousElementSibling;
+      while (tied(head) && head.previousElementSibling) head = head.previousElementSibling;
+      list.insertBefore(item, head);
     } else if (event.key === "ArrowDown" && item.nextElementSibling) {
-      list.insertBefore(item.nextElementSibling, item);
+      let tail = item.nextElementSibling;
+      while (tied(tail.nextElementSibling)) tail = tail.nextElementSibling;
+      list.insertBefore(item, tail.nextElementSibling);
     } else {
       return;
     }
