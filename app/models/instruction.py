@@ -41,6 +41,9 @@ class Instruction(TimestampMixin, Base):
         # The annotation queue: an ordered scan of one project's pending rows that stops at the first free one.
         Index("ix_instructions_queue", "project_id", "id", postgresql_where=text("status = 'pending'"),
               sqlite_where=text("status = 'pending'")),
+        # Only rows an admin import job made: the REST ingest path (NULL here) pays nothing for it.
+        Index("ix_instructions_import_job_id", "import_job_id", postgresql_where=text("import_job_id IS NOT NULL"),
+              sqlite_where=text("import_job_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -65,7 +68,7 @@ class Instruction(TimestampMixin, Base):
     # The earliest expiry among live reservations: after it, reserved_count may be stale and is recounted.
     reserved_until: Mapped[datetime | None]
     # The admin import job that created it (undoing the job removes it); None for any other way in.
-    import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"), index=True)
+    import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"))
 
     candidates: Mapped[list[Candidate]] = relationship(
         back_populates="instruction",
@@ -77,6 +80,10 @@ class Instruction(TimestampMixin, Base):
 
 class Candidate(Base):
     __tablename__ = "candidates"
+    __table_args__ = (
+        Index("ix_candidates_import_job_id", "import_job_id", postgresql_where=text("import_job_id IS NOT NULL"),
+              sqlite_where=text("import_job_id IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     instruction_id: Mapped[int] = mapped_column(
@@ -91,7 +98,7 @@ class Candidate(Base):
     # The tuning run whose adapter generated it (origin "model"); None for the base model or other origins.
     run_id: Mapped[int | None] = mapped_column(ForeignKey("tuning_runs.id", ondelete="SET NULL"), index=True)
     # The admin import job that added it (undoing the job removes it); None for any other way in.
-    import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"), index=True)
+    import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     instruction: Mapped[Instruction] = relationship(back_populates="candidates")
