@@ -38,6 +38,8 @@ ROUTER_MODULES = [
     "app.tuning.routes",
     "app.tuning.pages",
     "app.generations.routes",
+    "app.jobs.routes",
+    "app.jobs.pages",
 ]
 
 

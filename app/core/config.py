@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     tuning_heartbeat_s: float = Field(5.0, description="How often a worker proves a training run is alive.")
     tuning_heartbeat_timeout_s: float = Field(60.0, description="Silence after which the reaper fails a run.")
     tuning_cancel_timeout_s: float = Field(60.0, description="How long cancel waits before killing the trainer.")
+    job_heartbeat_s: float = Field(1.0, gt=0, description="How often a running job proves it is alive and "
+                                   "checks for a cancel.")
+    job_heartbeat_timeout_s: float = Field(60.0, gt=0, description="Silence after which the reaper fails a job.")
     tuning_reaper_interval_s: float = Field(30.0, description="How often each worker runs the reaper.")
 
     @model_validator(mode="after")

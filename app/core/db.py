@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Annotated
 
@@ -62,6 +63,20 @@ def get_sessionmaker() -> sessionmaker[Session]:
 
 def get_session() -> Iterator[Session]:
     """The request's session: committed once when the route returns, rolled back if it raises."""
+    session = get_sessionmaker()()
+    try:
+        yield session
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """One session for a task or a thread's unit of work, committed once at the end, like a request."""
     session = get_sessionmaker()()
     try:
         yield session

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.pool import NullPool
 
 from app.exports.formats import Record
+from app.instructions.selection import metadata_equals
 from app.models import Annotation, AnnotationStatus, Approval, Candidate, Instruction, Split
 
 BATCH_ROWS = 2000  # rows per fetch from the server-side cursor, and per candidate lookup
@@ -72,15 +73,9 @@ def approval_conditions(project_id: int, options: dict[str, Any], dialect: str =
     conds.append(Instruction.split.in_(sorted(splits)))
     if filters.get("source"):
         conds.append(Instruction.source.in_(filters["source"]))
-    for key, value in sorted((filters.get("metadata") or {}).items()):
-        if isinstance(value, bool):
-            conds.append(Instruction.meta[key].as_boolean() == value)
-        elif isinstance(value, int):
-            conds.append(Instruction.meta[key].as_integer() == value)
-        elif isinstance(value, float):
-            conds.append(Instruction.meta[key].as_float() == value)
-        else:
-            conds.append(Instruction.meta[key].as_string() == value)
+    if filters.get("construction"):
+        conds.append(Instruction.construction.in_(filters["construction"]))
+    conds += [metadata_equals(key, value) for key, value in sorted((filters.get("metadata") or {}).items())]
     if filters.get("approved_since"):
         from datetime import datetime
 

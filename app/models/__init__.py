@@ -1,10 +1,12 @@
 """Every ORM table; importing this package registers them all on Base.metadata."""
 
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
+from app.models.backend import Backend, BackendKind
 from app.models.base import Base
 from app.models.export import Export, ExportStatus
 from app.models.import_job import ImportJob, ImportStatus
-from app.models.instruction import Candidate, CandidateOrigin, Instruction, InstructionStatus, Split
+from app.models.instruction import Candidate, CandidateOrigin, Construction, Instruction, InstructionStatus, Split
+from app.models.job import ItemStatus, Job, JobEvent, JobItem, JobStatus, StoredResponse
 from app.models.project import DEFAULT_PROJECT_SETTINGS, Project
 from app.models.system import WorkerPing
 from app.models.tuning import GenerationJob, GenerationStatus, RunEvent, RunState, TuningRun
@@ -17,9 +19,12 @@ __all__ = [
     "ApiToken",
     "Approval",
     "ApprovalMethod",
+    "Backend",
+    "BackendKind",
     "Base",
     "Candidate",
     "CandidateOrigin",
+    "Construction",
     "Export",
     "ExportStatus",
     "GenerationJob",
@@ -28,11 +33,17 @@ __all__ = [
     "ImportStatus",
     "Instruction",
     "InstructionStatus",
+    "ItemStatus",
+    "Job",
+    "JobEvent",
+    "JobItem",
+    "JobStatus",
     "Project",
     "Role",
     "RunEvent",
     "RunState",
     "Split",
+    "StoredResponse",
     "TuningRun",
     "User",
     "WorkerPing",

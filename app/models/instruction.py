@@ -32,6 +32,15 @@ class CandidateOrigin(enum.StrEnum):
     annotator = "annotator"  # written by an annotator as a new response
 
 
+class Construction(enum.StrEnum):
+    """How a record was made, as the survey of instruction tuning classifies datasets."""
+
+    human = "human"  # written or pushed by people (the default for anything pushed or imported)
+    template = "template"  # rendered from an existing dataset through a template
+    distilled = "distilled"  # written by a stronger model (a teacher)
+    self_generated = "self-generated"  # written by the model being tuned, or its base
+
+
 class Instruction(TimestampMixin, Base):
     __tablename__ = "instructions"
     __table_args__ = (
@@ -67,6 +76,11 @@ class Instruction(TimestampMixin, Base):
     reserved_count: Mapped[int] = mapped_column(default=0, server_default="0")
     # The earliest expiry among live reservations: after it, reserved_count may be stale and is recounted.
     reserved_until: Mapped[datetime | None]
+    # Provenance: how it was made and, where a job made it, which job, backend and model.
+    construction: Mapped[str] = mapped_column(String(20), default=Construction.human, server_default="human")
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    backend: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    model: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # The admin import job that created it (undoing the job removes it); None for any other way in.
     import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"))
 
@@ -97,6 +111,11 @@ class Candidate(Base):
     )
     # The tuning run whose adapter generated it (origin "model"); None for the base model or other origins.
     run_id: Mapped[int | None] = mapped_column(ForeignKey("tuning_runs.id", ondelete="SET NULL"), index=True)
+    # Provenance, as on instructions; `meta` keeps how it was sampled (temperature, top_p, seed, ...).
+    construction: Mapped[str] = mapped_column(String(20), default=Construction.human, server_default="human")
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    backend: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
     # The admin import job that added it (undoing the job removes it); None for any other way in.
     import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,6 +8,7 @@ import logging
 import shutil
 import sys
 
+from app.core.beats import beating
 from app.core.db import get_engine
 from app.core.queue import get_celery
 from app.exports import service
@@ -15,7 +16,6 @@ from app.exports.snapshot import ExportFailed, build_snapshot
 from app.exports.source import read_engine
 from app.models import Export, ExportStatus
 from worker.exporting.hf import save_hf
-from worker.tasks.beats import beating
 from worker.tasks.db import task_session
 
 log = logging.getLogger("tuneloop.exports")

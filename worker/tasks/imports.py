@@ -7,11 +7,11 @@ import logging
 import time
 
 from app.admin import imports_service as jobs
+from app.core.beats import beating
 from app.core.errors import AppError
 from app.core.queue import get_celery
 from app.imports.service import import_file
 from app.models import Project
-from worker.tasks.beats import beating
 from worker.tasks.db import task_session
 
 log = logging.getLogger("tuneloop.imports")

@@ -18,6 +18,7 @@ from typing import Any
 from celery.signals import worker_ready
 from sqlalchemy import update
 
+from app.core.beats import beating
 from app.core.config import get_settings
 from app.core.queue import TRAINING_QUEUE, enqueue_after_commit, get_celery
 from app.models import RunState, TuningRun
@@ -25,7 +26,6 @@ from app.models.base import utcnow
 from app.tuning import relay
 from app.tuning.service import RUN_TASK, VALIDATE_TASK, transition
 from app.tuning.spec import build_spec, default_base_model, log_file, output_dir, run_dir, stop_file
-from worker.tasks.beats import beating
 from worker.tasks.db import task_session
 from worker.tasks.trainer_process import ROOT, TrainerProcess, _die_with_parent, trainer_command, trainer_env
 
@@ -264,6 +264,7 @@ def init_tiny() -> None:
 def _reaper_loop() -> None:
     # Celery beat is not part of the embedded setup: every worker reaps on its own timer.
     from app.generations.service import reap_generations
+    from app.jobs.service import reap_jobs
 
     while True:
         time.sleep(get_settings().tuning_reaper_interval_s)
@@ -271,6 +272,7 @@ def _reaper_loop() -> None:
             with task_session() as session:
                 relay.reap(session)
                 reap_generations(session)
+                reap_jobs(session)
         except Exception:
             logger.exception("the reaper failed; trying again later")
 

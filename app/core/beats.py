@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
-from worker.tasks.db import task_session
+from app.core.db import session_scope
 
 log = logging.getLogger("tuneloop.beats")
 
@@ -25,7 +25,7 @@ def beating(name: str, every_s: float, beat: Callable[[Session], None]) -> Itera
     def _loop() -> None:
         while not stop.wait(every_s):
             try:
-                with task_session() as session:
+                with session_scope() as session:
                     beat(session)
             except Exception:
                 log.warning("%s: heartbeat failed", name, exc_info=True)

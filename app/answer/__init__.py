@@ -1,0 +1,1 @@
+"""The answer job: ask a backend for N answers to chosen instructions and add them as candidates."""

@@ -1,0 +1,1 @@
+"""The one job engine: every method that asks a model (or works item by item) is a kind plugged into it."""
