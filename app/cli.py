@@ -239,6 +239,24 @@ def _register_export() -> None:
 _register_export()
 
 
+def _register_documents() -> None:
+    from app.documents.cli import documents_cli  # cheap: heavy imports happen inside the command
+
+    cli.add_typer(documents_cli, name="documents")
+
+
+_register_documents()
+
+
+def _register_evaluation() -> None:
+    from app.evaluation.cli import evaluation_cli
+
+    cli.add_typer(evaluation_cli, name="evaluation-set")
+
+
+_register_evaluation()
+
+
 def main() -> None:
     cli()
 

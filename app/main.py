@@ -30,6 +30,7 @@ ROUTER_MODULES = [
     "app.users.routes",
     "app.annotation.api",
     "app.annotation.routes",
+    "app.annotation.pairwise_routes",
     "app.review.api",
     "app.review.routes",
     "app.admin.routes",
@@ -40,7 +41,12 @@ ROUTER_MODULES = [
     "app.generations.routes",
     "app.jobs.routes",
     "app.jobs.pages",
+    "app.self_instruct.routes",
     "app.serving.routes",
+    "app.documents.routes",
+    "app.documents.pages",
+    "app.evaluation.routes",
+    "app.evaluation.pages",
 ]
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 import time
 
-PARTS = ["ingest", "annotation", "export", "tuning", "jobs", "generation"]
+PARTS = ["ingest", "annotation", "export", "tuning", "jobs", "generation", "documents", "novelty"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,8 @@ def task_context(session: Session, *, annotation: Annotation, project: Project, 
     return {
         "project": project, "annotation": annotation, "instruction": instruction, "candidates": candidates,
         "letters": letters, "unranked": unranked, "editing": annotation.status == AnnotationStatus.submitted,
+        "reward_run": next((c.meta.get("reward_run") for c in candidates if (c.meta or {}).get("reward") is not None),
+                           None),
         "ranks": ranks, "ranking_json": json.dumps(ranking), "scale": service.scale_of(project),
         "flags": FLAGS, "diff": diff, "source": source, "errors": errors or [], "error_for": by_field,
         "mine": progress.submitted_by(session, project=project, user=user),
@@ -73,8 +75,10 @@ def show(session: Session, *, slug: str, annotation_id: int, user: User) -> tupl
 def project_page(session: Session, *, slug: str, user: User) -> dict[str, Any]:
     project = service.get_project(session, slug=slug)
     mine = queue.current_reservation(session, project=project, user=user)
+    from app.annotation.pairwise import open_comparisons
+
     return {"project": project, "progress": progress.project_progress(session, project=project, user=user),
-            "resuming": mine is not None}
+            "resuming": mine is not None, "comparisons": open_comparisons(session, project=project, user=user)}
 
 
 def progress_fragment(session: Session, *, slug: str, user: User) -> dict[str, Any]:

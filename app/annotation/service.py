@@ -21,7 +21,8 @@ from app.models.base import utcnow
 EDITABLE = (InstructionStatus.pending, InstructionStatus.submitted)
 _shuffle = random.SystemRandom().shuffle
 
-SCALES: dict[str, list[int | str]] = {"1-5": [1, 2, 3, 4, 5], "A-D": ["A", "B", "C", "D"]}
+SCALES: dict[str, list[int | str]] = {"1-5": [1, 2, 3, 4, 5], "A-D": ["A", "B", "C", "D"],
+                                      "1-10": list(range(1, 11))}
 
 
 def scale_of(project: Project) -> list[int | str]:
@@ -47,14 +48,20 @@ def shown_candidates(annotation: Annotation) -> list[Candidate]:
     """The candidates in the order this annotation shows them, with no model named on the page.
 
     The order is shuffled once per annotation and stored (`shown_order`), so every annotator sees their own
-    order, a reload shows the same one, and position bias can be measured afterwards. Candidates added since
-    go after the others, shuffled too; removed ones are left out of the page but stay in the record.
+    order, a reload shows the same one, and position bias can be measured afterwards. Candidates a reward-rank
+    job scored come best first by reward instead (the page says so). Candidates added since go after the
+    others; removed ones are left out of the page but stay in the record.
     """
     candidates = {c.id: c for c in annotation.instruction.candidates}
     stored = [int(c) for c in annotation.shown_order or []]
     new = [cid for cid in candidates if cid not in set(stored)]
     if new:
-        _shuffle(new)
+        rewards = {cid: (candidates[cid].meta or {}).get("reward") for cid in new}
+        if any(r is not None for r in rewards.values()):
+            # A reward-rank job scored them: best first by the reward model, as the page says it is.
+            new.sort(key=lambda cid: -(rewards[cid] if rewards[cid] is not None else float("-inf")))
+        else:
+            _shuffle(new)
         annotation.shown_order = stored + new
     return [candidates[cid] for cid in annotation.shown_order or [] if cid in candidates]
 

@@ -3,6 +3,16 @@
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.backend import Backend, BackendKind
 from app.models.base import Base
+from app.models.document import Document, Passage, PassageEmbedding
+from app.models.evaluation import (
+    BenchmarkTask,
+    ComparisonItem,
+    EvaluationAnswer,
+    EvaluationSet,
+    HumanComparison,
+    HumanVerdict,
+    VerdictStatus,
+)
 from app.models.export import Export, ExportStatus
 from app.models.import_job import ImportJob, ImportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Construction, Instruction, InstructionStatus, Split
@@ -22,13 +32,20 @@ __all__ = [
     "Backend",
     "BackendKind",
     "Base",
+    "BenchmarkTask",
     "Candidate",
     "CandidateOrigin",
+    "ComparisonItem",
     "Construction",
+    "Document",
+    "EvaluationAnswer",
+    "EvaluationSet",
     "Export",
     "ExportStatus",
     "GenerationJob",
     "GenerationStatus",
+    "HumanComparison",
+    "HumanVerdict",
     "ImportJob",
     "ImportStatus",
     "Instruction",
@@ -38,6 +55,8 @@ __all__ = [
     "JobEvent",
     "JobItem",
     "JobStatus",
+    "Passage",
+    "PassageEmbedding",
     "Project",
     "Role",
     "RunEvent",
@@ -46,5 +65,6 @@ __all__ = [
     "StoredResponse",
     "TuningRun",
     "User",
+    "VerdictStatus",
     "WorkerPing",
 ]

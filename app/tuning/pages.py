@@ -13,6 +13,7 @@ from app.core.queue import send_task
 from app.core.templating import render
 from app.generations.forms import parse_generate_form
 from app.generations.service import cancel_job, create_job, jobs_for_run, reap_generations
+from app.grounded.before_after import before_after
 from app.tuning import artifacts, forms, relay, service
 from app.users.deps import AdminUser
 
@@ -37,9 +38,11 @@ def runs_page(request: Request, session: SessionDep, user: AdminUser) -> Respons
 
 
 @router.get("/runs/new")
-def new_run_page(request: Request, session: SessionDep, user: AdminUser, clone: RowId | None = None) -> Response:
-    """The New run form; `?clone=ID` fills it with that run's choices, to change before starting."""
-    form = forms.form_from_run(service.get_run(session, run_id=clone)) if clone else {}
+def new_run_page(request: Request, session: SessionDep, user: AdminUser, preset: str = "",
+                 clone: RowId | None = None) -> Response:
+    """The form; `?preset=alpaca` fills it with that recipe's settings, `?clone=ID` with that run's choices
+    (each still editable: nothing starts until the form is submitted)."""
+    form = forms.form_from_run(service.get_run(session, run_id=clone)) if clone else forms.preset_form(preset)
     ctx = {"user": user, "nav": "runs", "form": form, "error": None, "errors": {}, "cloned_from": clone,
            **forms.form_choices(session)}
     return render(request, "tuning/new.html", ctx)
@@ -65,11 +68,14 @@ def build_tiny_model(user: AdminUser) -> Response:
 
 
 def _run_ctx(session, user, run_id: int, **extra) -> dict:
+    from app.evaluation.runs import run_context
+
     run = service.get_run(session, run_id=run_id)
     return {"user": user, "nav": "runs", "run": run, "artifacts": artifacts.list_artifacts(run),
-            "jobs": jobs_for_run(session, run_id=run.id), "can_resume": run.state.value in ("failed", "cancelled")
-            and service.has_checkpoint(run), "eval_skipped": service.eval_skipped(run),
-            "gen_form": {}, "gen_errors": {}, **extra}
+            "evaluation": run_context(session, run) if run.state.value == "succeeded" else None,
+            "jobs": jobs_for_run(session, run_id=run.id), "grounded": before_after(session, run),
+            "can_resume": run.state.value in ("failed", "cancelled") and service.has_checkpoint(run),
+            "eval_skipped": service.eval_skipped(run), "gen_form": {}, "gen_errors": {}, **extra}
 
 
 @router.get("/runs/{run_id}")
