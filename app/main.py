@@ -47,6 +47,8 @@ ROUTER_MODULES = [
     "app.documents.pages",
     "app.evaluation.routes",
     "app.evaluation.pages",
+    "app.backends.routes",
+    "app.backends.pages",
 ]
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 import time
 
-PARTS = ["ingest", "annotation", "export", "tuning", "jobs", "generation", "documents", "novelty"]
+PARTS = ["ingest", "annotation", "export", "tuning", "jobs", "generation", "documents", "novelty", "limiter"]
 
 
 def main(argv: list[str] | None = None) -> int:

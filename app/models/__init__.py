@@ -2,6 +2,7 @@
 
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.backend import Backend, BackendKind
+from app.models.backend_slot import BackendSlot
 from app.models.base import Base
 from app.models.document import Document, Passage, PassageEmbedding
 from app.models.evaluation import (
@@ -31,6 +32,7 @@ __all__ = [
     "ApprovalMethod",
     "Backend",
     "BackendKind",
+    "BackendSlot",
     "Base",
     "BenchmarkTask",
     "Candidate",

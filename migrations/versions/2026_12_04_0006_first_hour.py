@@ -1,7 +1,7 @@
 """First-hour fixes (issue 10): the order each annotator was shown, and what each admin import created.
 
 Revision ID: 0006_first_hour
-Revises: 0013_evaluation
+Revises: 0007_backend_limits
 Create Date: 2026-12-04 16:00:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0006_first_hour'
-down_revision: str | None = '0013_evaluation'
+down_revision: str | None = '0007_backend_limits'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
