@@ -56,6 +56,7 @@ def test_annotate_an_image_conversation_by_keyboard(page, server, image_project)
     assert page.locator(".ann-history .ann-image-ref").count() == 1
     assert "<image>" not in page.inner_text(".ann-history")
     annotation_id = int(page.get_attribute("#task", "data-annotation"))
+    shown = [int(x) for x in page.eval_on_selector_all(".ann-cand", "els => els.map(e => e.dataset.id)")]
     # Correct the earlier assistant turn: t opens it in place.
     page.keyboard.press("t")
     editor = page.locator("textarea[name=turn_edit_1]")
@@ -68,7 +69,7 @@ def test_annotate_an_image_conversation_by_keyboard(page, server, image_project)
     assert "zoomed" in page.get_attribute("#task-images", "class")
     page.keyboard.press("Escape")
     assert "zoomed" not in page.get_attribute("#task-images", "class")
-    # Rank the alternatives for the last turn (B first) and rate them, by keys.
+    # Rank the alternatives for the last turn (the second shown first) and rate them, by keys.
     page.keyboard.press("2")
     page.keyboard.press("Shift+Digit2")
     page.keyboard.press("j")
@@ -78,14 +79,14 @@ def test_annotate_an_image_conversation_by_keyboard(page, server, image_project)
     page.wait_for_selector(".ann-done")
     with server.sessions() as session:
         done = session.get(Annotation, annotation_id)
-        ids = [c.id for c in done.instruction.candidates]
+        texts = {c.id: c.text for c in done.instruction.candidates}
         assert done.status == AnnotationStatus.submitted
         assert done.turn_edits == {"1": "A white square on a red background."}
-        assert done.ranking == [ids[1], ids[0]]
-        assert done.ratings == {str(ids[0]): 2, str(ids[1]): 5}
+        assert done.ranking == [shown[1], shown[0]]
+        assert done.ratings == {str(shown[0]): 2, str(shown[1]): 5}
         from app.review.service import approve
 
         approval = approve(session, instruction=done.instruction, by=None)
         assert approval.history[1] == {"role": "assistant", "content": "A white square on a red background."}
-        assert approval.final_response == "It is red."
+        assert approval.final_response == texts[shown[1]]
         session.rollback()
