@@ -11,7 +11,7 @@ from celery.signals import worker_init, worker_process_init
 
 from app.core.queue import get_celery
 
-TASK_MODULES = ["worker.tasks.system", "worker.tasks.exports", "worker.tasks.tuning", "worker.tasks.generations",
+TASK_MODULES = ["worker.tasks.system", "worker.tasks.exports", "worker.tasks.tuning",
                 "worker.tasks.imports", "worker.tasks.jobs", "worker.tasks.documents"]
 
 celery_app = get_celery()

@@ -20,7 +20,7 @@ from app.models.instruction import Candidate, CandidateOrigin, Construction, Ins
 from app.models.job import ItemStatus, Job, JobEvent, JobItem, JobStatus, StoredResponse
 from app.models.project import DEFAULT_PROJECT_SETTINGS, Project
 from app.models.system import WorkerPing
-from app.models.tuning import GenerationJob, GenerationStatus, RunEvent, RunState, TuningRun
+from app.models.tuning import RunEvent, RunState, TuningRun
 from app.models.user import ApiToken, Role, User
 
 __all__ = [
@@ -44,8 +44,6 @@ __all__ = [
     "EvaluationSet",
     "Export",
     "ExportStatus",
-    "GenerationJob",
-    "GenerationStatus",
     "HumanComparison",
     "HumanVerdict",
     "ImportJob",

@@ -122,7 +122,7 @@ def world(world: World, db) -> Iterator[World]:
     routes answer for real (200 to whoever may call them) instead of 404 to everyone."""
     import shutil
 
-    from app.models import GenerationJob, GenerationStatus, RunState, TuningRun
+    from app.models import Job, JobStatus, RunState, TuningRun
     from app.tuning.spec import run_dir
     from tests.tuning.conftest import make_snapshot
 
@@ -137,8 +137,8 @@ def world(world: World, db) -> Iterator[World]:
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text(f'{{"r": 8, "note": "{RUN_MARKER}"}}')
     run.artifacts = [{"name": "adapter", "path": str(adapter), "size_bytes": 40}]
-    job = GenerationJob(project_id=world.project.id, run_id=run.id, base_model="/m", model_name=RUN_MARKER,
-                        status=GenerationStatus.succeeded)
+    job = Job(project_id=world.project.id, kind="answer", params={"backend": f"run-{run.id}"},
+              backends=[f"run-{run.id}"], state={"model": RUN_MARKER}, status=JobStatus.succeeded)
     db.add(job)
     db.commit()
     world.path_values.update(run_id=run.id, job_id=job.id, name="adapter")
