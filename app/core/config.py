@@ -37,6 +37,8 @@ class Settings(BaseSettings):
                                    "checks for a cancel.")
     job_heartbeat_timeout_s: float = Field(60.0, gt=0, description="Silence after which the reaper fails a job.")
     tuning_reaper_interval_s: float = Field(30.0, description="How often each worker runs the reaper.")
+    embedding_model: str = Field("all-MiniLM-L6-v2", description="Curation's default sentence-embedding model: "
+                                 "the built-in all-MiniLM-L6-v2, a local model directory, or a backend's name.")
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:

@@ -3,6 +3,16 @@
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.backend import Backend, BackendKind
 from app.models.base import Base
+from app.models.curation import (
+    Ablation,
+    AblationStatus,
+    CurationScore,
+    Embedding,
+    LeakageFlag,
+    ScoreKind,
+    Subset,
+    SubsetMember,
+)
 from app.models.export import Export, ExportStatus
 from app.models.import_job import ImportJob, ImportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Construction, Instruction, InstructionStatus, Split
@@ -14,6 +24,8 @@ from app.models.user import ApiToken, Role, User
 
 __all__ = [
     "DEFAULT_PROJECT_SETTINGS",
+    "Ablation",
+    "AblationStatus",
     "Annotation",
     "AnnotationStatus",
     "ApiToken",
@@ -25,6 +37,8 @@ __all__ = [
     "Candidate",
     "CandidateOrigin",
     "Construction",
+    "CurationScore",
+    "Embedding",
     "Export",
     "ExportStatus",
     "GenerationJob",
@@ -38,12 +52,16 @@ __all__ = [
     "JobEvent",
     "JobItem",
     "JobStatus",
+    "LeakageFlag",
     "Project",
     "Role",
     "RunEvent",
     "RunState",
+    "ScoreKind",
     "Split",
     "StoredResponse",
+    "Subset",
+    "SubsetMember",
     "TuningRun",
     "User",
     "WorkerPing",
