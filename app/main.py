@@ -40,6 +40,8 @@ ROUTER_MODULES = [
     "app.generations.routes",
     "app.jobs.routes",
     "app.jobs.pages",
+    "app.curation.routes",
+    "app.curation.pages",
 ]
 
 

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from app.jobs.outcome import Outcome
 
 # Every kind's module; each registers its kind on import. Imported on first use, so the web starts fast.
-KIND_MODULES = ["app.answer.kind"]
+KIND_MODULES = ["app.answer.kind", "app.curation.curate_kind", "app.curation.diversity_kind",
+                "app.curation.score_kind", "app.curation.filter_kind"]
 
 
 class JobKind(ABC):
