@@ -8,7 +8,7 @@ import json
 import sys
 import time
 
-PARTS = ["ingest", "annotation", "export", "tuning", "jobs"]
+PARTS = ["ingest", "annotation", "export", "tuning", "jobs", "curation"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,10 +40,12 @@ def _score_order(scores: np.ndarray) -> np.ndarray:
 
 
 def score_first(pool: np.ndarray, held: int, scores: np.ndarray, target: int, threshold: float, *,
-                method: str = "auto") -> Selection:
+                method: str = "auto", pairs: Pairs | None = None) -> Selection:
     """DEITA: walk the candidates best first and admit each one unless it is a near-duplicate of an item admitted
-    (or held) before it; stop at `target`. Raises NotEnough when the candidates run out first."""
-    pairs = near_duplicate_pairs(pool, threshold, method=method)
+    (or held) before it; stop at `target`. Raises NotEnough when the candidates run out first. `pairs`: the
+    pool's near-duplicate pairs when already found."""
+    if pairs is None:
+        pairs = near_duplicate_pairs(pool, threshold, method=method)
     while True:
         selection = _greedy(pool, held, scores, target, Neighbours(len(pool), pairs))
         selection.pairs_found = len(pairs)
@@ -89,44 +91,39 @@ def _greedy(pool: np.ndarray, held: int, scores: np.ndarray, target: int, graph:
 
 def k_center(pool: np.ndarray, held: int, scores: np.ndarray, target: int, threshold: float) -> Selection:
     """Farthest-first traversal: start from what the subset holds (or the best-scored candidate) and keep adding
-    the candidate least similar to everything chosen, while that stays below the threshold. Ties go to the better
-    score. Exact: n x N x d work."""
+    the candidate least similar to everything chosen, while that stays below the threshold. Exact: n x N x d work,
+    one matrix-vector product per pick."""
     cands = pool[held:].astype(np.float32)
     n = len(cands)
-    nearest = np.full(n, -np.inf, dtype=np.float32)  # highest cosine to anything held or chosen
+    nearest = np.full(n, -np.inf, dtype=np.float32)  # highest cosine to anything held or chosen (inf: chosen)
     nearest_to = np.full(n, -1, dtype=np.int64)  # the pool index of that item
-    keyed = np.where(np.isnan(scores), -np.inf, scores)
 
-    def absorb(vectors: np.ndarray, pool_index: np.ndarray) -> None:
-        for start in range(0, n, BLOCK):
-            sims = cands[start:start + BLOCK] @ vectors.T
-            best = sims.argmax(axis=1)
-            value = sims[np.arange(len(sims)), best]
-            closer = value > nearest[start:start + BLOCK]
-            nearest[start:start + BLOCK][closer] = value[closer]
-            nearest_to[start:start + BLOCK][closer] = pool_index[best[closer]]
+    def absorb(vectors: np.ndarray, first: int) -> None:
+        sims = cands @ vectors.T  # (n, k)
+        best = sims.argmax(axis=1)
+        value = sims[np.arange(n), best]
+        closer = value > nearest
+        nearest[closer] = value[closer]
+        nearest_to[closer] = first + best[closer]
 
-    chosen: list[int] = []
-    taken = np.zeros(n, dtype=bool)
     for start in range(0, held, BLOCK):
-        absorb(pool[start:min(held, start + BLOCK)].astype(np.float32), np.arange(start, min(held, start + BLOCK)))
-    while len(chosen) < target:
-        open_ = (~taken) & (nearest < threshold)
-        if not open_.any():
+        absorb(pool[start:min(held, start + BLOCK)].astype(np.float32), start)
+    chosen: list[int] = []
+    if n and held == 0:
+        first = int(_score_order(scores)[0])
+        chosen.append(first)
+        absorb(cands[first:first + 1], held + first)
+        nearest[first] = np.inf
+    while n and len(chosen) < target:
+        pick = int(nearest.argmin())
+        if not nearest[pick] < threshold:
             break
-        if not chosen and held == 0:
-            pick = int(np.flatnonzero(open_)[_score_order(scores[open_])[0]])
-        else:
-            farthest = np.where(open_, nearest, np.inf)
-            low = farthest.min()
-            ties = np.flatnonzero(farthest <= low + 1e-7)
-            pick = int(ties[np.argmax(keyed[ties])])
         chosen.append(pick)
-        taken[pick] = True
-        absorb(cands[pick:pick + 1], np.array([held + pick]))
+        absorb(cands[pick:pick + 1], held + pick)
+        nearest[pick] = np.inf
     if len(chosen) < target:
         raise NotEnough(len(chosen), target)
-    dupes = np.flatnonzero(~taken & (nearest >= threshold))
+    dupes = np.flatnonzero(np.isfinite(nearest) & (nearest >= threshold))
     return Selection(chosen=chosen, near_duplicates={int(i): (int(nearest_to[i]), float(nearest[i])) for i in dupes})
 
 
