@@ -42,6 +42,7 @@ ROUTER_MODULES = [
     "app.jobs.pages",
     "app.curation.routes",
     "app.curation.pages",
+    "app.curation.ablation_pages",
 ]
 
 

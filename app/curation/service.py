@@ -70,3 +70,16 @@ def overview(session: Session, slug: str) -> dict[str, Any]:
             "rules_refused": reasons, "latest": latest,
             "leaks": session.scalar(select(func.count()).where(LeakageFlag.project_id == proj.id)),
             "construction": construction.project_counts(session, proj.id), "now": utcnow()}
+
+
+def ablation_view(session: Session, ablation_id: int) -> Any:
+    from app.curation import ablation_table, ablations
+    from app.curation.ablation_schemas import AblationView
+
+    ablation = ablations.get(session, ablation_id)
+    arms = [{k: v for k, v in arm.items() if k != "result"} | {"result": {
+        k: v for k, v in (arm.get("result") or {}).items() if k not in ("losses_after",)}} for arm in ablation.arms]
+    return AblationView(id=ablation.id, project=ablation.project.slug, name=ablation.name,
+                        status=ablation.status.value, base_model=ablation.base_model, method=ablation.method,
+                        evaluation=ablation.evaluation, arms=arms, table=ablation_table.rows(ablation.arms),
+                        error=ablation.error)
