@@ -1,5 +1,5 @@
-"""An ablation of three arms (a curated subset, a random sample, the whole set) on a real worker: each arm is
-exported, trains the tiny model, is evaluated on the same eval examples, and fills the comparison table."""
+"""Curation (issue 17): an ablation of three arms (a curated subset, a random sample, the whole set) on a real
+worker: each arm is exported, trains the tiny model, is evaluated on the same eval examples, and fills the table."""
 
 from __future__ import annotations
 
@@ -31,9 +31,9 @@ def _seed() -> tuple[dict, str]:
             inst, _, _ = add_approved(session, project, instruction=f"What is {i % 7} plus {i % 5}?",
                                       candidates=[f"{i % 7} plus {i % 5} is {i % 7 + i % 5}."])
             train.append(inst.id)
-        for i in range(4):
-            add_approved(session, project, instruction=f"What is {i} plus 3?", split="eval",
-                         candidates=[f"{i} plus 3 is {i + 3}."])
+        for i in range(4):  # questions no training row asks (an export drops a row identical to an earlier one)
+            add_approved(session, project, instruction=f"What is {i} times 3?", split="eval",
+                         candidates=[f"{i} times 3 is {i * 3}."])
         subsets.add_members(session, project_id=project.id, name="best", instruction_ids=train[:4], scores=[None] * 4,
                             job_id=None, meta={"method": "score-first", "threshold": 0.9})
         session.commit()
