@@ -39,6 +39,8 @@ def parse_form(form: dict[str, Any], multi: dict[str, list[str]]) -> tuple[str, 
         filters["approved_since"] = form["approved_since"]
     if (form.get("annotator_id") or "").strip():
         filters["annotator_id"] = form["annotator_id"]
+    if (form.get("subset") or "").strip():
+        filters["subset"] = form["subset"].strip()
     data = {
         "format": form.get("format") or "",
         "preference_style": form.get("preference_style") or "plain",
@@ -78,7 +80,8 @@ async def create_export(request: Request, session: SessionDep, user: AdminUser) 
         errors = {d["field"].split(".")[-1] or "form": d["message"] for d in pydantic_details(list(exc.errors()))}
         return _form_error(request, session, user, form, errors)
     except AppError as exc:
-        return _form_error(request, session, user, form, {"form": exc.message})
+        on_subset = any(d.get("field") == "filters.subset" for d in exc.details)
+        return _form_error(request, session, user, form, {"subset" if on_subset else "form": exc.message})
     return RedirectResponse(f"/exports/{export.id}", status_code=303)
 
 

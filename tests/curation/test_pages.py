@@ -64,3 +64,31 @@ def test_subsets_api(client, db, make_user, token_for):
     export = client.post(f"/api/v1/projects/{project.slug}/exports", headers=token_for(make_user("admin")),
                          json={"format": "sft-messages", "filters": {"subset": "nope"}})
     assert export.status_code == 422 and export.json()["error"]["details"][0]["field"] == "filters.subset"
+
+
+def test_every_curation_kind_has_a_form_and_errors_sit_beside_the_field(client, db, make_user):
+    from tests.conftest import csrf_from
+
+    admin = make_user("admin")
+    project, _ = _seed(db)
+    login(client, admin.email)
+    for kind in ("curate", "diversity", "quality-score", "quality-filter"):
+        page = client.get(f"/jobs/new?project={project.slug}&kind={kind}")
+        assert page.status_code == 200, kind
+    assert 'name="target_n"' in client.get(f"/jobs/new?project={project.slug}&kind=curate").text
+    posted = client.post("/jobs", data={"project": project.slug, "kind": "curate", "target_n": "99",
+                                        "embedding_model": "/no/such/model", "csrftoken": csrf_from(client)})
+    assert posted.status_code == 422
+    assert "is not there" in posted.text and 'value="99"' in posted.text
+
+
+def test_exports_page_takes_a_subset_and_names_an_unknown_one_beside_the_field(client, db, make_user):
+    from tests.conftest import csrf_from
+
+    admin = make_user("admin")
+    project, _ = _seed(db)
+    login(client, admin.email)
+    posted = client.post("/exports", data={"project": project.slug, "format": "sft-messages", "subset": "nope",
+                                           "csrftoken": csrf_from(client)})
+    assert posted.status_code == 422
+    assert 'id="x-subset"' in posted.text and "has no subset &#39;nope&#39;" in posted.text
