@@ -136,6 +136,10 @@ class Selector:
         keep = np.asarray([i not in refused for i in cand_ids.tolist()], dtype=bool)
         pool_ids, pool = cand_ids[keep], cand_vecs[keep]
         held_ids, held_vecs = vectors.load(self.session, self.model, held)
+        if len(held_ids) < len(held):
+            # Without every held vector a near-duplicate of what the subset holds could slip in: stop instead.
+            raise AppError(f"{len(held) - len(held_ids)} of the {len(held)} items subset '{params.subset}' holds "
+                           f"have no embedding under {self.model} (an embed item failed): retry the failed items.")
         score_array = np.asarray([ranking.get(i, np.nan) for i in pool_ids.tolist()], dtype=np.float64)
         try:
             both = np.concatenate([held_vecs, pool]) if len(held_vecs) else pool

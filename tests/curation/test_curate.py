@@ -52,6 +52,9 @@ def test_rounds_add_exactly_n_and_never_readmit_a_near_duplicate(curation_projec
     variants = {seed["ids"][(t, "variant")] for t in range(10)}
     assert set(round_one) <= variants
     assert _max_pair(round_one) < THRESHOLD
+    page = client_for_live.get(f"/jobs/{first}")
+    assert page.status_code == 200 and 'data-result="selected">6<' in page.text
+    assert "judge" in client_for_live.get(f"/projects/{seed['slug']}/curation").text
 
     # Round two walks in id order (no ranking), so it meets each topic's base before its rephrasing: the bases of
     # the topics the subset holds must be turned away, the others admitted.
