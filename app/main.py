@@ -40,6 +40,7 @@ ROUTER_MODULES = [
     "app.generations.routes",
     "app.jobs.routes",
     "app.jobs.pages",
+    "app.serving.routes",
     "app.curation.routes",
     "app.curation.pages",
     "app.curation.ablation_pages",
