@@ -75,12 +75,11 @@ async def start_ablation(slug: str, request: Request, session: SessionDep, user:
         session.rollback()
         details = pydantic_details(exc.errors()) if isinstance(exc, ValidationError) else exc.details
         errors: dict[str, str] = {}
-        for d in details or [{"field": "form", "message": getattr(exc, "message", str(exc))}]:
+        for d in details or [{"field": "form"}]:
             field = str(d.get("field") or "form")
             key = "arms" if field.startswith("arms") else field.split(".")[0]
-            errors.setdefault(key, d.get("message", ""))
-        if isinstance(exc, AppError) and not details:
-            errors["form"] = exc.message
+            # A service error's sentence says it all; a schema error's message is about its one field.
+            errors.setdefault(key, exc.message if isinstance(exc, AppError) else d.get("message", ""))
         return _page(request, session, user, slug, values={**form, "ticked": ticked}, errors=errors,
                      status_code=422)
     session.flush()

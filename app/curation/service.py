@@ -36,16 +36,18 @@ def subset_views(session: Session, *, slug: str) -> list[SubsetView]:
     return [_view(session, s) for s in subsets.list_for(session, project(session, slug).id)]
 
 
-def _series(values: dict[int, float], low: float, high: float) -> dict[str, Any]:
+def _series(values: dict[int, float], low: float | None = None, high: float | None = None) -> dict[str, Any]:
     """A histogram (fixed bins over [low, high]) and the sorted values, for the slider's live count."""
-    data = sorted(values.values())
+    data = sorted(round(v, 4) for v in values.values())
+    if low is None or high is None:  # the scale is the data's own: from its lowest value to its highest
+        low, high = (data[0], max(data[-1], data[0] + 1e-4)) if data else (0.0, 1.0)
     width = (high - low) / HISTOGRAM_BINS
     counts = [0] * HISTOGRAM_BINS
     for v in data:
         counts[min(HISTOGRAM_BINS - 1, max(0, int((v - low) / width)))] += 1
     return {"count": len(data), "low": low, "high": high, "edges": [round(low + k * width, 4)
                                                                      for k in range(HISTOGRAM_BINS + 1)],
-            "counts": counts, "values": [round(v, 4) for v in data],
+            "counts": counts, "values": data,
             "mean": round(sum(data) / len(data), 3) if data else None}
 
 
@@ -57,7 +59,7 @@ def overview(session: Session, slug: str) -> dict[str, Any]:
     rated = scores.ratings(session, proj.id)
     series = {"judge": _series(judge, 1, 5), "rating": _series(rated, 1, 5)}
     if reward:
-        series["reward"] = _series(reward, min(reward.values()), max(reward.values()) + 1e-9)
+        series["reward"] = _series(reward)  # a reward model's scale is its own: from its lowest to its highest
     refused = scores.rule_failures(session, proj.id)
     latest = {kind: session.scalar(select(Job).where(Job.project_id == proj.id, Job.kind == kind,
                                                      Job.status == JobStatus.succeeded)

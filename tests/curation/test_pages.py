@@ -92,3 +92,21 @@ def test_exports_page_takes_a_subset_and_names_an_unknown_one_beside_the_field(c
                                            "csrftoken": csrf_from(client)})
     assert posted.status_code == 422
     assert 'id="x-subset"' in posted.text and "has no subset &#39;nope&#39;" in posted.text
+
+
+def test_ablation_form_says_what_is_missing_and_keeps_what_was_typed(client, db, make_user):
+    from tests.conftest import csrf_from
+
+    admin = make_user("admin")
+    project, _ = _seed(db)
+    login(client, admin.email)
+    page = client.get(f"/projects/{project.slug}/ablations")
+    assert page.status_code == 200 and 'value="best-2"' in page.text
+    form = {"base_model": "/models/tiny", "subset": "best-2", "arm": ["curated", "whole"], "max_steps": "5",
+            "csrftoken": csrf_from(client)}
+    posted = client.post(f"/projects/{project.slug}/ablations", data=form)
+    assert posted.status_code == 422
+    assert 'id="err-evaluation"' in posted.text and "approve some instructions of split" in posted.text
+    assert 'value="/models/tiny"' in posted.text
+    one = client.post(f"/projects/{project.slug}/ablations", data={**form, "arm": ["whole"]})
+    assert one.status_code == 422 and 'id="err-arms"' in one.text
