@@ -61,7 +61,16 @@ def _form_page(request: Request, session: Session, user: Any, *, project: str, k
 @router.get("/jobs/new")
 def new_job_page(request: Request, session: SessionDep, user: AdminUser, project: str = "",
                  kind: str = "answer") -> Response:
-    return _form_page(request, session, user, project=project, kind_name=kind)
+    """The form; other query parameters named like its fields pre-fill them (a link can say subset=best)."""
+    fields = form_fields(get_kind(kind).Params) if kind in {k.name for k in all_kinds()} else []
+    values = form_values(fields, {})
+    names = _field_names(fields)
+    values.update({k: v for k, v in request.query_params.items() if k in names})
+    return _form_page(request, session, user, project=project, kind_name=kind, values=values if fields else None)
+
+
+def _field_names(fields: list[Any]) -> set[str]:
+    return {f.name for f in fields} | {n for f in fields for n in _field_names(f.children)}
 
 
 @router.post("/jobs")

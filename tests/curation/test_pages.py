@@ -76,6 +76,8 @@ def test_every_curation_kind_has_a_form_and_errors_sit_beside_the_field(client, 
         page = client.get(f"/jobs/new?project={project.slug}&kind={kind}")
         assert page.status_code == 200, kind
     assert 'name="target_n"' in client.get(f"/jobs/new?project={project.slug}&kind=curate").text
+    another_round = client.get(f"/jobs/new?project={project.slug}&kind=curate&subset=best-2")
+    assert 'value="best-2"' in another_round.text  # the curation page's "Add a round" link
     posted = client.post("/jobs", data={"project": project.slug, "kind": "curate", "target_n": "99",
                                         "embedding_model": "/no/such/model", "csrftoken": csrf_from(client)})
     assert posted.status_code == 422
