@@ -141,32 +141,38 @@ def lsh_pairs(vectors: np.ndarray, threshold: float, *, miss: float = 1e-4, seed
 def _table_candidates(keys: np.ndarray, vectors: np.ndarray, sketches: np.ndarray, cut: int, threshold: float,
                       n: int) -> Iterator[np.ndarray]:
     """Pair codes (i * n + j, i < j) of items sharing a bucket in this table and close enough by sketch."""
-    order = np.argsort(keys, kind="stable")
+    order = np.argsort(keys)  # bucket order; which item of a bucket comes first does not matter
     sorted_keys = keys[order]
-    starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
-    lengths = np.diff(np.r_[starts, n])
-    run_of = np.repeat(np.arange(len(starts)), lengths)
-    run_len = lengths[run_of]
-    offset_in_run = np.arange(n) - starts[run_of]
-    # Long runs (a clump of similar items): one exact product per run.
-    for run in np.flatnonzero(lengths >= LONG_RUN):
-        members = order[starts[run]:starts[run] + lengths[run]]
-        sub = exact_pairs(vectors[members], threshold)
-        a, b = members[sub.i], members[sub.j]
-        yield np.minimum(a, b) * n + np.maximum(a, b)
-    # Short runs: pairs at each offset within the run, dropped early by the sketch.
-    cand = np.flatnonzero((run_len >= 2) & (run_len < LONG_RUN))
-    offset = 0
+    same = sorted_keys[1:] == sorted_keys[:-1]  # position k shares its bucket with position k + 1
+    cand = np.flatnonzero(same)
+    if not cand.size:
+        return
+    # Runs of one bucket: long ones (a clump of similar items) get one exact product each, not pair by pair.
+    breaks = np.flatnonzero(np.diff(cand) != 1)
+    run_first = np.r_[cand[0], cand[breaks + 1]]
+    run_size = np.r_[cand[breaks], cand[-1]] - run_first + 2
+    long_runs = np.flatnonzero(run_size >= LONG_RUN)
+    if long_runs.size:
+        in_long = np.zeros(n, dtype=bool)
+        for run in long_runs:
+            first, size = run_first[run], run_size[run]
+            members = order[first:first + size]
+            sub = exact_pairs(vectors[members], threshold)
+            a, b = members[sub.i], members[sub.j]
+            yield np.minimum(a, b) * n + np.maximum(a, b)
+            in_long[first:first + size] = True
+        cand = cand[~in_long[cand]]
+    # Short runs: position k pairs with k + offset while the bucket goes on; the sketch drops hopeless pairs.
+    offset = 1
     while cand.size:
-        offset += 1
-        cand = cand[offset_in_run[cand] + offset < run_len[cand]]
-        if not cand.size:
-            break
         a, b = order[cand], order[cand + offset]
         differ = np.bitwise_count(sketches[a] ^ sketches[b]).sum(axis=1)
         close = differ <= cut
         a, b = a[close], b[close]
         yield np.minimum(a, b) * n + np.maximum(a, b)
+        cand = cand[cand + offset < n - 1]
+        cand = cand[same[cand + offset]]
+        offset += 1
 
 
 def _unique_checked(codes: list[np.ndarray], vectors: np.ndarray, threshold: float, n: int) -> Pairs:
