@@ -2,6 +2,7 @@
 
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.backend import Backend, BackendKind
+from app.models.backend_slot import BackendSlot
 from app.models.base import Base
 from app.models.curation import (
     Ablation,
@@ -12,6 +13,16 @@ from app.models.curation import (
     ScoreKind,
     Subset,
     SubsetMember,
+)
+from app.models.document import Document, Passage, PassageEmbedding
+from app.models.evaluation import (
+    BenchmarkTask,
+    ComparisonItem,
+    EvaluationAnswer,
+    EvaluationSet,
+    HumanComparison,
+    HumanVerdict,
+    VerdictStatus,
 )
 from app.models.export import Export, ExportStatus
 from app.models.import_job import ImportJob, ImportStatus
@@ -33,16 +44,24 @@ __all__ = [
     "ApprovalMethod",
     "Backend",
     "BackendKind",
+    "BackendSlot",
     "Base",
+    "BenchmarkTask",
     "Candidate",
     "CandidateOrigin",
+    "ComparisonItem",
     "Construction",
     "CurationScore",
+    "Document",
     "Embedding",
+    "EvaluationAnswer",
+    "EvaluationSet",
     "Export",
     "ExportStatus",
     "GenerationJob",
     "GenerationStatus",
+    "HumanComparison",
+    "HumanVerdict",
     "ImportJob",
     "ImportStatus",
     "Instruction",
@@ -53,6 +72,8 @@ __all__ = [
     "JobItem",
     "JobStatus",
     "LeakageFlag",
+    "Passage",
+    "PassageEmbedding",
     "Project",
     "Role",
     "RunEvent",
@@ -64,5 +85,6 @@ __all__ = [
     "SubsetMember",
     "TuningRun",
     "User",
+    "VerdictStatus",
     "WorkerPing",
 ]

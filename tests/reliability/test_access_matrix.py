@@ -72,6 +72,15 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("GET", "/api/v1/jobs/{job_id}"): "reviewer",
     ("GET", "/api/v1/jobs/{job_id}/items"): "reviewer",
     ("GET", "/api/v1/jobs/{job_id}/events"): "reviewer",
+    # document collections (issue 14): reviewers read and search; uploading and deleting are for admins
+    ("POST", "/api/v1/projects/{slug}/documents"): "admin",
+    ("GET", "/api/v1/projects/{slug}/documents"): "reviewer",
+    ("GET", "/api/v1/projects/{slug}/passages/search"): "reviewer",
+    ("GET", "/api/v1/documents/{document_id}"): "reviewer",
+    ("GET", "/api/v1/documents/{document_id}/passages"): "reviewer",
+    ("DELETE", "/api/v1/documents/{document_id}"): "admin",
+    ("GET", "/projects/{slug}/documents"): "admin",
+    ("POST", "/projects/{slug}/documents"): "admin",
     # curation (issue 17): reviewers may read subsets and an ablation's table; starting and the pages are for admins
     ("GET", "/api/v1/projects/{slug}/subsets"): "reviewer",
     ("GET", "/api/v1/projects/{slug}/subsets/{name}"): "reviewer",
@@ -99,6 +108,7 @@ PREFIX_RULES: list[tuple[str | None, str, Level]] = [
     ("POST", "/api/v1/projects/{slug}/jobs", "admin"),
     ("POST", "/api/v1/jobs", "admin"),
     (None, "/jobs", "admin"),
+    (None, "/documents", "admin"),
     (None, "/api/v1/exports", "admin"),
     (None, "/api/v1/users", "admin"),
     (None, "/api/v1/tokens", "admin"),

@@ -16,7 +16,8 @@ from worker.training.data import load_records
 from worker.training.errors import ConfigError, DataError
 from worker.training.events import Emitter, is_main_process, log
 from worker.training.modeling import load_model, load_tokenizer, lora_config, use_bf16
-from worker.training.render import full_texts, to_dataset
+from worker.training.render import full_texts, to_dataset, uses_chat
+from worker.training.reward import ACCURACY_PAIRS, pair_metrics
 from worker.training.trainers import build_trainer, training_args
 
 CHECKPOINT_DIR = re.compile(r"checkpoint-(\d+)")
@@ -73,9 +74,10 @@ def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _drop_long(records: list[dict], tokenizer: Any, max_length: int) -> list[dict]:
+def _drop_long(records: list[dict], tokenizer: Any, max_length: int, template: str = "auto") -> list[dict]:
     """Padding-free batches without packing cannot truncate, so samples over max_length are left out."""
-    lengths = [len(ids) for ids in tokenizer(full_texts(records, tokenizer), add_special_tokens=False)["input_ids"]]
+    texts = full_texts(records, tokenizer, template)
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     kept = [r for r, n in zip(records, lengths, strict=True) if n <= max_length]
     if len(kept) < len(records):
         log(f"padding_free: left out {len(records) - len(kept)} samples longer than max_length={max_length}")
@@ -119,15 +121,20 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
     tokenizer = load_tokenizer(spec.base_model)
     max_length: int | None = hp.max_length
     if spec.method == "sft" and hp.padding_free and not hp.packing:
-        records, max_length = _drop_long(records, tokenizer, hp.max_length), None
+        records, max_length = _drop_long(records, tokenizer, hp.max_length, spec.template), None
     bf16 = use_bf16(hp.bf16)
+    if spec.method == "reward":
+        from transformers import set_seed
+
+        set_seed(hp.seed)  # the reward head starts random: seeded, a run is reproducible
     model = load_model(spec, bf16)
     args = training_args(spec, bf16=bf16, max_length=max_length)
     callback = EventCallback(emitter, stop_file=spec.stop_file, num_samples=len(records), resumed_from=resume)
     trainer = build_trainer(
-        spec, model=model, tokenizer=tokenizer, args=args, train_dataset=to_dataset(records, spec.method, tokenizer),
-        eval_dataset=to_dataset(eval_records, spec.method, tokenizer) if eval_records else None,
-        peft_config=lora_config(spec.lora), callbacks=[callback])
+        spec, model=model, tokenizer=tokenizer, args=args,
+        train_dataset=to_dataset(records, spec.method, tokenizer, spec.template),
+        eval_dataset=to_dataset(eval_records, spec.method, tokenizer, spec.template) if eval_records else None,
+        peft_config=lora_config(spec.lora, spec.method), callbacks=[callback])
     if len(trainer.train_dataset) == 0:
         # TRL drops samples whose prompt alone fills max_length: nothing would be left to learn from.
         raise DataError(f"no sample of {spec.train_file} has a response token within max_length "
@@ -135,7 +142,8 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
     config_path = out / "run_config.json"
     if is_main_process():
         _write_config(spec, config_path, {"bf16": bf16, "checkpoint": resume, "max_length": max_length,
-                                          "template": "chat" if tokenizer.chat_template else "alpaca",
+                                          "template": "chat" if uses_chat(tokenizer, spec.template) else
+                                          ("alpaca-original" if spec.template == "alpaca" else "alpaca"),
                                           "trainer": type(trainer).__name__,
                                           "world_size": trainer.args.world_size})
     return Prepared(trainer, tokenizer, callback, records, eval_records, resume, config_path)
@@ -149,11 +157,15 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     trainer, tokenizer, callback, resume = prepared.trainer, prepared.tokenizer, prepared.callback, prepared.resume
     eval_records, config_path = prepared.eval_records, prepared.config_path
     evaluate = bool(eval_records)
-    samples = eval_records[: spec.eval.num_samples] if evaluate else []
+    reward = spec.method == "reward"  # a reward model generates nothing: its check is accuracy on pairs
+    samples = eval_records[: spec.eval.num_samples] if evaluate and not reward else []
     loss_before = evaluation.eval_loss(trainer) if evaluate else None
     losses_before = evaluation.example_losses(trainer) if evaluate and spec.method == "sft" else None
+    before = (pair_metrics(trainer.model, tokenizer, prepared.records, spec.template)
+              if reward and is_main_process() else {})
     # Before train() the weights are the base model's, even when resuming: the checkpoint loads inside train().
-    base_answers = (evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
+    base_answers = (evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens,
+                                              spec.template)
                     if samples and is_main_process() else [])
     result = trainer.train(resume_from_checkpoint=resume)
     step = trainer.state.global_step
@@ -161,11 +173,20 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
         emitter.emit("cancelled", step=step, checkpoint=callback.last_checkpoint)
         return 0
     _save_artifacts(spec, trainer, tokenizer, emitter, config_path)
-    if evaluate:
+    if reward:
+        loss_after = evaluation.eval_loss(trainer) if evaluate else None  # collective: every rank
+        if is_main_process():
+            after = pair_metrics(trainer.model, tokenizer, prepared.records, spec.template)
+            emitter.emit("eval", accuracy_before=before.get("accuracy"), accuracy_after=after["accuracy"],
+                         margin_before=before.get("margin"), margin_after=after["margin"],
+                         pairs=min(len(prepared.records), ACCURACY_PAIRS), loss_before=loss_before,
+                         loss_after=loss_after)
+    elif evaluate:
         loss_after = evaluation.eval_loss(trainer)
         losses_after = evaluation.example_losses(trainer) if spec.method == "sft" else None
         if is_main_process():
-            tuned = evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
+            tuned = evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens,
+                                              spec.template)
             emitter.emit("eval", loss_before=loss_before, loss_after=loss_after, losses_before=losses_before,
                          losses_after=losses_after, samples=[
                 {"prompt": evaluation.user_prompt(r), "base": b, "tuned": t}

@@ -37,10 +37,10 @@ class Report:
         return value
 
 
-def _token_stats(records: list[dict], tokenizer: Any, max_length: int) -> dict[str, Any]:
+def _token_stats(records: list[dict], tokenizer: Any, max_length: int, template: str = "auto") -> dict[str, Any]:
     import numpy as np
 
-    texts = full_texts(records[:MEASURED_SAMPLES], tokenizer)
+    texts = full_texts(records[:MEASURED_SAMPLES], tokenizer, template)
     lengths = np.array([len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]])
     return {"count": int(lengths.size), "mean": round(float(lengths.mean()), 1),
             "p50": int(np.percentile(lengths, 50)), "p95": int(np.percentile(lengths, 95)),
@@ -93,14 +93,14 @@ def validate(path: str) -> dict[str, Any]:
     sample = stats = None
     max_length = spec.hyperparameters.max_length
     if records and tokenizer is not None:
-        ids, masked = tokenize_with_mask(records[0], tokenizer)
+        ids, masked = tokenize_with_mask(records[0], tokenizer, spec.template)
         trained = max(0, min(len(ids), max_length) - masked)
         sample = {"text": tokenizer.decode(ids), "masked_tokens": masked, "trained_tokens": trained}
         report.add("loss_mask", masked > 0 and trained > 0,
                    f"first sample: {masked} prompt tokens masked, {trained} response tokens trained"
                    if trained > 0 else f"first sample: no response token fits in max_length {max_length}; "
                                        "raise max_length or shorten the prompts")
-        stats = _token_stats(records, tokenizer, max_length)
+        stats = _token_stats(records, tokenizer, max_length, spec.template)
         report.add("token_lengths", stats["truncated"] < stats["count"],
                    f"{stats['truncated']} of {stats['count']} samples exceed max_length {max_length} "
                    f"and will be truncated" + ("" if stats["truncated"] < stats["count"] else "; every one would"))
