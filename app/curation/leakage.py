@@ -15,11 +15,9 @@ from app.models.base import utcnow
 
 
 def evaluation_condition() -> ColumnElement[bool]:
-    """Which instructions are evaluation items: the eval and holdout splits, and (once the column exists)
-    instructions kept for evaluation only."""
-    condition = Instruction.split.in_([Split.eval, Split.holdout])
-    flag = getattr(Instruction, "evaluation_only", None)
-    return or_(condition, flag.is_(True)) if flag is not None else condition
+    """Which instructions are evaluation items: the eval and holdout splits, and instructions kept for evaluation
+    only (the members of evaluation sets among them)."""
+    return or_(Instruction.split.in_([Split.eval, Split.holdout]), Instruction.evaluation_only.is_(True))
 
 
 def training_condition() -> ColumnElement[bool]:
