@@ -41,8 +41,13 @@ def _arms(form: dict[str, str], ticked: set[str]) -> list[dict[str, Any]]:
 def _body(form: dict[str, str], ticked: set[str]) -> dict[str, Any]:
     hyper = {k: form[k] for k in ("max_steps", "num_train_epochs", "learning_rate", "per_device_train_batch_size")
              if form.get(k)}
-    return {"name": form.get("name", ""), "base_model": form.get("base_model", ""),
+    body = {"name": form.get("name", ""), "base_model": form.get("base_model", ""),
             "method": form.get("method", "sft-lora"), "hyperparameters": hyper, "arms": _arms(form, ticked)}
+    if form.get("evaluation_set"):
+        body["evaluation"] = {"evaluation_set": form["evaluation_set"], "judge": form.get("judge") or None,
+                              "reference_metrics": form.get("reference_metrics") == "on",
+                              "max_tokens": form.get("eval_max_tokens") or 256}
+    return body
 
 
 def _page(request: Request, session: Session, user: Any, slug: str, *, values: dict[str, Any] | None = None,
@@ -51,8 +56,12 @@ def _page(request: Request, session: Session, user: Any, slug: str, *, values: d
     subset_list = subsets.list_for(session, project.id)
     defaults = {"subset": subset_list[0].name if subset_list else "", "method": "sft-lora", "max_steps": "20",
                 "random_n": str(subset_list[0].size) if subset_list else "", "ticked": {"curated", "random", "whole"}}
+    from app.evaluation.sets import list_sets
+    from app.jobs.pages import backend_choices
+
     return render(request, "curation/ablations.html", {
         "user": user, "nav": "jobs", "project": project, "subsets": subset_list, "values": values or defaults,
+        "sets": list_sets(session, project_id=project.id), "backends": backend_choices(session),
         "errors": errors or {}, "ablations": ablations.list_for(session, project.id),
         "eval_rows": len(ablations.approved_ids(session, project.id, Split.eval)),
         "train_rows": len(ablations.approved_ids(session, project.id, Split.train))}, status_code=status_code)
@@ -77,7 +86,8 @@ async def start_ablation(slug: str, request: Request, session: SessionDep, user:
         errors: dict[str, str] = {}
         for d in details or [{"field": "form"}]:
             field = str(d.get("field") or "form")
-            key = "arms" if field.startswith("arms") else field.split(".")[0]
+            key = "arms" if field.startswith("arms") else field.split(".")[-1] if field.startswith("evaluation.") \
+                else field.split(".")[0]
             # A service error's sentence says it all; a schema error's message is about its one field.
             errors.setdefault(key, exc.message if isinstance(exc, AppError) else d.get("message", ""))
         return _page(request, session, user, slug, values={**form, "ticked": ticked}, errors=errors,

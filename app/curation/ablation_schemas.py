@@ -33,6 +33,19 @@ class ArmSpec(BaseModel):
         return self
 
 
+class AblationEvaluation(BaseModel):
+    """An evaluation set every arm's tuned model answers once all have trained: judged pairwise against the first
+    arm (win rate with its 95 % interval) and/or scored by ROUGE-L against the set's references."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evaluation_set: str = Field(..., min_length=1, max_length=100, description="The evaluation set's name.")
+    judge: str | None = Field(None, max_length=100, description="A judge backend for pairwise judging, or none.")
+    reference_metrics: bool = Field(True, description="Score ROUGE-L against the set's references.")
+    max_tokens: int = Field(256, ge=1, le=32_768, description="Longest answer of each arm's model, in tokens.")
+    limit: int | None = Field(None, ge=1, le=100_000, description="Only the set's first N members.")
+
+
 class AblationCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -42,6 +55,9 @@ class AblationCreate(BaseModel):
     hyperparameters: dict[str, Any] = Field(default_factory=dict, description="As a tuning run's, for every arm.")
     lora: dict[str, Any] = Field(default_factory=dict)
     arms: list[ArmSpec] = Field(..., min_length=2, max_length=8)
+    evaluation: AblationEvaluation | None = Field(
+        None, description="Besides the eval loss on the project's eval split: an evaluation set to judge and score "
+                          "every arm on.")
 
 
 class AblationView(BaseModel):

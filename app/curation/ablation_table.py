@@ -43,7 +43,9 @@ def rows(arms: list[dict[str, Any]]) -> list[dict[str, Any]]:
                "delta": paired_ci(losses, reference) if reference and losses is not reference else None,
                "runtime_s": result.get("runtime_s"), "train_tokens": result.get("train_tokens"),
                "tokens_per_second": result.get("tokens_per_second"), "steps": result.get("steps"),
-               "export_id": arm.get("export_id"), "run_id": arm.get("run_id"), "job_id": arm.get("job_id")}
+               "export_id": arm.get("export_id"), "run_id": arm.get("run_id"), "job_id": arm.get("job_id"),
+               # From an evaluation set: the judge's win rate against the first arm, and ROUGE-L to the references.
+               "win_rate": result.get("win_rate"), "rouge_l": result.get("rouge_l")}
         out.append(row)
     done = [r for r in out if r["loss_after"] is not None]
     if done:
@@ -51,4 +53,7 @@ def rows(arms: list[dict[str, Any]]) -> list[dict[str, Any]]:
         best["best"] = True
         # Clearly best: its interval lies below every other arm's (no overlap).
         best["clear"] = bool(best["ci"]) and all(r is best or (r["ci"] and best["ci"][2] < r["ci"][1]) for r in done)
+    elif scored := [r for r in out if r["rouge_l"] is not None]:
+        best = max(scored, key=lambda r: r["rouge_l"])
+        best["best"], best["clear"] = True, False
     return out

@@ -18,12 +18,13 @@ from sqlalchemy.orm.attributes import flag_modified
 from app.core.errors import AppError, NotFound, ValidationFailed
 from app.core.queue import enqueue_after_commit
 from app.curation import scores, subsets
-from app.curation.ablation_schemas import AblationCreate, ArmSpec
+from app.curation.ablation_schemas import AblationCreate, AblationEvaluation, ArmSpec
 from app.curation.leakage import not_leaking
 from app.models import (
     Ablation,
     AblationStatus,
     Approval,
+    Backend,
     Export,
     ExportStatus,
     Instruction,
@@ -45,8 +46,8 @@ def approved_ids(session: Session, project_id: int, split: Split) -> list[int]:
     """Approved instructions of a split; training ones never include a leak."""
     query = select(Approval.instruction_id).join(Instruction, Instruction.id == Approval.instruction_id).where(
         Approval.project_id == project_id, Instruction.split == split, ~Approval.all_bad)
-    if split == Split.train:
-        query = query.where(not_leaking(Approval.instruction_id))
+    if split == Split.train:  # never an evaluation-only instruction nor a near-duplicate of an evaluation item
+        query = query.where(~Instruction.evaluation_only, not_leaking(Approval.instruction_id))
     return list(session.scalars(query.order_by(Approval.instruction_id)))
 
 
@@ -61,9 +62,11 @@ def create(session: Session, *, slug: str, data: AblationCreate, user: User) -> 
     if project is None:
         raise NotFound(f"Project {slug} does not exist.")
     evals = approved_ids(session, project.id, Split.eval)
-    if not evals:
+    if data.evaluation is not None:
+        _check_evaluation(session, project, data.evaluation)
+    elif not evals:
         raise ValidationFailed("Every arm is evaluated on the project's approved eval-split instructions, and it has "
-                               "none: approve some instructions of split 'eval' first.",
+                               "none: approve some instructions of split 'eval' first, or name an evaluation set.",
                                details=[{"field": "evaluation", "message": "no approved eval-split instruction"}])
     pool = len(approved_ids(session, project.id, Split.train))
     for index, arm in enumerate(data.arms):
@@ -78,7 +81,8 @@ def create(session: Session, *, slug: str, data: AblationCreate, user: User) -> 
              "state": "pending"} for k, arm in enumerate(data.arms)]
     ablation = Ablation(project_id=project.id, name=data.name or f"{project.slug} ablation", base_model=data.base_model,
                         method=data.method, settings={"hyperparameters": data.hyperparameters, "lora": data.lora},
-                        evaluation={"kind": "eval-loss", "eval_rows": len(evals)}, arms=arms,
+                        evaluation={"kind": "eval-loss", "eval_rows": len(evals),
+                                    "set": data.evaluation.model_dump() if data.evaluation else None}, arms=arms,
                         status=AblationStatus.running, created_by_id=user.id)
     session.add(ablation)
     session.flush()
@@ -113,12 +117,76 @@ def step(session: Session, ablation_id: int) -> bool:
         except AppError as exc:
             arm.update(state="failed", error=exc.message)
     flag_modified(ablation, "arms")
-    if all(a["state"] in TERMINAL for a in ablation.arms):
-        ok = any(a["state"] == "succeeded" for a in ablation.arms)
-        ablation.status = AblationStatus.succeeded if ok else AblationStatus.failed
-        ablation.error = None if ok else "No arm finished; see each arm's error."
+    if not all(a["state"] in TERMINAL for a in ablation.arms):
+        return False
+    if not any(a["state"] == "succeeded" for a in ablation.arms):
+        ablation.status, ablation.error = AblationStatus.failed, "No arm finished; see each arm's error."
         return True
-    return False
+    if ablation.evaluation.get("set") and not _evaluated(session, ablation, user):
+        return False
+    ablation.status = AblationStatus.succeeded
+    return True
+
+
+def _check_evaluation(session: Session, project: Project, plan: AblationEvaluation) -> None:
+    from app.evaluation.sets import get_set
+
+    try:
+        get_set(session, project_id=project.id, name=plan.evaluation_set)
+    except AppError as exc:
+        raise ValidationFailed(exc.message, details=[{"field": "evaluation.evaluation_set",
+                                                      "message": exc.message}]) from exc
+    if plan.judge and not session.scalar(select(Backend.id).where(Backend.name == plan.judge)):
+        raise ValidationFailed(f"Backend '{plan.judge}' does not exist.",
+                               details=[{"field": "evaluation.judge", "message": "no such backend"}])
+
+
+def _evaluated(session: Session, ablation: Ablation, user: User | None) -> bool:
+    """Start the set's evaluation of every finished arm once, then fold its results into the arms when it ends."""
+    from app.jobs.service import create_job
+
+    plan = AblationEvaluation.model_validate(ablation.evaluation["set"])
+    done = [a for a in ablation.arms if a["state"] == "succeeded"]
+    models = [f"run-{a['run_id']}" for a in done]
+    jobs: dict[str, int] = ablation.evaluation.get("jobs") or {}
+    if not jobs:
+        base = {"evaluation_set": plan.evaluation_set, "models": models, "max_tokens": plan.max_tokens,
+                "limit": plan.limit}
+        wanted = []
+        if plan.judge and len(models) >= 2:
+            wanted.append(("judge", {**base, "judge": plan.judge, "baseline": models[0]}))
+        if plan.reference_metrics:
+            wanted.append(("reference-metrics", base))
+        refused = []
+        for kind, params in wanted:
+            try:
+                with session.begin_nested():
+                    jobs[kind] = create_job(session, user=user, project_slug=ablation.project.slug, kind_name=kind,
+                                            params=params).id
+            except AppError as exc:
+                refused.append(f"{kind}: {exc.message}")
+        ablation.evaluation = {**ablation.evaluation, "jobs": jobs}
+        ablation.error = "; ".join(refused) or None
+        return not jobs
+    found = {kind: session.get(Job, job_id) for kind, job_id in jobs.items()}
+    if any(job.is_active for job in found.values()):
+        return False
+    errors = [f"{kind} job {job.id} {job.status.value}: {job.error}" for kind, job in found.items()
+              if job.status != JobStatus.succeeded]
+    judged = found.get("judge")
+    comparisons = (judged.result or {}).get("comparisons", {}) if judged is not None else {}
+    scored = found.get("reference-metrics")
+    rouge = (scored.result or {}).get("scores", {}) if scored is not None else {}
+    for arm, model in zip(done, models, strict=True):
+        result = dict(arm.get("result") or {})
+        if model in comparisons:
+            result["win_rate"] = comparisons[model]
+        if (rouge.get(model) or {}).get("rouge"):
+            result["rouge_l"] = rouge[model]["rouge"]["rouge_l"]
+        arm["result"] = result
+    flag_modified(ablation, "arms")
+    ablation.error = "; ".join([*errors, *([ablation.error] if ablation.error else [])]) or None
+    return True
 
 
 def _advance(session: Session, ablation: Ablation, index: int, arm: dict[str, Any], user: User | None) -> None:
