@@ -23,6 +23,7 @@ from app.models import Backend, BackendKind
 
 BUILTIN = "all-MiniLM-L6-v2"
 SETTING = "TUNELOOP_EMBEDDING_MODEL"
+DIR_SETTING = "TUNELOOP_EMBEDDING_MODEL_DIR"
 
 
 class EmbeddingUnavailable(AppError):
@@ -58,11 +59,15 @@ def register_local_loader(loader: LocalLoader) -> None:
 
 
 def resolve(session: Session, name: str | None, *, field: str = "params.embedding_model") -> EmbeddingSpec:
-    """The spec for a job's `embedding_model` (empty: the TUNELOOP_EMBEDDING_MODEL setting); a 422 naming the
-    parameter, or the setting, when it is neither a backend, a model directory here, nor the built-in model."""
-    from_setting = not (name or "").strip()
-    value = (get_settings().embedding_model if from_setting else name or "").strip()
-    where = SETTING if from_setting else field
+    """The spec for a job's `embedding_model` (empty: TUNELOOP_EMBEDDING_MODEL, else TUNELOOP_EMBEDDING_MODEL_DIR,
+    else the built-in model); a 422 naming the parameter, or the setting, when it is neither a backend, a model
+    directory here, nor the built-in model."""
+    settings = get_settings()
+    value, where = (name or "").strip(), field
+    if not value:  # the job names none: the curation setting, else the documents' model directory, else built-in
+        value, where = next(((v.strip(), s) for v, s in ((settings.embedding_model, SETTING),
+                                                         (settings.embedding_model_dir, DIR_SETTING)) if v.strip()),
+                            (BUILTIN, SETTING))
     if value == BUILTIN:
         return EmbeddingSpec(kind="builtin", identity=BUILTIN)
     backend = session.scalar(select(Backend).where(Backend.name == value))
@@ -83,8 +88,8 @@ def resolve(session: Session, name: str | None, *, field: str = "params.embeddin
 
 
 def _bad(where: str, message: str) -> ValidationFailed:
-    if where == SETTING:
-        message += f" Set {SETTING} (or the job's embedding_model) to one that is."
+    if where in (SETTING, DIR_SETTING):
+        message += f" Set {where} (or the job's embedding_model) to one that is."
     return ValidationFailed(message, details=[{"field": where, "message": message}])
 
 

@@ -63,7 +63,8 @@ def test_three_arms_train_the_tiny_model_and_fill_the_table(start_worker, tiny_m
             if view["status"] != "running":
                 break
             time.sleep(1)
-        assert view["status"] == "succeeded", (view, worker.output()[-3000:])
+        arms = [(a["name"], a["state"], a.get("error"), a.get("export_id"), a.get("run_id")) for a in view["arms"]]
+        assert view["status"] == "succeeded", (arms, view.get("error"), worker.output()[-3000:])
         table = view["table"]
         assert [r["state"] for r in table] == ["succeeded"] * 3
         assert [r["train_rows"] for r in table] == [4, 4, 12] and {r["eval_rows"] for r in table} == {4}
