@@ -1,7 +1,7 @@
 """Curation (issue 17): embeddings, quality scores, leakage flags, named subsets and ablations
 
 Revision ID: 0014_curation
-Revises: 0007_backend_limits
+Revises: 0006_first_hour
 Create Date: 2026-12-04 16:40:49.459523
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0014_curation'
-down_revision: str | None = '0007_backend_limits'
+down_revision: str | None = '0006_first_hour'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

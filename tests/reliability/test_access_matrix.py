@@ -31,6 +31,7 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("GET", "/docs"): "public",
     ("GET", "/docs/oauth2-redirect"): "public",
     ("GET", "/redoc"): "public",
+    ("GET", "/favicon.ico"): "public",
     ("GET", "/"): "user",
     ("GET", "/api/v1/me"): "user",
     # projects and instructions (API.md); curating data (ingest, edit, delete) is a reviewer's job
@@ -43,6 +44,7 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("GET", "/api/v1/instructions/{instruction_id}"): "user",
     ("PATCH", "/api/v1/instructions/{instruction_id}"): "reviewer",
     ("DELETE", "/api/v1/instructions/{instruction_id}"): "reviewer",
+    ("DELETE", "/api/v1/candidates/{candidate_id}"): "admin",  # removing data others judged (issue 10)
     # annotation: every signed-in user annotates; whose annotation it is, the service checks (own-work tests)
     ("POST", "/api/v1/projects/{slug}/tasks/next"): "user",
     ("POST", "/api/v1/annotations/{annotation_id}/draft"): "user",
@@ -56,6 +58,9 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("POST", "/annotations/{annotation_id}/draft"): "user",
     ("POST", "/annotations/{annotation_id}/submit"): "user",
     ("POST", "/annotations/{annotation_id}/skip"): "user",
+    ("GET", "/projects/{slug}/history"): "user",  # the caller's own annotations only
+    ("POST", "/annotations/{annotation_id}/revise"): "user",
+    ("POST", "/review/{instruction_id}/candidates/{candidate_id}/remove"): "admin",
     # review
     ("POST", "/api/v1/instructions/{instruction_id}/approve"): "reviewer",
     ("GET", "/api/v1/instructions/{instruction_id}/approval"): "reviewer",
