@@ -4,6 +4,16 @@ from app.models.annotation import Annotation, AnnotationStatus, Approval, Approv
 from app.models.backend import Backend, BackendKind
 from app.models.backend_slot import BackendSlot
 from app.models.base import Base
+from app.models.curation import (
+    Ablation,
+    AblationStatus,
+    CurationScore,
+    Embedding,
+    LeakageFlag,
+    ScoreKind,
+    Subset,
+    SubsetMember,
+)
 from app.models.document import Document, Passage, PassageEmbedding
 from app.models.evaluation import (
     BenchmarkTask,
@@ -25,6 +35,8 @@ from app.models.user import ApiToken, Role, User
 
 __all__ = [
     "DEFAULT_PROJECT_SETTINGS",
+    "Ablation",
+    "AblationStatus",
     "Annotation",
     "AnnotationStatus",
     "ApiToken",
@@ -39,7 +51,9 @@ __all__ = [
     "CandidateOrigin",
     "ComparisonItem",
     "Construction",
+    "CurationScore",
     "Document",
+    "Embedding",
     "EvaluationAnswer",
     "EvaluationSet",
     "Export",
@@ -55,14 +69,18 @@ __all__ = [
     "JobEvent",
     "JobItem",
     "JobStatus",
+    "LeakageFlag",
     "Passage",
     "PassageEmbedding",
     "Project",
     "Role",
     "RunEvent",
     "RunState",
+    "ScoreKind",
     "Split",
     "StoredResponse",
+    "Subset",
+    "SubsetMember",
     "TuningRun",
     "User",
     "VerdictStatus",

@@ -4,7 +4,7 @@ Its rows were one-off jobs whose candidates stay (they carry their model and run
 `answer` jobs, shown on the one job page.
 
 Revision ID: 0016_generations_as_jobs
-Revises: 0006_first_hour
+Revises: 0014_curation
 Create Date: 2026-12-04 18:25:45
 """
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0016_generations_as_jobs'
-down_revision: str | None = '0006_first_hour'
+down_revision: str | None = '0014_curation'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -86,6 +86,15 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("DELETE", "/api/v1/documents/{document_id}"): "admin",
     ("GET", "/projects/{slug}/documents"): "admin",
     ("POST", "/projects/{slug}/documents"): "admin",
+    # curation (issue 17): reviewers may read subsets and an ablation's table; starting and the pages are for admins
+    ("GET", "/api/v1/projects/{slug}/subsets"): "reviewer",
+    ("GET", "/api/v1/projects/{slug}/subsets/{name}"): "reviewer",
+    ("POST", "/api/v1/projects/{slug}/ablations"): "admin",
+    ("GET", "/api/v1/ablations/{ablation_id}"): "reviewer",
+    ("GET", "/projects/{slug}/curation"): "admin",
+    ("GET", "/projects/{slug}/ablations"): "admin",
+    ("POST", "/projects/{slug}/ablations"): "admin",
+    ("GET", "/ablations/{ablation_id}"): "admin",
     # served models (issue 11): OpenAI-compatible, any user's API token; 401 in OpenAI's error shape otherwise
     ("GET", "/v1/models"): "token",
     ("POST", "/v1/chat/completions"): "token",
