@@ -50,6 +50,9 @@ ROUTER_MODULES = [
     "app.evaluation.pages",
     "app.backends.routes",
     "app.backends.pages",
+    "app.curation.routes",
+    "app.curation.pages",
+    "app.curation.ablation_pages",
 ]
 
 

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
+from app.curation.importing import ImportRules
+from app.curation.rules import QualityRules
 from app.images.conversation import placeholder_problems
 from app.images.refs import Resolver
 from app.imports import files, readers
@@ -34,26 +36,35 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    refused: dict[str, int] | None = None  # by reason code, when quality rules were applied
+    quality_job_id: int | None = None
 
 
 class _Batcher:
     """Validates and writes (line, item) pairs a batch at a time, keeping the counts."""
 
     def __init__(self, session: Session, project: Project, label: str, result: ImportResult,
-                 import_job_id: int | None, image_root: Path) -> None:
+                 import_job_id: int | None, rules: ImportRules | None = None,
+                 image_root: Path | None = None) -> None:
         settings = get_settings()
         self.session, self.project, self.label, self.result = session, project, label, result
         self.import_job_id = import_job_id
         # Image paths resolve against --image-root, else the file's own folder; nothing outside it is read.
-        self.images = Resolver(session, image_root.resolve())
+        self.images = Resolver(session, image_root.resolve() if image_root else None)
         self.adapter = adapters(settings.max_text_chars, settings.max_candidates, importing=True)["item"]
         self.pending: list[tuple[int, dict]] = []
         self.seen_ids: dict[str, int] = {}
+        self.rules = rules
         # Comparison data may bring the same prompt on several lines: their candidates join one instruction.
         self.merge_repeats = False
         self.pending_by_id: dict[str, dict] = {}
 
     def add(self, line: int, item: dict) -> None:
+        if self.rules is not None and TARGET not in item:
+            kept = self.rules.apply(line, item)
+            if kept is None:
+                return
+            item = kept
         ext = item.get("external_id")
         if ext is not None and TARGET not in item:
             if self.merge_repeats and ext in self.pending_by_id:
@@ -108,7 +119,8 @@ class _Batcher:
 
 def import_file(session: Session, *, project: Project | str, path: str | Path, fmt: str = "auto",
                 progress: Progress | None = None, name: str | None = None,
-                import_job_id: int | None = None, image_root: str | Path | None = None) -> ImportResult:
+                import_job_id: int | None = None, quality: QualityRules | None = None,
+                image_root: str | Path | None = None) -> ImportResult:
     """Import every row of a .json/.jsonl/.jsonl.gz file into `project` (or its slug); flushes, never commits.
 
     `name` is what the user called the file (an upload's own name, the path they typed); it names the
@@ -132,7 +144,8 @@ def import_file(session: Session, *, project: Project | str, path: str | Path, f
         raise ImportFailed(f"{label}: no such file")
     result = ImportResult(path=label, format=fmt)
     total = files.count_rows(path, label)
-    batcher = _Batcher(session, project, label, result, import_job_id,
+    rules = ImportRules(quality) if quality is not None else None
+    batcher = _Batcher(session, project, label, result, import_job_id, rules,
                        Path(image_root) if image_root else path.parent)
     reader: Callable[[Any, str], list[dict]] | None = None
     predictions: list[tuple[int, Any]] | None = None
@@ -178,6 +191,9 @@ def import_file(session: Session, *, project: Project | str, path: str | Path, f
     if predictions:
         _flush_predictions(session, project, label, model, predictions, batcher)
     batcher.flush()
+    if rules is not None:
+        job = rules.record(session, project=project, source=Path(label.replace("\\", "/")).name)
+        result.refused, result.quality_job_id = dict(job.reasons or {}), job.id
     if progress:
         progress(result.rows, total if total is not None else result.rows)
     return result

@@ -4,6 +4,16 @@ from app.models.annotation import Annotation, AnnotationStatus, Approval, Approv
 from app.models.backend import Backend, BackendKind
 from app.models.backend_slot import BackendSlot
 from app.models.base import Base
+from app.models.curation import (
+    Ablation,
+    AblationStatus,
+    CurationScore,
+    Embedding,
+    LeakageFlag,
+    ScoreKind,
+    Subset,
+    SubsetMember,
+)
 from app.models.document import Document, Passage, PassageEmbedding
 from app.models.evaluation import (
     BenchmarkTask,
@@ -21,11 +31,13 @@ from app.models.instruction import Candidate, CandidateOrigin, Construction, Ins
 from app.models.job import ItemStatus, Job, JobEvent, JobItem, JobStatus, StoredResponse
 from app.models.project import DEFAULT_PROJECT_SETTINGS, Project
 from app.models.system import WorkerPing
-from app.models.tuning import GenerationJob, GenerationStatus, RunEvent, RunState, TuningRun
+from app.models.tuning import RunEvent, RunState, TuningRun
 from app.models.user import ApiToken, Role, User
 
 __all__ = [
     "DEFAULT_PROJECT_SETTINGS",
+    "Ablation",
+    "AblationStatus",
     "Annotation",
     "AnnotationStatus",
     "ApiToken",
@@ -40,13 +52,13 @@ __all__ = [
     "CandidateOrigin",
     "ComparisonItem",
     "Construction",
+    "CurationScore",
     "Document",
+    "Embedding",
     "EvaluationAnswer",
     "EvaluationSet",
     "Export",
     "ExportStatus",
-    "GenerationJob",
-    "GenerationStatus",
     "HumanComparison",
     "HumanVerdict",
     "Image",
@@ -59,14 +71,18 @@ __all__ = [
     "JobEvent",
     "JobItem",
     "JobStatus",
+    "LeakageFlag",
     "Passage",
     "PassageEmbedding",
     "Project",
     "Role",
     "RunEvent",
     "RunState",
+    "ScoreKind",
     "Split",
     "StoredResponse",
+    "Subset",
+    "SubsetMember",
     "TuningRun",
     "User",
     "VerdictStatus",

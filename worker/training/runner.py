@@ -165,6 +165,7 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     reward = spec.method == "reward"  # a reward model generates nothing: its check is accuracy on pairs
     samples = eval_records[: spec.eval.num_samples] if evaluate and not reward else []
     loss_before = evaluation.eval_loss(trainer) if evaluate else None
+    losses_before = evaluation.example_losses(trainer) if evaluate and spec.method == "sft" else None
     before = (pair_metrics(trainer.model, tokenizer, prepared.records, spec.template)
               if reward and is_main_process() else {})
     # Before train() the weights are the base model's, even when resuming: the checkpoint loads inside train().
@@ -187,10 +188,12 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
                          loss_after=loss_after)
     elif evaluate:
         loss_after = evaluation.eval_loss(trainer)
+        losses_after = evaluation.example_losses(trainer) if spec.method == "sft" else None
         if is_main_process():
             tuned = evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens,
                                               spec.template)
-            emitter.emit("eval", loss_before=loss_before, loss_after=loss_after, samples=[
+            emitter.emit("eval", loss_before=loss_before, loss_after=loss_after, losses_before=losses_before,
+                         losses_after=losses_after, samples=[
                 {"prompt": evaluation.user_prompt(r), "base": b, "tuned": t}
                 for r, b, t in zip(samples, base_answers, tuned, strict=True)])
     if spec.merge_weights and spec.lora.enabled and is_main_process():
