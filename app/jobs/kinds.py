@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from app.jobs.outcome import Outcome
 
 # Every kind's module; each registers its kind on import. Imported on first use, so the web starts fast.
-KIND_MODULES = ["app.answer.kind"]
+KIND_MODULES = ["app.answer.kind", "app.flan.kind"]
 
 
 class JobKind(ABC):

@@ -3,11 +3,13 @@
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.backend import Backend, BackendKind
 from app.models.base import Base
+from app.models.dataset import SourceDataset, SourceRecord
 from app.models.export import Export, ExportStatus
 from app.models.import_job import ImportJob, ImportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Construction, Instruction, InstructionStatus, Split
 from app.models.job import ItemStatus, Job, JobEvent, JobItem, JobStatus, StoredResponse
 from app.models.project import DEFAULT_PROJECT_SETTINGS, Project
+from app.models.prompt_template import PromptTemplate, PromptTemplateVersion, TemplateType
 from app.models.system import WorkerPing
 from app.models.tuning import GenerationJob, GenerationStatus, RunEvent, RunState, TuningRun
 from app.models.user import ApiToken, Role, User
@@ -39,11 +41,16 @@ __all__ = [
     "JobItem",
     "JobStatus",
     "Project",
+    "PromptTemplate",
+    "PromptTemplateVersion",
     "Role",
     "RunEvent",
     "RunState",
+    "SourceDataset",
+    "SourceRecord",
     "Split",
     "StoredResponse",
+    "TemplateType",
     "TuningRun",
     "User",
     "WorkerPing",
