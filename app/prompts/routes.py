@@ -15,6 +15,7 @@ from app.models import PromptTemplate, PromptTemplateVersion
 from app.prompts import service
 from app.prompts.schemas import (
     PreviewOut,
+    PresetCreate,
     PreviewRequest,
     TemplateCreate,
     TemplateCreated,
@@ -101,6 +102,13 @@ def preview(slug: str, data: PreviewRequest, session: SessionDep, _user: AdminUs
     """Render a draft on five stored records of the task; problems (syntax, a missing '|||', an undefined field)
     and per-record errors come back, nothing is saved."""
     return service.preview(session, project_slug=slug, data=data)
+
+
+@router.post("/projects/{slug}/templates/presets", status_code=201, response_model=list[TemplateCreated])
+def add_preset(slug: str, data: PresetCreate, session: SessionDep, user: AdminUser) -> list[TemplateCreated]:
+    """Add ready-made templates to a task: "cot" gives Flan-style chain-of-thought templates and their inversions."""
+    templates = service.add_preset(session, project_slug=slug, task=data.task, preset=data.preset, user=user)
+    return [TemplateCreated(id=t.id, version=t.version, name=t.name, task=t.task) for t in templates]
 
 
 @router.get("/templates/{template_id}", response_model=TemplateOut)

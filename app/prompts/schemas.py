@@ -114,3 +114,13 @@ class PreviewOut(BaseModel):
     problems: list[dict[str, str]]
     rows: list[PreviewRow]
     dataset: str | None
+
+
+class PresetCreate(BaseModel):
+    """POST /api/v1/projects/{slug}/templates/presets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(..., min_length=1, max_length=200)
+    preset: Literal["cot"] = Field("cot", description="cot: two chain-of-thought templates and two input "
+                                                      "inversions, for records with question, answer and cot.")

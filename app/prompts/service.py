@@ -140,6 +140,18 @@ def compiled(template: PromptTemplate, version: PromptTemplateVersion) -> Compil
                             metadata=version.meta, few_shot=version.few_shot)
 
 
+def add_preset(session: Session, *, project_slug: str, task: str, preset: str, user: User | None
+               ) -> list[PromptTemplate]:
+    """Add a preset's templates to a task (e.g. "cot": chain-of-thought templates and their inversions)."""
+    from app.flan.presets import TEMPLATE_PRESETS
+
+    if preset not in TEMPLATE_PRESETS:
+        raise ValidationFailed(f"Unknown preset '{preset}'; presets: {', '.join(TEMPLATE_PRESETS)}.",
+                               details=[{"field": "preset", "message": "unknown preset"}])
+    return [create_template(session, project_slug=project_slug, data=TemplateCreate(task=task, **spec), user=user)
+            for spec in TEMPLATE_PRESETS[preset]]
+
+
 # ---------------------------------------------------------------- promptsource YAML
 
 
