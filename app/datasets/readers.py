@@ -65,7 +65,7 @@ def plain(value: Any, where: str) -> Any:
 
 
 def _text_lines(stream: BinaryIO, gz: bool) -> Iterator[str]:
-    raw = gzip.open(stream) if gz else stream
+    raw = gzip.open(stream) if gz else stream  # noqa: SIM115 - closed with the stream by the caller
     return io.TextIOWrapper(raw, encoding="utf-8", errors="strict")
 
 

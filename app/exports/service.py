@@ -40,7 +40,9 @@ def create_export(session: Session, *, project_slug: str, data: ExportCreate, us
     """Queue an export of the project's approved data; the worker is told once the transaction commits."""
     project = get_project(session, project_slug)
     options = data.options()
-    if count_records(session.connection(), project.id, options) == 0:
+    if options.get("mixture"):
+        _check_mixture(session, project.id, options)
+    elif count_records(session.connection(), project.id, options) == 0:
         raise ValidationFailed(f"No approved instructions in '{project_slug}' match these filters.",
                                details=[{"loc": ["filters"], "field": "filters",
                                          "message": "matches no approved instruction", "type": "value_error"}])
@@ -59,6 +61,17 @@ def create_export(session: Session, *, project_slug: str, data: ExportCreate, us
         raise Conflict("Could not allocate an export version; try again.")
     enqueue_after_commit(session, RUN_TASK, export.id)
     return export
+
+
+def _check_mixture(session: Session, project_id: int, options: dict[str, Any]) -> None:
+    """Refuse a mixture the stored rows cannot meet (422 naming the source), before it is queued."""
+    from app.exports.mixture import make_plan
+    from app.flan.mixing import MixtureError
+
+    try:
+        make_plan(session.connection(), project_id, options)
+    except MixtureError as exc:
+        raise ValidationFailed(exc.message, details=exc.details) from exc
 
 
 def cli_user(session: Session, *, email: str | None) -> User:

@@ -126,7 +126,8 @@ class RenderTemplatesKind(JobKind):
             raise ValidationFailed(
                 f"None of the settings {', '.join(params.settings)} applies to the chosen templates (types: "
                 f"{', '.join(kinds)}); few-shot settings need few-shot or cot templates, zero-shot settings "
-                "zero-shot, cot or inverted ones.", details=[{"field": "params.settings", "message": "no template fits"}])
+                "zero-shot, cot or inverted ones.",
+                details=[{"field": "params.settings", "message": "no template fits"}])
         tokens.resolve(params.tokenizer)
 
     def _digest(self, params: RenderParams, counter: str) -> str:

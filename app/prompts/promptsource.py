@@ -92,7 +92,7 @@ def _text(value: Any, where: str, *, optional: bool = False) -> str | None:
 def parse(text: str) -> SourceFile:
     """Read a templates.yaml; raises PromptsourceError naming what is wrong."""
     try:
-        doc = yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+        doc = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         raise PromptsourceError(f"not valid YAML: {exc}") from exc
     if not isinstance(doc, dict) or not isinstance(doc.get("templates"), dict):

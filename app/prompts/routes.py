@@ -14,8 +14,8 @@ from app.core.errors import NotFound, ValidationFailed, pydantic_details
 from app.models import PromptTemplate, PromptTemplateVersion
 from app.prompts import service
 from app.prompts.schemas import (
-    PreviewOut,
     PresetCreate,
+    PreviewOut,
     PreviewRequest,
     TemplateCreate,
     TemplateCreated,

@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.datasets.service import datasets_of_task, get_project, sample
-from app.flan.options import pick_style
+from app.flan.rows import RowContext, render_row
+from app.flan.tokens import TokenCounter
 from app.models import PromptTemplate, PromptTemplateVersion, User
 from app.prompts import promptsource
-from app.prompts.compiled import CompiledTemplate, apply, compile_template
+from app.prompts.compiled import CompiledTemplate, compile_template
 from app.prompts.sandbox import Problem, RenderError, check
 from app.prompts.schemas import PreviewOut, PreviewRequest, PreviewRow, TemplateCreate, TemplateUpdate
 
@@ -217,22 +218,16 @@ def preview(session: Session, *, project_slug: str, data: PreviewRequest) -> Pre
         tpl = compile_template(template_id=0, version=0, name="draft", type="zero-shot", idx=0, jinja=data.jinja,
                                answer_choices=data.answer_choices)
     except RenderError as exc:
-        return PreviewOut(problems=problems + [{"code": exc.code, "field": "jinja", "message": exc.message}],
+        return PreviewOut(problems=[*problems, {"code": exc.code, "field": "jinja", "message": exc.message}],
                           rows=[], dataset=datasets[0].name)
-    import random
-
-    from app.flan.options import options_text
-
+    # The job's own row renderer, zero-shot: the preview shows what rendering will store.
+    ctx = RowContext(dataset_id=datasets[0].id, seed=data.seed, k=0, budget=0, counter=TokenCounter("none"),
+                     pool=[])
     rows = []
     for position, record in enumerate(sample(session, datasets[0].id, PREVIEW_RECORDS)):
-        header, style = pick_style(random.Random(f"{data.seed}:preview:{position}"))
-        opt = data.setting == "zs-opt"
         try:
-            source, target, choices = apply(tpl, record, seed=data.seed,
-                                            options=lambda c, h=header, s=style: options_text(c, h, s) if opt else "")
-            if opt and choices and not tpl.uses_options:
-                source = f"{source}\n\n{options_text(choices, header, style)}"
-            rows.append(PreviewRow(record=position, input=source, target=target))
+            row = render_row(tpl, record, position, data.setting, ctx)
+            rows.append(PreviewRow(record=position, input=row.instruction, target=row.target))
         except RenderError as exc:
             rows.append(PreviewRow(record=position, error=exc.message, code=exc.code))
     return PreviewOut(problems=problems, rows=rows, dataset=datasets[0].name)

@@ -19,7 +19,8 @@ TITLED = {"name": "titled", "jinja": "{{ title }}: {{ review }} ||| {{ answer_ch
 
 def _rows(job_id: int) -> list[tuple]:
     with get_sessionmaker()() as session:
-        rows = session.execute(select(Instruction, Candidate).join(Candidate, Candidate.instruction_id == Instruction.id)
+        rows = session.execute(select(Instruction, Candidate)
+                               .join(Candidate, Candidate.instruction_id == Instruction.id)
                                .where(Instruction.job_id == job_id).order_by(Instruction.id)).tuples().all()
         return [(i.instruction, c.text, c.origin.value, i.construction, i.source, i.meta) for i, c in rows]
 

@@ -17,7 +17,8 @@ NLI = compile_template(
     template_id=7, version=2, name="nli", type="cot", idx=1,
     jinja="Premise: {{premise}}\nHypothesis: {{hypothesis}}\nDoes the premise entail the hypothesis? ||| "
           "{{answer_choices[label]}}",
-    answer_choices="yes ||| it is not possible to tell ||| no", few_shot={"input_prefix": "Q: ", "target_prefix": "A: "})
+    answer_choices="yes ||| it is not possible to tell ||| no",
+    few_shot={"input_prefix": "Q: ", "target_prefix": "A: "})
 RECORDS = [{"premise": f"A man plays guitar number {i}.", "hypothesis": "A man plays music." if i % 2 else
             "A woman sings.", "label": 0 if i % 2 else 2} for i in range(6)]
 SETTINGS = ("zs-opt", "zs-noopt", "fs-opt", "fs-noopt")
