@@ -192,11 +192,13 @@ def model_init_tiny(
     hidden_size: Annotated[int, typer.Option(help="Hidden size, a multiple of 16.")] = 96,
     layers: Annotated[int, typer.Option(help="Decoder layers.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed for the weights.")] = 0,
+    arch: Annotated[str, typer.Option(help="llama (a causal LM with a chat template) or t5 (an encoder-decoder, "
+                                           "as Flan's models are).")] = "llama",
 ) -> None:
-    """Write a tiny random Llama-style model with an offline-trained tokenizer and a chat template to DIR."""
+    """Write a tiny random model (Llama-style, or T5 with --arch t5) with an offline-trained tokenizer to DIR."""
     # The training stack lives in the worker; the web package must not import it, so run it as its own program.
     args = [sys.executable, "-m", "worker.training", "init-tiny", str(directory), "--vocab-size", str(vocab_size),
-            "--hidden-size", str(hidden_size), "--layers", str(layers), "--seed", str(seed)]
+            "--hidden-size", str(hidden_size), "--layers", str(layers), "--seed", str(seed), "--arch", arch]
     raise typer.Exit(subprocess.run(args, check=False).returncode)
 
 
@@ -217,6 +219,15 @@ def _register_export() -> None:
 
 
 _register_export()
+
+
+def _register_dataset() -> None:
+    from app.datasets.cli import dataset_cli  # cheap: the service is imported when a command runs
+
+    cli.add_typer(dataset_cli, name="dataset")
+
+
+_register_dataset()
 
 
 def main() -> None:
