@@ -41,6 +41,9 @@ ROUTER_MODULES = [
     "app.jobs.routes",
     "app.datasets.routes",
     "app.prompts.routes",
+    "app.datasets.pages",
+    "app.prompts.pages",
+    "app.flan.pages",
 ]
 
 

@@ -36,7 +36,7 @@ def import_dataset(
             session.commit()
         except AppError as exc:
             session.rollback()
-            lines = [exc.message] + [f"  row {d['row']}: {d['message']}" for d in exc.details if "row" in d][:20]
+            lines = [exc.message, *[f"  row {d['row']}: {d['message']}" for d in exc.details if "row" in d][:20]]
             _fail("\n".join(lines))
         fields = ", ".join(f"{k} ({v})" for k, v in dataset.fields.items())
         typer.echo(f"dataset '{dataset.name}' ({dataset.task}, {dataset.source}): {dataset.rows} records; "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, BigId, utcnow
@@ -23,8 +23,9 @@ class SourceDataset(Base):
     # The task its records belong to (templates are written per task) and the collection it comes from.
     task: Mapped[str] = mapped_column(String(200), index=True)
     source: Mapped[str] = mapped_column(String(100))
-    # {field: "text" | "number" | "bool" | "list" | "object"}, in the order fields first appear.
-    fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # {field: "text" | "number" | "bool" | "list" | "object"}, in the order fields first appear (plain JSON, not
+    # JSONB, on PostgreSQL: JSONB would sort the keys).
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     rows: Mapped[int] = mapped_column(default=0)
     file_name: Mapped[str] = mapped_column(String(500), default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -40,4 +41,5 @@ class SourceRecord(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     dataset_id: Mapped[int] = mapped_column(ForeignKey("source_datasets.id", ondelete="CASCADE"))
     position: Mapped[int]
-    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Plain JSON on PostgreSQL too: the record's text as it came, keys in their order (JSONB would reorder them).
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

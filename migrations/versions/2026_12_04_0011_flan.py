@@ -43,7 +43,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('task', sa.String(length=200), nullable=False),
     sa.Column('source', sa.String(length=100), nullable=False),
-    sa.Column('fields', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('fields', sa.JSON(), nullable=False),
     sa.Column('rows', sa.Integer(), nullable=False),
     sa.Column('file_name', sa.String(length=500), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
@@ -79,7 +79,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('dataset_id', sa.Integer(), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
-    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['dataset_id'], ['source_datasets.id'], name=op.f('fk_source_records_dataset_id_source_datasets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_source_records')),
     sa.UniqueConstraint('dataset_id', 'position', name=op.f('uq_source_records_dataset_id_position'))

@@ -27,6 +27,9 @@ def test_json_records_are_stored_as_they_are(client, db, admin_headers):
                            "fields": {"review": "text", "label": "number", "tags": "list", "meta": "object"}}
     page = client.get(f"/api/v1/projects/{project.slug}/datasets/recipes/records", headers=admin_headers).json()
     assert page["records"] == RECORDS and page["total"] == 3
+    # As they came: field order too, on both databases.
+    assert list(resp.json()["fields"]) == ["review", "label", "tags", "meta"]
+    assert [list(r) for r in page["records"]] == [list(r) for r in RECORDS]
     listed = client.get(f"/api/v1/projects/{project.slug}/datasets", headers=admin_headers).json()
     assert [(d["name"], d["rows"]) for d in listed] == [("recipes", 3)]
 

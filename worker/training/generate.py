@@ -10,8 +10,9 @@ from worker.training.config import GenerateSpec
 from worker.training.data import _messages
 from worker.training.errors import ConfigError, DataError
 from worker.training.events import Emitter
-from worker.training.modeling import load_tokenizer
+from worker.training.modeling import auto_model_class, is_encoder_decoder, load_tokenizer
 from worker.training.render import has_chat_template, prompt_text
+from worker.training.seq2seq import source_text
 
 
 def read_prompts(path: str) -> list[dict[str, Any]]:
@@ -42,14 +43,13 @@ def read_prompts(path: str) -> list[dict[str, Any]]:
 def load_for_generation(spec: GenerateSpec) -> tuple[Any, Any]:
     """The model (with the adapter applied when given) in eval mode, and its tokenizer (padding on the left)."""
     import torch
-    from transformers import AutoModelForCausalLM
 
     tokenizer = load_tokenizer(spec.base_model)
     tokenizer.padding_side = "left"
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
     try:
-        model = AutoModelForCausalLM.from_pretrained(spec.base_model, dtype=dtype)
+        model = auto_model_class(is_encoder_decoder(spec.base_model)).from_pretrained(spec.base_model, dtype=dtype)
     except Exception as exc:
         raise ConfigError(f"could not load the model from {spec.base_model}: {exc}") from exc
     if spec.adapter_dir:
@@ -73,19 +73,22 @@ def generate(spec: GenerateSpec, emitter: Emitter) -> int:
     output = Path(spec.output_file)
     output.parent.mkdir(parents=True, exist_ok=True)
     partial = output.with_name(output.name + ".partial")
-    add_special = not has_chat_template(tokenizer)
+    encoder_decoder = bool(getattr(model.config, "is_encoder_decoder", False))
+    add_special = encoder_decoder or not has_chat_template(tokenizer)
     done = 0
     with partial.open("w", encoding="utf-8") as handle:
         for start in range(0, len(prompts), spec.batch_size):
             batch = prompts[start:start + spec.batch_size]
-            texts = [prompt_text(p, tokenizer) for p in batch]
+            # An encoder-decoder reads the plain prompt and writes the answer alone: nothing to cut off after.
+            texts = [source_text(p) if encoder_decoder else prompt_text(p, tokenizer) for p in batch]
             inputs = tokenizer(text=texts, return_tensors="pt", padding=True,
                                add_special_tokens=add_special).to(model.device)
             with torch.no_grad():
                 out = model.generate(**inputs, max_new_tokens=spec.max_new_tokens, num_return_sequences=spec.n,
                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                                      **sampling)
-            answers = tokenizer.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+            answers = tokenizer.batch_decode(out if encoder_decoder else out[:, inputs["input_ids"].shape[1]:],
+                                             skip_special_tokens=True)
             for index, prompt in enumerate(batch):
                 texts_for_prompt = answers[index * spec.n:(index + 1) * spec.n]
                 handle.write(json.dumps({"id": prompt["id"], "texts": texts_for_prompt}, ensure_ascii=False) + "\n")

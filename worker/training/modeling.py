@@ -40,6 +40,17 @@ def load_model_config(base_model: str) -> Any:
         raise ConfigError(f"could not load the model config from {_where(base_model)}: {exc}") from exc
 
 
+def is_encoder_decoder(base_model: str) -> bool:
+    """Whether the model is an encoder-decoder (the T5 family) rather than a causal LM."""
+    return bool(getattr(load_model_config(base_model), "is_encoder_decoder", False))
+
+
+def auto_model_class(seq2seq: bool) -> Any:
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    return AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+
+
 def use_bf16(setting: bool | str) -> bool:
     """Resolve the bf16 setting: "auto" means on where CUDA supports it."""
     import torch
@@ -60,10 +71,9 @@ def quantization_problem() -> str | None:
     return None
 
 
-def load_model(spec: RunSpec, bf16: bool) -> Any:
+def load_model(spec: RunSpec, bf16: bool, *, seq2seq: bool = False) -> Any:
     """The base model in the run's precision, 4-bit quantized for QLoRA."""
     import torch
-    from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if bf16 else torch.float32}
     if spec.quantization == "4bit":
@@ -77,16 +87,16 @@ def load_model(spec: RunSpec, bf16: bool) -> Any:
             bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16)
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     try:
-        return AutoModelForCausalLM.from_pretrained(spec.base_model, **kwargs)
+        return auto_model_class(seq2seq).from_pretrained(spec.base_model, **kwargs)
     except Exception as exc:
         raise ConfigError(f"could not load the model from {_where(spec.base_model)}: {exc}") from exc
 
 
-def lora_config(lora: LoraSpec) -> Any:
+def lora_config(lora: LoraSpec, *, seq2seq: bool = False) -> Any:
     """The PEFT LoraConfig for the run, or None for full fine-tuning."""
     if not lora.enabled:
         return None
     from peft import LoraConfig
 
     return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=lora.target_modules, task_type="CAUSAL_LM")
+                      target_modules=lora.target_modules, task_type="SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM")

@@ -9,13 +9,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker.training import evaluation
+from worker.training import evaluation, seq2seq
 from worker.training.callback import EventCallback
 from worker.training.config import RunSpec
 from worker.training.data import load_records
 from worker.training.errors import ConfigError, DataError
 from worker.training.events import Emitter, is_main_process, log
-from worker.training.modeling import load_model, load_tokenizer, lora_config, use_bf16
+from worker.training.modeling import (
+    auto_model_class,
+    is_encoder_decoder,
+    load_model,
+    load_tokenizer,
+    lora_config,
+    use_bf16,
+)
 from worker.training.render import full_texts, to_dataset
 from worker.training.trainers import build_trainer, training_args
 
@@ -105,6 +112,7 @@ class Prepared:
     eval_records: list[dict]
     resume: str | None
     config_path: Path
+    seq2seq: bool = False
 
 
 def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
@@ -117,17 +125,27 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
     records = load_records(spec.train_file, spec.data_format)
     eval_records = load_records(spec.eval_file, spec.data_format) if spec.eval_file and spec.eval.enabled else []
     tokenizer = load_tokenizer(spec.base_model)
+    encoder_decoder = is_encoder_decoder(spec.base_model)
     max_length: int | None = hp.max_length
-    if spec.method == "sft" and hp.padding_free and not hp.packing:
+    if spec.method == "sft" and hp.padding_free and not hp.packing and not encoder_decoder:
         records, max_length = _drop_long(records, tokenizer, hp.max_length), None
     bf16 = use_bf16(hp.bf16)
-    model = load_model(spec, bf16)
-    args = training_args(spec, bf16=bf16, max_length=max_length)
     callback = EventCallback(emitter, stop_file=spec.stop_file, num_samples=len(records), resumed_from=resume)
-    trainer = build_trainer(
-        spec, model=model, tokenizer=tokenizer, args=args, train_dataset=to_dataset(records, spec.method, tokenizer),
-        eval_dataset=to_dataset(eval_records, spec.method, tokenizer) if eval_records else None,
-        peft_config=lora_config(spec.lora), callbacks=[callback])
+    if encoder_decoder:
+        seq2seq.check(spec)
+        trainer = seq2seq.build_trainer(
+            spec, model=load_model(spec, bf16, seq2seq=True), tokenizer=tokenizer,
+            args=seq2seq.training_args(spec, bf16=bf16),
+            train_dataset=seq2seq.to_dataset(records, tokenizer, hp.max_length),
+            eval_dataset=seq2seq.to_dataset(eval_records, tokenizer, hp.max_length) if eval_records else None,
+            peft_config=lora_config(spec.lora, seq2seq=True), callbacks=[callback])
+    else:
+        trainer = build_trainer(
+            spec, model=load_model(spec, bf16), tokenizer=tokenizer,
+            args=training_args(spec, bf16=bf16, max_length=max_length),
+            train_dataset=to_dataset(records, spec.method, tokenizer),
+            eval_dataset=to_dataset(eval_records, spec.method, tokenizer) if eval_records else None,
+            peft_config=lora_config(spec.lora), callbacks=[callback])
     if len(trainer.train_dataset) == 0:
         # TRL drops samples whose prompt alone fills max_length: nothing would be left to learn from.
         raise DataError(f"no sample of {spec.train_file} has a response token within max_length "
@@ -135,10 +153,11 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
     config_path = out / "run_config.json"
     if is_main_process():
         _write_config(spec, config_path, {"bf16": bf16, "checkpoint": resume, "max_length": max_length,
-                                          "template": "chat" if tokenizer.chat_template else "alpaca",
+                                          "template": "encoder-decoder (plain text)" if encoder_decoder
+                                          else "chat" if tokenizer.chat_template else "alpaca",
                                           "trainer": type(trainer).__name__,
                                           "world_size": trainer.args.world_size})
-    return Prepared(trainer, tokenizer, callback, records, eval_records, resume, config_path)
+    return Prepared(trainer, tokenizer, callback, records, eval_records, resume, config_path, encoder_decoder)
 
 
 def run(spec: RunSpec, emitter: Emitter) -> int:
@@ -150,9 +169,10 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     eval_records, config_path = prepared.eval_records, prepared.config_path
     evaluate = bool(eval_records)
     samples = eval_records[: spec.eval.num_samples] if evaluate else []
+    answer = seq2seq.greedy_answers if prepared.seq2seq else evaluation.greedy_answers
     loss_before = evaluation.eval_loss(trainer) if evaluate else None
     # Before train() the weights are the base model's, even when resuming: the checkpoint loads inside train().
-    base_answers = (evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
+    base_answers = (answer(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
                     if samples and is_main_process() else [])
     result = trainer.train(resume_from_checkpoint=resume)
     step = trainer.state.global_step
@@ -163,12 +183,12 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     if evaluate:
         loss_after = evaluation.eval_loss(trainer)
         if is_main_process():
-            tuned = evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
+            tuned = answer(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
             emitter.emit("eval", loss_before=loss_before, loss_after=loss_after, samples=[
                 {"prompt": evaluation.user_prompt(r), "base": b, "tuned": t}
                 for r, b, t in zip(samples, base_answers, tuned, strict=True)])
     if spec.merge_weights and spec.lora.enabled and is_main_process():
-        _merge(spec, trainer, tokenizer, emitter)
+        _merge(spec, trainer, tokenizer, emitter, prepared.seq2seq)
     if is_main_process():
         log_path = out / "events.jsonl"
         emitter.emit("artifact", name="log", path=str(log_path), size_bytes=dir_size(log_path))
@@ -189,16 +209,15 @@ def _save_artifacts(spec: RunSpec, trainer: Any, tokenizer: Any, emitter: Emitte
         emitter.emit("artifact", name="config", path=str(config_path), size_bytes=dir_size(config_path))
 
 
-def _merge(spec: RunSpec, trainer: Any, tokenizer: Any, emitter: Emitter) -> None:
+def _merge(spec: RunSpec, trainer: Any, tokenizer: Any, emitter: Emitter, encoder_decoder: bool = False) -> None:
     """Base weights with the adapter merged in, in the base model's precision."""
     target = Path(spec.output_dir) / "merged"
     if spec.quantization:
         # A 4-bit base cannot hold merged weights: merge into a fresh full-precision copy instead.
         import torch
         from peft import PeftModel
-        from transformers import AutoModelForCausalLM
 
-        base = AutoModelForCausalLM.from_pretrained(spec.base_model, dtype=torch.bfloat16)
+        base = auto_model_class(encoder_decoder).from_pretrained(spec.base_model, dtype=torch.bfloat16)
         merged = PeftModel.from_pretrained(base, str(Path(spec.output_dir) / "adapter")).merge_and_unload()
     else:
         merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()
