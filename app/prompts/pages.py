@@ -121,7 +121,8 @@ def edit_template(slug: str, template_id: int, request: Request, session: Sessio
     yes_no = {True: "yes", False: "no", None: ""}
     form = {"task": template.task, "name": template.name, "jinja": version.jinja,
             "answer_choices": version.answer_choices or "", "type": version.type, "reference": version.reference,
-            "original_task": yes_no[meta.get("original_task")], "choices_in_prompt": yes_no[meta.get("choices_in_prompt")],
+            "original_task": yes_no[meta.get("original_task")],
+            "choices_in_prompt": yes_no[meta.get("choices_in_prompt")],
             "metrics": ", ".join(meta.get("metrics") or []), "languages": ", ".join(meta.get("languages") or []),
             "input_prefix": few.get("input_prefix", ""), "target_prefix": few.get("target_prefix", ""),
             "delimiter": _escape(few.get("delimiter", "\n")), "separator": _escape(few.get("separator", "\n\n"))}
