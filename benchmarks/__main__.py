@@ -8,7 +8,7 @@ import json
 import sys
 import time
 
-PARTS = ["ingest", "annotation", "export", "tuning"]
+PARTS = ["ingest", "annotation", "export", "tuning", "flan"]
 
 
 def main(argv: list[str] | None = None) -> int:

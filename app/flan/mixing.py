@@ -8,6 +8,7 @@ integer apportionment that never asks a cell for more rows than it has, so the p
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,9 +56,10 @@ class Recipe:
                    settings=data.get("settings"), inverted_weight=float(data.get("inverted_weight", 1.0)))
 
 
-def apportion(n: int, weights: list[float], bounds: list[int]) -> list[int]:
+def apportion(n: int, weights: list[float], bounds: list[int], rotate: int = 0) -> list[int]:
     """n split into integers in proportion to weights, none above its bound (water-filling), rounded by largest
-    remainder with ties to the earlier item. Items of weight 0 get nothing; n must fit under the usable bounds."""
+    remainder; equal remainders go first to the item at `rotate` and on from there (callers vary it, so rounding
+    over many small splits favours no item). Items of weight 0 get nothing; n must fit under the usable bounds."""
     alloc = [0.0] * len(weights)
     active = [i for i, w in enumerate(weights) if w > 0 and bounds[i] > 0]
     if n > sum(bounds[i] for i in active):
@@ -76,7 +78,8 @@ def apportion(n: int, weights: list[float], bounds: list[int]) -> list[int]:
         active = [i for i in active if i not in full]
     counts = [min(int(a + EPSILON), bounds[i]) for i, a in enumerate(alloc)]
     short = n - sum(counts)
-    order = sorted(range(len(alloc)), key=lambda i: (-(alloc[i] - counts[i]), i))
+    size = max(len(alloc), 1)
+    order = sorted(range(len(alloc)), key=lambda i: (-round(alloc[i] - counts[i], 9), (i - rotate) % size))
     for i in order:
         if short <= 0:
             break
@@ -135,8 +138,11 @@ def _within_task(cells: dict[Cell, int], n: int, recipe: Recipe) -> dict[Cell, i
     held = [sum(m for c, m in cells.items() if c.setting == s) for s in settings]
     split = [recipe.settings.get(s, 0.0) if recipe.settings is not None else float(h)
              for s, h in zip(settings, held, strict=True)]
+    # Small tasks round their split to whole rows; starting the rounding at a different setting per task keeps
+    # those leftovers from all landing on the same setting.
+    rotate = zlib.crc32(next(iter(cells)).task.encode())
     out = {}
-    for setting, n_setting in zip(settings, apportion(n, split, held), strict=True):
+    for setting, n_setting in zip(settings, apportion(n, split, held, rotate), strict=True):
         group = sorted(c for c in cells if c.setting == setting)
         weights = [cells[c] * (recipe.inverted_weight if c.inverted else 1.0) for c in group]
         out.update(zip(group, apportion(n_setting, weights, [cells[c] for c in group]), strict=True))

@@ -54,3 +54,15 @@ def test_impossible_recipes_name_the_source():
     assert "under the cap of 500 rows a task" in info.value.message
     with pytest.raises(MixtureError):
         plan(counts, Recipe(total=10, weights={"A": 0.5, "Missing": 0.5}))
+
+
+def test_rounding_over_many_small_tasks_favours_no_setting():
+    counts = {}
+    for t in range(400):
+        counts.update(_cells("A", f"task_{t}", 10))
+    quotas = plan(counts, Recipe(total=1_000, weights={"A": 1.0}, settings={
+        "zs-opt": 0.25, "fs-opt": 0.25, "zs-noopt": 0.25, "fs-noopt": 0.25}))
+    per_setting = {s: sum(n for c, n in quotas.items() if c.setting == s) for s in ("zs-opt", "fs-opt", "zs-noopt",
+                                                                                   "fs-noopt")}
+    assert sum(per_setting.values()) == 1_000
+    assert all(abs(n - 250) <= 20 for n in per_setting.values()), per_setting
