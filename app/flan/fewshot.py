@@ -34,24 +34,33 @@ class Pruned:
 def prune(fmt: FewShotFormat, exemplars: list[tuple[str, str]], source: str, budget: int,
           count: Callable[[str], int]) -> Pruned | None:
     """The prompt with as many exemplars (in order) as fit in `budget` tokens, at least one; None when not even
-    one fits. Part sums estimate the count; the whole prompt is counted exactly before it is accepted."""
+    one fits. Exemplars are sized from the query's tokens per character (same task, same template: close), so a
+    row costs two or three exact counts whatever k is; the prompt is always counted exactly before it is kept."""
+    query = query_text(fmt, source)
+    query_tokens = count(query)
     if not exemplars:
-        text = query_text(fmt, source)
-        return Pruned(text, 0, count(text))
-    parts = [count(exemplar_text(fmt, x, y)) for x, y in exemplars]
-    joint = count(fmt.separator) if fmt.separator.strip() else 0
-    total = count(query_text(fmt, source))
-    keep = 0
-    for n in parts:
-        if total + n + joint > budget:
-            break
-        total += n + joint
+        return Pruned(query, 0, query_tokens)
+    per_char = query_tokens / max(len(query), 1)
+    joint = len(fmt.separator) * per_char
+    sizes = [len(exemplar_text(fmt, x, y)) * per_char + joint for x, y in exemplars]
+    keep, total = 0, float(query_tokens)
+    while keep < len(sizes) and total + sizes[keep] <= budget:
+        total += sizes[keep]
         keep += 1
     keep = max(keep, 1)
-    while keep >= 1:
+    best: Pruned | None = None
+    while 1 <= keep <= len(exemplars):
         text = assemble(fmt, exemplars[:keep], source)
         tokens = count(text)
-        if tokens <= budget:
-            return Pruned(text, keep, tokens)
-        keep -= 1
-    return None
+        if tokens > budget:
+            if best is not None:
+                return best
+            keep -= 1
+            continue
+        best = Pruned(text, keep, tokens)
+        # The estimate may have been cautious: one more exemplar, if by its size it could still fit.
+        if keep < len(exemplars) and tokens + sizes[keep] * 0.9 <= budget:
+            keep += 1
+            continue
+        return best
+    return best

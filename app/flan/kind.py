@@ -45,6 +45,9 @@ from app.prompts.sandbox import RenderError
 from app.prompts.service import compiled, current_versions
 
 PLAN_CHUNK = 2000
+# The two rows a rendered row becomes, built once (statement compilation is cached by structure).
+INSERT_INSTRUCTION = insert(Instruction).values(construction=Construction.template).returning(Instruction.id)
+INSERT_REFERENCE = insert(Candidate).values(origin=CandidateOrigin.reference, construction=Construction.template)
 BLOCK = 256  # records read at a time while rendering (items come in record order)
 
 
@@ -230,13 +233,15 @@ class RenderTemplatesKind(JobKind):
                 "record": data["p"], "exemplars": row.exemplars, "seed": ctx.params.seed}
         digest = hashlib.sha256(orjson.dumps([row.instruction, row.target, meta], option=orjson.OPT_SORT_KEYS))
         now = utcnow()
-        instruction_id = ctx.session.execute(insert(Instruction).values(
-            project_id=ctx.job.project_id, external_id=self._external_id(ctx, data), instruction=row.instruction,
-            source=dataset.source[:200], meta=meta, content_hash=digest.hexdigest(), construction=Construction.template,
-            job_id=ctx.job.id, created_at=now, updated_at=now).returning(Instruction.id)).scalar_one()
-        ctx.session.execute(insert(Candidate).values(
-            instruction_id=instruction_id, text=row.target, origin=CandidateOrigin.reference,
-            construction=Construction.template, job_id=ctx.job.id, meta={"template": tpl.ref}, created_at=now))
+        # Core statements (columns by their table names): one INSERT each, no ORM objects per row.
+        conn = ctx.session.connection()
+        instruction_id = conn.execute(INSERT_INSTRUCTION, {
+            "project_id": ctx.job.project_id, "external_id": self._external_id(ctx, data),
+            "instruction": row.instruction, "source": dataset.source[:200], "metadata": meta,
+            "content_hash": digest.hexdigest(), "job_id": ctx.job.id, "created_at": now, "updated_at": now,
+        }).scalar_one()
+        conn.execute(INSERT_REFERENCE, {"instruction_id": instruction_id, "text": row.target, "job_id": ctx.job.id,
+                                        "metadata": {"template": tpl.ref}, "created_at": now})
         return instruction_id
 
     def finish(self, ctx: JobContext) -> None:
