@@ -198,7 +198,7 @@ def run(quick: bool, extra: list[str]) -> dict:
                 part["render"] = {"rows": rows, "stored": out["done"], "reasons": out["reasons"],
                                   "seconds": round(out["seconds"], 1), "rows_per_s": round(rows / out["seconds"]),
                                   "peak_rss_mb": round(out["peak_rss_mb"], 1),
-                                  "by_setting": out["result"]["by_setting"]}
+                                  "by_setting": out["result"]["by_setting"], "params": params}
                 print(f"{backend} render: {json.dumps(part['render'])}", flush=True)
                 part["mixture"] = _mixture(url, tmp / f"data-{backend}", stored, total, texts)
                 print(f"{backend} mixture: {json.dumps(part['mixture'])}", flush=True)
