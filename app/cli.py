@@ -110,17 +110,19 @@ def serve(
 
 
 DEMO_MODEL_DIR = "models/tiny-llama"
+DEMO_T5_DIR = "models/tiny-t5"  # an encoder-decoder, as Flan's models are
 
 
 def ensure_demo_model() -> None:
-    """Build the tiny demo model once, so a fresh install can start a tuning run with no download."""
-    target = get_settings().data_dir / DEMO_MODEL_DIR
-    if (target / "config.json").exists():
-        return
-    typer.echo(f"Building the tiny demo base model in {target} in the background (once).")
-    # In the background: the server must come up at once; the model is ready a few seconds later.
-    subprocess.Popen([sys.executable, "-m", "worker.training", "init-tiny", str(target)],
-                     stdout=subprocess.DEVNULL, start_new_session=True)
+    """Build the tiny demo models once, so a fresh install can start a tuning run with no download."""
+    for folder, extra in ((DEMO_MODEL_DIR, []), (DEMO_T5_DIR, ["--arch", "t5"])):
+        target = get_settings().data_dir / folder
+        if (target / "config.json").exists():
+            continue
+        typer.echo(f"Building the tiny demo base model in {target} in the background (once).")
+        # In the background: the server must come up at once; the model is ready a few seconds later.
+        subprocess.Popen([sys.executable, "-m", "worker.training", "init-tiny", str(target), *extra],
+                         stdout=subprocess.DEVNULL, start_new_session=True)
 
 
 def _redact(url: str) -> str:
