@@ -19,7 +19,7 @@ user_cli = typer.Typer(help="Manage users.", no_args_is_help=True)
 token_cli = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
 cli.add_typer(user_cli, name="user")
 cli.add_typer(token_cli, name="token")
-model_cli = typer.Typer(help="Base models for tuning.", no_args_is_help=True)
+model_cli = typer.Typer(help="Base models for tuning, and the model server.", no_args_is_help=True)
 cli.add_typer(model_cli, name="model")
 
 
@@ -74,10 +74,11 @@ def bootstrap_admin() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int | None, typer.Option(help="Port; defaults to $PORT or 8000.")] = None,
-    worker: Annotated[bool, typer.Option("--worker/--no-worker", help="Start an embedded worker.")] = True,
+    worker: Annotated[bool, typer.Option("--worker/--no-worker",
+                                         help="Start embedded workers and the model server.")] = True,
     migrate_first: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Migrate before serving.")] = True,
 ) -> None:
-    """Serve the web app, with an embedded Celery worker unless --no-worker."""
+    """Serve the web app, with embedded Celery workers and the model server unless --no-worker."""
     import uvicorn
 
     port = port or int(os.environ.get("PORT", "8000"))
@@ -95,6 +96,8 @@ def serve(
             children.append(subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--queues", queues,
                                               "--pool", pool, "--concurrency", concurrency, "--loglevel", "warning"],
                                              env=env))
+        # The third: the model server behind /v1 and local backends (torch loads in it, never in this process).
+        children.append(subprocess.Popen([sys.executable, "-m", "worker.serving", "--log-level", "warning"], env=env))
     typer.secho(f"Tuneloop on http://{host}:{port}  (database: {_redact(settings.database_url)})",
                 fg=typer.colors.GREEN)
     try:
@@ -202,6 +205,23 @@ def model_init_tiny(
     args = [sys.executable, "-m", "worker.training", "init-tiny", str(directory), "--vocab-size", str(vocab_size),
             "--hidden-size", str(hidden_size), "--layers", str(layers), "--seed", str(seed), "--arch", arch]
     raise typer.Exit(subprocess.run(args, check=False).returncode)
+
+
+@model_cli.command("serve")
+def model_serve(
+    host: Annotated[str | None, typer.Option(help="Address; defaults to TUNELOOP_MODEL_SERVER_URL's host.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port; defaults to TUNELOOP_MODEL_SERVER_URL's port.")] = None,
+    loglevel: Annotated[str, typer.Option(help="Log level.")] = "info",
+) -> None:
+    """Run the model server: local backends and tuned runs, OpenAI-compatibly, for /v1 and the workers."""
+    from app.serving.internal import model_server_address
+
+    default_host, default_port = model_server_address()
+    get_settings().ensure_dirs()
+    # The server loads torch; it is its own program so that this package never imports it.
+    args = [sys.executable, "-m", "worker.serving", "--host", host or default_host, "--port",
+            str(port or default_port), "--log-level", loglevel]
+    os.execv(sys.executable, args)
 
 
 def _register_import() -> None:

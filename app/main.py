@@ -39,6 +39,8 @@ ROUTER_MODULES = [
     "app.tuning.pages",
     "app.generations.routes",
     "app.jobs.routes",
+    "app.jobs.pages",
+    "app.serving.routes",
     "app.datasets.routes",
     "app.prompts.routes",
     "app.datasets.pages",

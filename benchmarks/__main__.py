@@ -8,7 +8,7 @@ import json
 import sys
 import time
 
-PARTS = ["ingest", "annotation", "export", "tuning", "flan"]
+PARTS = ["ingest", "annotation", "export", "tuning", "jobs", "generation", "flan"]
 
 
 def main(argv: list[str] | None = None) -> int:

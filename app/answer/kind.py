@@ -20,6 +20,7 @@ from app.jobs.context import JobContext
 from app.jobs.kinds import JobKind, register
 from app.jobs.outcome import Outcome
 from app.models import Candidate, CandidateOrigin, Construction, Instruction, JobItem, Project
+from app.models.base import utcnow
 
 PLAN_CHUNK = 2000
 
@@ -65,10 +66,20 @@ class AnswerKind(JobKind):
                             temperature=params.temperature, top_p=params.top_p, max_tokens=params.max_tokens,
                             stop=params.stop, seed=params.seed, salt=f"job-{ctx.job.id}" if fresh else None)
 
+    def prepare(self, ctx: JobContext, items: list[JobItem]) -> None:
+        ids = [item.input["instruction_id"] for item in items]
+        texts: dict[int, set[str]] = {}
+        for instruction_id, text in ctx.session.execute(
+                select(Instruction.id, Candidate.text).outerjoin(Candidate, Candidate.instruction_id == Instruction.id)
+                .where(Instruction.id.in_(ids))):
+            texts.setdefault(instruction_id, set()).update([text] if text is not None else [])
+        ctx.batch["texts"] = texts  # instruction id → its candidates' texts; a missing id was deleted
+
     def handle(self, ctx: JobContext, item: JobItem, response: ModelResponse | None) -> Outcome:
         params: AnswerParams = ctx.params
-        instruction = ctx.session.get(Instruction, item.input["instruction_id"])
-        if instruction is None:
+        instruction_id = item.input["instruction_id"]
+        have = ctx.batch["texts"].get(instruction_id)
+        if have is None:
             return Outcome.rejected("instruction_gone")
         answers = [c.text for c in response.choices if params.keep_truncated or c.finish_reason != "length"]
         if not answers:
@@ -76,21 +87,28 @@ class AnswerKind(JobKind):
         answers = [a for a in answers if a.strip()]
         if not answers:
             return Outcome.rejected("empty")
-        have = set(ctx.session.scalars(select(Candidate.text).where(Candidate.instruction_id == instruction.id)))
         room = get_settings().max_candidates - len(have)
         new = [a for a in dict.fromkeys(answers) if a not in have][:max(room, 0)]
         if not new:
             return Outcome.rejected("duplicate" if room > 0 else "too_many_candidates", {"texts": answers})
+        have.update(new)  # a later item of the batch for the same instruction sees these
         sampling = {"temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens,
                     "seed": params.seed, "n": params.n}
-        created = [Candidate(instruction_id=instruction.id, text=text, model=ctx.state["model"][:200],
-                             origin=CandidateOrigin.model, run_id=ctx.state.get("run_id"),
-                             construction=ctx.state["construction"], job_id=ctx.job.id, backend=params.backend,
-                             meta={k: v for k, v in sampling.items() if v is not None})
-                   for text in new]
-        ctx.session.add_all(created)
-        ctx.session.flush()
-        return Outcome.done({"candidate_ids": [c.id for c in created], "skipped": len(answers) - len(new)})
+        meta = {k: v for k, v in sampling.items() if v is not None}
+        for text in new:
+            ctx.insert_later(Candidate, {
+                "instruction_id": instruction_id, "text": text, "model": ctx.state["model"][:200], "score": None,
+                "origin": CandidateOrigin.model, "run_id": ctx.state.get("run_id"),
+                "construction": ctx.state["construction"], "job_id": ctx.job.id, "backend": params.backend,
+                "meta": meta, "created_at": utcnow()})
+        return Outcome.done({"instruction_id": instruction_id, "added": len(new), "skipped": len(answers) - len(new)})
+
+    def summary(self, item: JobItem) -> tuple[str, str]:
+        asked = item.input.get("messages", [{}])[-1].get("content", "")
+        added, skipped = item.output.get("added", 0), item.output.get("skipped", 0)
+        made = (f"{added} candidate{'s' * (added != 1)}" if added else "") + \
+            (f", {skipped} skipped as duplicates" if skipped else "")
+        return asked, made
 
     def finish(self, ctx: JobContext) -> None:
         added = ctx.session.scalar(select(func.count()).where(Candidate.job_id == ctx.job.id))

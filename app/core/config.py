@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,27 @@ class Settings(BaseSettings):
                                    "checks for a cancel.")
     job_heartbeat_timeout_s: float = Field(60.0, gt=0, description="Silence after which the reaper fails a job.")
     tuning_reaper_interval_s: float = Field(30.0, description="How often each worker runs the reaper.")
+    # The model server: local models served OpenAI-compatibly behind /v1 (worker/serving; never in the web process).
+    model_server_url: str = Field("http://127.0.0.1:8001", description="Where the model server listens; `tuneloop "
+                                  "serve` starts one there beside its workers.")
+    model_server_timeout_s: float = Field(600.0, gt=0, description="How long /v1 waits for the model server's answer.")
+    serving_max_models: int = Field(2, ge=1, description="Models the model server keeps loaded (least recently used "
+                                    "goes first).")
+    serving_engine: Literal["auto", "transformers", "vllm"] = Field(
+        "auto", description="auto: vLLM where the package is installed and a GPU is present, else transformers.")
+    serving_static_cache: Literal["auto", "on", "off"] = Field(
+        "auto", description="Static KV cache (whole batches through generate); auto: on with a GPU.")
+    serving_compile: Literal["auto", "on", "off"] = Field(
+        "auto", description="torch.compile of decoding (with the static cache); auto: on with a GPU.")
+    serving_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="Weights' precision; auto: bfloat16 on a GPU that has it, else float32.")
+    serving_max_batch_size: int = Field(64, ge=1, description="Sequences one model decodes together.")
+    serving_max_batch_tokens: int = Field(0, ge=0, description="KV cache cells (rows x tokens) a batch may hold; "
+                                          "0: from free GPU memory (a fixed 1M cells on a CPU).")
+    serving_max_padding: float = Field(0.3, ge=0, lt=1, description="Largest share of padding in a group of prompts "
+                                       "prefilled together.")
+    serving_default_max_tokens: int = Field(512, ge=1, description="Answer length for chat requests without "
+                                            "max_tokens (never past the model's context).")
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:

@@ -28,6 +28,14 @@ def _csrf_input(request: Any) -> Markup:
     return Markup('<input type="hidden" name="csrftoken" value="{}">').format(_csrf_token(request))
 
 
+def _pretty_json(value: Any) -> str:
+    """JSON for people to read (indented, characters as they are); autoescape makes it safe in the page."""
+    import json
+
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+templates.env.filters["pretty_json"] = _pretty_json
 templates.env.globals["csrf_token"] = _csrf_token
 templates.env.globals["csrf_input"] = _csrf_input
 

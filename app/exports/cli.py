@@ -19,6 +19,8 @@ def export_command(
     include_holdout: Annotated[bool, typer.Option(help="Write holdout items to their own file.")] = False,
     split: Annotated[list[str] | None, typer.Option(help="Only these splits (repeat): train, eval.")] = None,
     source: Annotated[list[str] | None, typer.Option(help="Only these sources (repeat).")] = None,
+    construction: Annotated[list[str] | None, typer.Option(
+        help="Only instructions made this way (repeat): human, template, distilled, self-generated.")] = None,
     meta: Annotated[list[str] | None, typer.Option(help="Metadata KEY=VALUE the items must have (repeat).")] = None,
     approved_since: Annotated[str | None, typer.Option(help="Only approvals at or after this ISO time.")] = None,
     annotator_id: Annotated[int | None, typer.Option(help="Only items this user annotated.")] = None,
@@ -36,8 +38,8 @@ def export_command(
     from app.exports import service
     from app.exports.schemas import ExportCreate
 
-    filters: dict = {k: v for k, v in {"split": split, "source": source, "approved_since": approved_since,
-                                       "annotator_id": annotator_id}.items() if v}
+    filters: dict = {k: v for k, v in {"split": split, "source": source, "construction": construction,
+                                       "approved_since": approved_since, "annotator_id": annotator_id}.items() if v}
     if meta:
         pairs = [m.partition("=") for m in meta]
         bad = [m for m, (_k, sep, _v) in zip(meta, pairs, strict=True) if not sep]

@@ -25,16 +25,18 @@ class ExportFilters(BaseModel):
     split: list[SplitName] | None = Field(
         None, description="Instruction splits to include (train, eval); holdout is governed by include_holdout.")
     source: list[str] | None = Field(None, description="Only instructions whose source is one of these.")
+    construction: list[Literal["human", "template", "distilled", "self-generated"]] | None = Field(
+        None, description="Only instructions made this way (provenance): human, template, distilled, self-generated.")
     metadata: dict[str, str | int | float | bool] | None = Field(
         None, description="Only instructions whose metadata has every one of these key=value pairs.")
     approved_since: datetime | None = Field(None, description="Only approvals at or after this time (UTC if naive).")
     annotator_id: int | None = Field(None, description="Only instructions this user submitted an annotation for.")
 
-    @field_validator("source")
+    @field_validator("source", "construction")
     @classmethod
     def _no_empty_sources(cls, value: list[str] | None) -> list[str] | None:
         if value is not None and not value:
-            raise ValueError("give at least one source, or leave the filter out")
+            raise ValueError("give at least one value, or leave the filter out")
         return value
 
     @field_validator("metadata")

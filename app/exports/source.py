@@ -73,6 +73,8 @@ def approval_conditions(project_id: int, options: dict[str, Any], dialect: str =
     conds.append(Instruction.split.in_(sorted(splits)))
     if filters.get("source"):
         conds.append(Instruction.source.in_(filters["source"]))
+    if filters.get("construction"):
+        conds.append(Instruction.construction.in_(filters["construction"]))
     conds += [metadata_equals(key, value) for key, value in sorted((filters.get("metadata") or {}).items())]
     if filters.get("approved_since"):
         from datetime import datetime

@@ -25,12 +25,14 @@ class InstructionFilter(BaseModel):
     split: list[Split] | None = Field(None, description="Only these splits.")
     source: list[str] | None = Field(None, description="Only instructions whose source is one of these.")
     construction: list[Construction] | None = Field(None, description="Only these construction methods.")
-    q: str | None = Field(None, max_length=500, description="Only instructions whose text contains this.")
+    q: str | None = Field(None, max_length=500, title="Text contains",
+                          description="Only instructions whose text contains this.")
     metadata: dict[str, str | int | float | bool] | None = Field(
         None, description="Only instructions whose metadata has every one of these key=value pairs.")
     max_candidates: int | None = Field(None, ge=1, le=1000,
                                        description="Only instructions with fewer candidates than this.")
-    ids: list[int] | None = Field(None, max_length=100_000, description="Only these instruction ids.")
+    ids: list[int] | None = Field(None, max_length=100_000, title="Instruction ids",
+                                  description="Only these instruction ids.")
     limit: int | None = Field(None, ge=1, le=10_000_000, description="At most this many, oldest first.")
 
     @field_validator("status", "split", "source", "construction", mode="before")

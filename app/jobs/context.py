@@ -21,6 +21,9 @@ class JobContext:
         self.session = session
         self.job = job
         self.params = params
+        self.batch: dict[str, Any] = {}  # what the kind's `prepare` loaded for the batch being handled
+        self._rows: list[tuple[type, dict[str, Any]]] = []  # this item's deferred inserts
+        self._batch_rows: list[tuple[type, dict[str, Any]]] = []  # the batch's, kept when an item succeeds
 
     @cached_property
     def project(self) -> Project:
@@ -69,6 +72,24 @@ class JobContext:
         if outcome:
             self.count([outcome])
         return item
+
+    def insert_later(self, model: type, row: dict[str, Any]) -> None:
+        """Insert `row` into `model`'s table with the rest of the batch, in one statement per table: the way
+        to write many small records (candidates) without a round trip each. Dropped if the item fails."""
+        self._rows.append((model, row))
+
+    def keep_item_rows(self, keep: bool) -> None:
+        if keep:
+            self._batch_rows.extend(self._rows)
+        self._rows = []
+
+    def write_deferred(self) -> None:
+        by_model: dict[type, list[dict[str, Any]]] = {}
+        for model, row in self._batch_rows:
+            by_model.setdefault(model, []).append(row)
+        for model, rows in by_model.items():
+            self.session.execute(insert(model), rows)
+        self._batch_rows = []
 
     def count(self, outcomes: list[Outcome], *, undo: bool = False) -> None:
         """Move the job's counters for items that reached (or, with undo, left) these outcomes."""

@@ -52,6 +52,11 @@ class JobKind(ABC):
         """What to ask a backend for this pending item, or None when the item needs no model."""
         return None
 
+    def prepare(self, ctx: JobContext, items: list[JobItem]) -> None:
+        """Before a batch is handled: load what its items need in a few queries (into ctx.batch), so `handle`
+        need not ask the database once per item."""
+        return None
+
     @abstractmethod
     def handle(self, ctx: JobContext, item: JobItem, response: ModelResponse | None) -> Outcome:
         """Turn the answer into records; may add follow-up items. Runs in the batch's transaction."""
@@ -64,10 +69,18 @@ class JobKind(ABC):
         """Called once when the job ends well: fill ctx.job.result."""
         return None
 
-    def progress(self, ctx_job: Any) -> tuple[int, int]:
+    def progress(self, job: Any) -> tuple[int, int]:
         """(done, total) for the progress bar; by default every item that is no longer pending."""
-        job = ctx_job
         return job.items_total - job.items_pending, job.items_total
+
+    def summary(self, item: Any) -> tuple[str, str]:
+        """(what was asked, what it made) in a few words, for the items table."""
+        data, out = item.input or {}, item.output or {}
+        messages = data.get("messages")
+        asked = messages[-1].get("content", "") if messages else data.get("prompt") or data.get("text") or \
+            data.get("instruction") or ""
+        made = out.get("text") or out.get("instruction") or ""
+        return str(asked), str(made) if made else ("" if not out else ", ".join(f"{k}: {v}" for k, v in out.items()))
 
 
 _KINDS: dict[str, JobKind] = {}

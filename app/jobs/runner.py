@@ -1,10 +1,11 @@
 """The engine that runs any kind's job: pending items in pages, requests sent concurrently, every answer stored
 by request hash before anything else happens, then handled in batches with the counters in the same commit.
 
-Two threads of work overlap: the event loop sends requests (bounded per backend), and one persister stores
-and handles what came back, in a thread so sending never waits for the database. A heartbeat thread proves
-the job alive and notices a cancel. A kill at any moment loses at most the answers still in flight: every
-answer received was stored first, so resume sends only what never came back.
+Three threads of work overlap: the event loop sends requests (bounded per backend); a store stage writes each
+answer as soon as it arrives; a handle stage turns stored answers into records in batches, which grow by
+themselves while it is busy. Each stage holds its own connection, so none waits for the pool or the others.
+A heartbeat thread proves the job alive and notices a cancel. A kill at any moment loses at most the answers
+still in flight: every answer received was stored first, so resume sends only what never came back.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from app.backends.client import BackendClient
@@ -24,12 +25,12 @@ from app.backends.requests import BackendError, ModelRequest, ModelResponse, req
 from app.backends.resolve import backend_config
 from app.core.beats import beating
 from app.core.config import get_settings
-from app.core.db import session_scope
+from app.core.db import get_engine, session_scope
 from app.core.errors import AppError
 from app.jobs.context import JobContext, add_event
 from app.jobs.kinds import JobKind, get_kind
 from app.jobs.outcome import Outcome
-from app.jobs.store import load_stored, store_responses
+from app.jobs.store import load_stored, relax_durability, restore_durability, store_responses
 from app.models import ItemStatus, Job, JobItem, JobStatus
 from app.models.base import utcnow
 
@@ -110,6 +111,7 @@ class Runner:
         self.params: Any
         self.clients: dict[str, BackendClient] = {}
         self.in_row = 0  # failed requests in a row
+        self.connections: dict[str, Connection] = {}  # the store and handle stages' own connections
 
     # ------------------------------------------------------------------ set-up and the end
 
@@ -169,6 +171,10 @@ class Runner:
         finally:
             for client in self.clients.values():
                 await client.aclose()
+            for connection in self.connections.values():
+                restore_durability(connection)
+                connection.close()
+            self.connections.clear()
 
     def _stopping(self) -> bool:
         return self.stop.is_set() or self.stop_reason is not None
@@ -176,7 +182,9 @@ class Runner:
     async def _one_pass(self) -> None:
         """Every pending item once, in id order (items added meanwhile with higher ids included)."""
         queue: asyncio.Queue[Done | None] = asyncio.Queue()
-        persister = asyncio.create_task(self._persist_loop(queue))
+        stored_queue: asyncio.Queue[Done | None] = asyncio.Queue()
+        storer = asyncio.create_task(self._drain(queue, self._store, stored_queue))
+        handler = asyncio.create_task(self._drain(stored_queue, self._handle_batch))
         sending: set[asyncio.Task[None]] = set()
         in_flight: dict[str, asyncio.Future[ModelResponse]] = {}
         slots = {name: asyncio.Semaphore(max(1, cfg.limits.max_concurrency)) for name, cfg in self.configs.items()}
@@ -211,7 +219,8 @@ class Runner:
             if sending:
                 await asyncio.gather(*sending, return_exceptions=True)
             queue.put_nowait(None)
-            await persister
+            await storer
+            await handler
 
     async def _acquire(self, slot: asyncio.Semaphore) -> bool:
         """Wait for a free request slot, but notice a cancel meanwhile (False then)."""
@@ -298,28 +307,55 @@ class Runner:
                 return 0
             return self.kind.advance(JobContext(session, job, self.params))
 
-    async def _persist_loop(self, queue: asyncio.Queue[Done | None]) -> None:
-        """Take what came back, as much as has arrived, and store and handle it in one go."""
+    async def _drain(self, source: asyncio.Queue[Done | None], work: Any,
+                     forward: asyncio.Queue[Done | None] | None = None) -> None:
+        """Take as much as has arrived (up to PERSIST_BATCH), do `work` on it in a thread, pass it on; a None
+        ends the stream (and is passed on too)."""
         finished = False
         while not finished:
-            first = await queue.get()
+            first = await source.get()
             batch = [first] if first is not None else []
             finished = first is None
-            while not finished and len(batch) < PERSIST_BATCH and not queue.empty():
-                nxt = queue.get_nowait()
+            while not finished and len(batch) < PERSIST_BATCH and not source.empty():
+                nxt = source.get_nowait()
                 if nxt is None:
                     finished = True
                 else:
                     batch.append(nxt)
             if batch:
-                await asyncio.to_thread(self._persist, batch)
+                await asyncio.to_thread(work, batch)
+            if forward is not None:
+                for done in batch:
+                    forward.put_nowait(done)
+                if finished:
+                    forward.put_nowait(None)
 
-    def _persist(self, batch: list[Done]) -> None:
+    def _store(self, batch: list[Done]) -> None:
+        """Its own commit, first: whatever happens next, these answers are never asked for again."""
         fresh = [(d.request_hash, self.configs[d.backend], d.response) for d in batch if d.fresh]
         if fresh:
-            # Its own commit, first: whatever happens next, these answers are never asked for again.
-            store_responses(fresh)
-        with session_scope() as session:
+            with self._session("store") as session:
+                store_responses(session, fresh)
+
+    def _session(self, stage: str) -> Session:
+        """A session on the stage's own connection, held for the whole attempt."""
+        if stage not in self.connections:
+            connection = get_engine().connect()
+            relax_durability(connection)
+            connection.commit()
+            self.connections[stage] = connection
+        return Session(bind=self.connections[stage], expire_on_commit=False)
+
+    def _handle_batch(self, batch: list[Done]) -> None:
+        try:
+            self._handle_all(batch, guarded=False)
+        except _HandlerRaised:
+            # One answer's handler raised: do the batch again with each item in a savepoint of its own, so
+            # that item fails with the error and nothing it half-wrote stays, while the others go through.
+            self._handle_all(batch, guarded=True)
+
+    def _handle_all(self, batch: list[Done], *, guarded: bool) -> None:
+        with self._session("handle") as session, session.begin():
             job = session.get(Job, self.job_id)
             if job.status != JobStatus.running:
                 self.stop.set()  # cancelled meanwhile: the answers are stored, the items stay pending
@@ -327,20 +363,35 @@ class Runner:
             items = {i.id: i for i in session.scalars(select(JobItem).where(JobItem.id.in_([d.item_id
                                                                                          for d in batch])))}
             ctx = JobContext(session, job, self.params)
-            outcomes = []
+            self.kind.prepare(ctx, [i for i in items.values() if i.status == ItemStatus.pending])
+            outcomes, changes = [], []
             for done in batch:
                 item = items.get(done.item_id)
                 if item is None or item.status != ItemStatus.pending:
                     continue
                 if done.error is not None and done.error.fatal:
                     continue  # the job stops over it; the item stays pending for the resume
-                outcome = self._handle(ctx, item, done)
-                item.status, item.reason, item.error = outcome.status, outcome.reason, outcome.error
-                item.output = outcome.output or item.output
-                item.request_hash = done.request_hash
-                item.attempts += 1
+                outcome = self._handle(ctx, item, done) if guarded else self._handle_fast(ctx, item, done)
+                ctx.keep_item_rows(outcome.status != ItemStatus.failed)
+                changes.append({"id": item.id, "status": outcome.status, "reason": outcome.reason,
+                                "error": outcome.error, "output": outcome.output or item.output,
+                                "request_hash": done.request_hash, "attempts": item.attempts + 1,
+                                "updated_at": utcnow()})
                 outcomes.append(outcome)
+            ctx.write_deferred()
+            if changes:
+                # By primary key in one executemany, not object by object: this is the engine's hot path.
+                session.execute(update(JobItem), changes)
             ctx.count(outcomes)
+            session.flush()
+
+    def _handle_fast(self, ctx: JobContext, item: JobItem, done: Done) -> Outcome:
+        if done.error is not None:
+            return Outcome.failed(done.error.message)
+        try:
+            return self.kind.handle(ctx, item, done.response)
+        except Exception as exc:
+            raise _HandlerRaised from exc
 
     def _handle(self, ctx: JobContext, item: JobItem, done: Done) -> Outcome:
         if done.error is not None:
@@ -353,3 +404,7 @@ class Runner:
         except Exception as exc:
             log.exception("job %s: handling item %s failed", self.job_id, item.id)
             return Outcome.failed(f"Internal error while handling the answer: {type(exc).__name__}: {exc}")
+
+
+class _HandlerRaised(Exception):
+    """A kind's handler raised in the fast path; the batch is redone item by item."""

@@ -63,12 +63,16 @@ class ItemView(BaseModel):
     input: dict[str, Any]
     output: dict[str, Any]
     response: dict[str, Any] | None = Field(None, description="The stored raw answer, when asked for.")
+    asked: str = Field("", description="What was asked, in a few words.")
+    made: str = Field("", description="What it made, in a few words.")
 
     @classmethod
-    def of(cls, item: JobItem, response: dict[str, Any] | None = None) -> ItemView:
+    def of(cls, item: JobItem, response: dict[str, Any] | None = None,
+           summary: tuple[str, str] = ("", "")) -> ItemView:
         return cls(id=item.id, stage=item.stage, status=item.status.value, reason=item.reason, error=item.error,
                    request_hash=item.request_hash, parent_id=item.parent_id, attempts=item.attempts,
-                   input=item.input, output=item.output, response=response)
+                   input=item.input, output=item.output, response=response, asked=summary[0][:500],
+                   made=summary[1][:500])
 
 
 class ItemPage(BaseModel):

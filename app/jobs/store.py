@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from app.backends.config import BackendConfig
 from app.backends.requests import ModelResponse
@@ -21,7 +22,7 @@ def load_stored(hashes: list[str]) -> dict[str, ModelResponse]:
         return {digest: ModelResponse.from_json(data, latency) for digest, data, latency in rows}
 
 
-def store_responses(answers: list[tuple[str, BackendConfig, ModelResponse]]) -> None:
+def store_responses(session: Session, answers: list[tuple[str, BackendConfig, ModelResponse]]) -> None:
     """Keep answers in their own commit; an answer already stored (the same request twice) is left as it was."""
     if not answers:
         return
@@ -29,6 +30,25 @@ def store_responses(answers: list[tuple[str, BackendConfig, ModelResponse]]) -> 
     rows = [{"request_hash": digest, "backend": config.name, "model": response.model or config.model,
              "response": response.to_json(), "latency_ms": response.latency_ms, "created_at": now}
             for digest, config, response in answers]
-    with session_scope() as session:
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    with session.begin():
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         session.execute(insert(StoredResponse).on_conflict_do_nothing(index_elements=["request_hash"]), rows)
+
+
+def relax_durability(connection: Connection) -> None:
+    """On PostgreSQL, commit on this connection without waiting for the WAL flush (until restored).
+
+    The engine commits after every batch of answers; waiting for the disk each time would bound a job by fsync
+    latency. An asynchronous commit is still atomic and ordered: a crash of the database server (not of a
+    worker) can only lose the last fraction of a second of commits, as a whole, and their items are then
+    pending again and asked once more. A worker's crash loses nothing that was committed."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET synchronous_commit TO OFF"))
+
+
+def restore_durability(connection: Connection) -> None:
+    """Before the connection goes back to the pool, where others expect the default."""
+    if connection.dialect.name == "postgresql" and not connection.closed:
+        connection.rollback()
+        connection.execute(text("RESET synchronous_commit"))
+        connection.commit()

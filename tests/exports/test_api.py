@@ -160,3 +160,36 @@ def test_the_heartbeat_keeps_a_slow_phase_alive(live_admin, monkeypatch):
     with get_sessionmaker()() as session:
         assert reap_stale_exports(session, stale_after_s=5) == 0
         assert session.get(Export, export_id).status == ExportStatus.running
+
+
+def test_exports_filter_by_construction(client, db, admin_headers):
+    """Provenance as an export filter: only the chosen construction methods go in."""
+    from app.models import Approval, ApprovalMethod, Instruction, InstructionStatus, Project
+
+    project = Project(name="Made", slug="made-how")
+    db.add(project)
+    db.flush()
+    for how in ("human", "distilled", "template"):
+        item = Instruction(project_id=project.id, instruction=f"Made by {how}", content_hash=how, construction=how,
+                           status=InstructionStatus.approved)
+        db.add(item)
+        db.flush()
+        db.add(Approval(project_id=project.id, instruction_id=item.id, final_response=f"{how} answer",
+                        method=ApprovalMethod.api))
+    db.flush()
+    resp = client.post("/api/v1/projects/made-how/exports", headers=admin_headers,
+                       json={"format": "sft-messages", "filters": {"construction": ["distilled", "template"]}})
+    assert resp.status_code == 202, resp.text
+    from app.models import Export
+
+    assert db.get(Export, resp.json()["id"]).options["filters"] == {"construction": ["distilled", "template"]}
+    bad = client.post("/api/v1/projects/made-how/exports", headers=admin_headers,
+                      json={"format": "sft-messages", "filters": {"construction": ["by hand"]}})
+    assert bad.status_code == 422 and "filters.construction" in bad.text
+    from sqlalchemy import select
+
+    from app.exports.source import approval_conditions
+
+    rows = db.scalars(select(Instruction.instruction).where(*approval_conditions(
+        project.id, {"filters": {"construction": ["distilled", "template"]}}))).all()
+    assert sorted(rows) == ["Made by distilled", "Made by template"]

@@ -16,9 +16,10 @@ from starlette.routing import Mount
 
 from tests.reliability.conftest import CALLER_ROLE, CALLERS, World, assert_error_shape
 
-Level = Literal["public", "user", "reviewer", "admin"]
+Level = Literal["public", "user", "reviewer", "admin", "token"]
 RANK = {None: 0, "annotator": 1, "reviewer": 2, "admin": 3}
-NEEDS = {"public": 0, "user": 1, "reviewer": 2, "admin": 3}
+# "token": /v1 speaks OpenAI's protocol, so a bearer token of any role gets in and nothing else does.
+NEEDS = {"public": 0, "user": 1, "reviewer": 2, "admin": 3, "token": 1}
 
 # Who may call each route: the least role that gets through. Add a line here for every new route.
 ROUTES: dict[tuple[str, str], Level] = {
@@ -66,6 +67,15 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("GET", "/api/v1/tuning-runs/{run_id}/artifacts"): "admin",
     ("GET", "/api/v1/tuning-runs/{run_id}/artifacts/{name}"): "admin",
     ("GET", "/api/v1/generations/{job_id}"): "reviewer",
+    # jobs (issue 11): reviewers may follow a job; starting one and every action are for admins
+    ("GET", "/api/v1/projects/{slug}/jobs"): "reviewer",
+    ("GET", "/api/v1/jobs/{job_id}"): "reviewer",
+    ("GET", "/api/v1/jobs/{job_id}/items"): "reviewer",
+    ("GET", "/api/v1/jobs/{job_id}/events"): "reviewer",
+    # served models (issue 11): OpenAI-compatible, any user's API token; 401 in OpenAI's error shape otherwise
+    ("GET", "/v1/models"): "token",
+    ("POST", "/v1/chat/completions"): "token",
+    ("POST", "/v1/completions"): "token",
 }
 
 # Default rules by path prefix, first match wins, for routes the table does not list.
@@ -77,6 +87,9 @@ PREFIX_RULES: list[tuple[str | None, str, Level]] = [
     (None, "/exports", "admin"),
     ("POST", "/api/v1/tuning-runs", "admin"),
     ("POST", "/api/v1/generations", "admin"),
+    ("POST", "/api/v1/projects/{slug}/jobs", "admin"),
+    ("POST", "/api/v1/jobs", "admin"),
+    (None, "/jobs", "admin"),
     (None, "/api/v1/exports", "admin"),
     (None, "/api/v1/users", "admin"),
     (None, "/api/v1/tokens", "admin"),
@@ -169,6 +182,13 @@ def check(caller: str, level: Level, method: str, path: str, resp) -> str | None
         return f"server error {code}: {resp.text[:200]}"
     if level == "public":
         return None  # anyone may call it; what it answers (e.g. 401 for a wrong password) is its own business
+    if level == "token":
+        if caller.endswith("_token"):
+            return f"refused a token with {code}: {resp.text[:200]}" if code in (401, 403) else None
+        error = resp.json().get("error", {}) if code == 401 else {}
+        if set(error) != {"message", "type", "param", "code"}:
+            return f"{caller} got {code} {resp.text[:200]}, expected 401 in OpenAI's error shape"
+        return None
     if RANK[role] >= NEEDS[level]:
         if code in (401, 403):
             return f"refused an allowed caller with {code}: {resp.text[:200]}"

@@ -1,0 +1,171 @@
+"""Serving fixtures: a lively tiny model and a LoRA adapter for it (once per session), the engine in-process, and
+a real model server subprocess per test database."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import _TMP, ROOT, reset_app_caches
+
+
+@pytest.fixture(scope="session")
+def lively_model(tmp_path_factory) -> Path:
+    """The tiny model with its weights drawn wider (std 0.1).
+
+    init-tiny's own weights (std 0.02) make every greedy answer the same newline, so "greedy equals generate"
+    would prove little; wider weights make each answer depend on its prompt."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = tmp_path_factory.mktemp("serving") / "tiny"
+    proc = subprocess.run([sys.executable, "-m", "worker.training", "init-tiny", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    model = AutoModelForCausalLM.from_pretrained(path)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() == 2:
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.1)
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def lora_adapter(lively_model, tmp_path_factory) -> Path:
+    """A LoRA adapter for the lively model with random (not zero) B matrices, so it changes the answers."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(1)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(lively_model),
+                           LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", init_lora_weights=False))
+    path = tmp_path_factory.mktemp("serving") / "adapter"
+    model.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def loaded(lively_model):
+    """The lively model as the engine loads it (CPU, float32)."""
+    from worker.serving.loading import ModelSource, load
+    from worker.serving.settings import EngineSettings, resolve
+
+    return load(ModelSource(str(lively_model)), resolve(EngineSettings()))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ModelServer:
+    """`tuneloop model serve` as a real process on a free port, against the test database."""
+
+    def __init__(self, database_url: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = _TMP / f"model-server-{self.port}.log"
+        env = {**os.environ, "TUNELOOP_DATABASE_URL": database_url, "TUNELOOP_MODEL_SERVER_URL": self.url,
+               "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "app.cli", "model", "serve"], env=env, cwd=ROOT,
+                                     stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"the model server exited: {self.output()[-3000:]}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        pytest.fail(f"the model server did not come up in 60 s: {self.output()[-3000:]}")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def stats(self) -> list[dict]:
+        from app.serving.internal import internal_headers
+
+        return httpx.get(f"{self.url}/internal/stats", headers=internal_headers(), timeout=10).json()["models"]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def model_server(database_url):
+    server = ModelServer(database_url)
+    yield server
+    server.stop()
+
+
+class Served:
+    """The web app on the live database with the model server behind it, a token, and a local backend."""
+
+    def __init__(self, client, headers: dict[str, str], backend: str, server: ModelServer) -> None:
+        self.client, self.headers, self.backend, self.server = client, headers, backend, server
+
+    def post(self, path: str, body: dict, headers: dict[str, str] | None = None):
+        return self.client.post(path, json=body, headers=self.headers if headers is None else headers)
+
+
+@pytest.fixture
+def served(live, model_server, lively_model, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from app.core.db import get_sessionmaker
+    from app.main import create_app
+    from app.models import Backend
+    from app.users.service import create_token, create_user
+
+    monkeypatch.setenv("TUNELOOP_MODEL_SERVER_URL", model_server.url)
+    reset_app_caches()
+    backend = f"tiny-{secrets.token_hex(3)}"
+    with get_sessionmaker()() as session:
+        user = create_user(session, email=f"user-{secrets.token_hex(3)}@example.com", password="correct horse battery",
+                           role="annotator")
+        token = create_token(session, user=user, name="serving").secret
+        session.add(Backend(name=backend, kind="local", model=str(lively_model)))
+        session.commit()
+    with TestClient(create_app(), raise_server_exceptions=False) as client:
+        yield Served(client, {"Authorization": f"Bearer {token}"}, backend, model_server)
+
+
+@pytest.fixture
+def lora_run(served, lively_model, lora_adapter):
+    """A succeeded tuning run whose adapter artifact is the LoRA adapter, and a failed one."""
+    from app.core.db import get_sessionmaker
+    from app.models import RunState, TuningRun
+    from tests.tuning.conftest import make_project, make_snapshot
+
+    with get_sessionmaker()() as session:
+        project = make_project(session)
+        export = make_snapshot(session, project)
+        runs = {}
+        for state in (RunState.succeeded, RunState.failed):
+            run = TuningRun(project_id=project.id, export_id=export.id, method="sft-lora", state=state,
+                            base_model=str(lively_model),
+                            artifacts=[{"name": "adapter", "path": str(lora_adapter), "size_bytes": 1}])
+            session.add(run)
+            session.flush()
+            runs[state.value] = run.id
+        session.commit()
+    return runs
