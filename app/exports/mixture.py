@@ -70,6 +70,8 @@ def _conditions(project_id: int, options: dict[str, Any]) -> list[Any]:
                   (Instruction.status == InstructionStatus.approved) | reference]
     if filters.get("source"):
         conds.append(Instruction.source.in_(filters["source"]))
+    if filters.get("construction"):
+        conds.append(Instruction.construction.in_(filters["construction"]))
     conds += [metadata_equals(k, v) for k, v in sorted((filters.get("metadata") or {}).items())]
     return conds
 

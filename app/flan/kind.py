@@ -12,7 +12,7 @@ import hashlib
 import random
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound, ValidationFailed
-from app.datasets.service import get_dataset, records_at, records_between
+from app.datasets.service import get_dataset, records_at
 from app.flan import tokens
 from app.flan.rows import TYPE_SETTINGS, RowContext, render_row
 from app.flan.schemas import RenderParams
@@ -45,10 +45,9 @@ from app.prompts.sandbox import RenderError
 from app.prompts.service import compiled, current_versions
 
 PLAN_CHUNK = 2000
-# The two rows a rendered row becomes, built once (statement compilation is cached by structure).
+# A rendered row's instruction, built once (statement compilation is cached by structure); its id is needed at
+# once, for the reference candidate.
 INSERT_INSTRUCTION = insert(Instruction).values(construction=Construction.template).returning(Instruction.id)
-INSERT_REFERENCE = insert(Candidate).values(origin=CandidateOrigin.reference, construction=Construction.template)
-BLOCK = 256  # records read at a time while rendering (items come in record order)
 
 
 def _templates(session: Session, dataset: SourceDataset, ids: list[int] | None
@@ -76,20 +75,11 @@ def _combos(pairs: list[tuple[PromptTemplate, PromptTemplateVersion]], settings:
 
 @dataclass
 class _Cache:
-    """What a running job's handle() reuses: compiled templates, the exemplar pool, the token counter, and the
-    block of records the current items read from."""
+    """What a running job's handle() reuses across batches: compiled templates, the exemplar pool, the counter."""
 
     dataset: SourceDataset
     templates: dict[tuple[int, int], CompiledTemplate]
     row_ctx: RowContext
-    block_start: int = -1
-    block: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-    def record(self, session: Session, position: int) -> dict[str, Any] | None:
-        if self.block_start < 0 or not (self.block_start <= position < self.block_start + BLOCK):
-            self.block_start = position - position % BLOCK
-            self.block = records_between(session, self.dataset.id, self.block_start, self.block_start + BLOCK)
-        return self.block.get(position)
 
 
 def exemplar_positions(rows: int, pool: int, seed: int, dataset_id: int) -> list[int]:
@@ -206,6 +196,12 @@ class RenderTemplatesKind(JobKind):
                 self._caches.popitem(last=False)
         return cache
 
+    def prepare(self, ctx: JobContext, items: list[JobItem]) -> None:
+        """The batch's records in one query (items of one record come together, so a batch reads few)."""
+        cache = self._cache(ctx)
+        positions = sorted({item.input["p"] for item in items})
+        ctx.batch["records"] = records_at(ctx.session, cache.dataset.id, positions)
+
     def handle(self, ctx: JobContext, item: JobItem, response: Any) -> Outcome:
         data = item.input
         cache = self._cache(ctx)
@@ -214,7 +210,7 @@ class RenderTemplatesKind(JobKind):
         if tpl is None:
             return Outcome.rejected("template_error", {"message": f"{where}: the template does not compile"})
         where = f"record {data['p']} of '{cache.dataset.name}', template '{tpl.name}' v{tpl.version} ({data['s']})"
-        record = cache.record(ctx.session, data["p"])
+        record = ctx.batch["records"].get(data["p"])
         if record is None:
             return Outcome.rejected("record_missing", {"message": f"{where}: the record is gone"})
         try:
@@ -240,9 +236,20 @@ class RenderTemplatesKind(JobKind):
             "instruction": row.instruction, "source": dataset.source[:200], "metadata": meta,
             "content_hash": digest.hexdigest(), "job_id": ctx.job.id, "created_at": now, "updated_at": now,
         }).scalar_one()
-        conn.execute(INSERT_REFERENCE, {"instruction_id": instruction_id, "text": row.target, "job_id": ctx.job.id,
-                                        "metadata": {"template": tpl.ref}, "created_at": now})
+        # The reference candidate goes in with the batch's others, in one statement.
+        ctx.insert_later(Candidate, {"instruction_id": instruction_id, "text": row.target, "model": "", "score": None,
+                                     "origin": CandidateOrigin.reference, "run_id": None,
+                                     "construction": Construction.template, "job_id": ctx.job.id, "backend": "",
+                                     "meta": {"template": tpl.ref}, "created_at": now})
         return instruction_id
+
+    def summary(self, item: JobItem) -> tuple[str, str]:
+        data, out = item.input or {}, item.output or {}
+        asked = f"record {data.get('p')}, template {data.get('t')}@{data.get('v')}, {data.get('s')}"
+        if "instruction_id" in out:
+            n = out.get("exemplars", 0)
+            return asked, f"instruction {out['instruction_id']}" + (f" ({n} exemplars)" if n else "")
+        return asked, str(out.get("message", ""))
 
     def finish(self, ctx: JobContext) -> None:
         setting = Instruction.meta["_template_type"].as_string()
