@@ -111,6 +111,10 @@ def test_render_form_queues_a_job_and_the_dataset_page_shows_its_result(client, 
     page = client.get(f"/projects/{slug}/datasets/soups")
     assert f'id="job-{job.id}"' in page.text and "4 instructions, each with a reference candidate" in page.text
     assert "undefined_field" in page.text and "whitespace (words split on spaces)" in page.text
+    # The shared job page shows the same panel, and its form is drawn from the kind's parameters.
+    assert "4 instructions, each with a reference candidate" in client.get(f"/jobs/{job.id}").text
+    form = client.get(f"/jobs/new?project={slug}&kind=render-templates").text
+    assert 'name="token_budget"' in form and 'value="fs-noopt"' in form and 'name="dataset"' in form
 
 
 def test_export_form_asks_for_a_mixture_and_shows_why_it_cannot_be_met(client, db, make_user):
