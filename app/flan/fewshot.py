@@ -32,18 +32,19 @@ class Pruned:
 
 
 def prune(fmt: FewShotFormat, exemplars: list[tuple[str, str]], source: str, budget: int,
-          count: Callable[[str], int]) -> Pruned | None:
+          count: Callable[[str], int], per_char: float | None = None) -> Pruned | None:
     """The prompt with as many exemplars (in order) as fit in `budget` tokens, at least one; None when not even
-    one fits. Exemplars are sized from the query's tokens per character (same task, same template: close), so a
-    row costs two or three exact counts whatever k is; the prompt is always counted exactly before it is kept."""
+    one fits. Pieces are sized by tokens per character (the task's, when given; else the query's, counted), so
+    a row costs one to three exact counts whatever k is; the prompt is always counted exactly before it is kept."""
     query = query_text(fmt, source)
-    query_tokens = count(query)
     if not exemplars:
-        return Pruned(query, 0, query_tokens)
-    per_char = query_tokens / max(len(query), 1)
+        return Pruned(query, 0, count(query))
+    if per_char is None:
+        per_char = count(query) / max(len(query), 1)
+    query_tokens = len(query) * per_char
     joint = len(fmt.separator) * per_char
     sizes = [len(exemplar_text(fmt, x, y)) * per_char + joint for x, y in exemplars]
-    keep, total = 0, float(query_tokens)
+    keep, total = 0, query_tokens
     while keep < len(sizes) and total + sizes[keep] <= budget:
         total += sizes[keep]
         keep += 1

@@ -1,9 +1,10 @@
 """The render-templates kind: a source dataset through chosen templates in zero/few-shot, Opt/NoOpt settings.
 
 One item per (record, template, setting). Rendering needs no model (request() is None), so the engine hands
-each item straight to handle(), which renders the row and stores it as an instruction with a `reference`
-candidate, in the item's own transaction. A row that cannot be rendered is rejected with a reason code and a
-message naming the template and the record; nothing of it is stored.
+each item straight to handle(), which renders the row; the row becomes an instruction with a `reference`
+candidate, written with the rest of its batch in the batch's transaction (ids drawn beforehand, so no row
+costs a round trip). A row that cannot be rendered is rejected with a reason code and a message naming the
+template and the record; nothing of it is stored.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound, ValidationFailed
 from app.datasets.service import get_dataset, records_at
 from app.flan import tokens
-from app.flan.rows import TYPE_SETTINGS, RowContext, render_row
+from app.flan.rows import TYPE_SETTINGS, RowContext, measure_per_char, render_row
 from app.flan.schemas import RenderParams
 from app.jobs.context import JobContext
 from app.jobs.kinds import JobKind, register
@@ -32,12 +33,14 @@ from app.models import (
     CandidateOrigin,
     Construction,
     Instruction,
+    InstructionStatus,
     JobItem,
     Project,
     PromptTemplate,
     PromptTemplateVersion,
     SourceDataset,
     SourceRecord,
+    Split,
 )
 from app.models.base import utcnow
 from app.prompts.compiled import CompiledTemplate
@@ -45,9 +48,6 @@ from app.prompts.sandbox import RenderError
 from app.prompts.service import compiled, current_versions
 
 PLAN_CHUNK = 2000
-# A rendered row's instruction, built once (statement compilation is cached by structure); its id is needed at
-# once, for the reference candidate.
-INSERT_INSTRUCTION = insert(Instruction).values(construction=Construction.template).returning(Instruction.id)
 
 
 def _templates(session: Session, dataset: SourceDataset, ids: list[int] | None
@@ -80,6 +80,18 @@ class _Cache:
     dataset: SourceDataset
     templates: dict[tuple[int, int], CompiledTemplate]
     row_ctx: RowContext
+
+
+def _new_instruction_ids(session: Session, n: int) -> list[int]:
+    """n fresh instruction ids: from the sequence on PostgreSQL; on SQLite past the largest, which is safe because
+    the batch's transaction holds the database's write lock (BEGIN IMMEDIATE) until it commits."""
+    if n == 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.scalars(text("SELECT nextval(pg_get_serial_sequence('instructions', 'id')) "
+                                         "FROM generate_series(1, :n)"), {"n": n}))
+    start = (session.scalar(select(func.max(Instruction.id))) or 0) + 1
+    return list(range(start, start + n))
 
 
 def exemplar_positions(rows: int, pool: int, seed: int, dataset_id: int) -> list[int]:
@@ -186,8 +198,9 @@ class RenderTemplatesKind(JobKind):
         positions = exemplar_positions(dataset.rows, params.exemplar_pool, params.seed, dataset.id)
         found = records_at(ctx.session, dataset.id, positions)
         pool = [(p, found[p]) for p in positions if p in found]
-        row_ctx = RowContext(dataset.id, params.seed, params.k, params.token_budget,
-                             tokens.resolve(params.tokenizer), pool)
+        counter = tokens.resolve(params.tokenizer)
+        row_ctx = RowContext(dataset.id, params.seed, params.k, params.token_budget, counter, pool,
+                             measure_per_char(counter, pool))
         ctx.session.expunge(dataset)
         cache = _Cache(dataset, templates, row_ctx)
         with self._lock:
@@ -197,10 +210,12 @@ class RenderTemplatesKind(JobKind):
         return cache
 
     def prepare(self, ctx: JobContext, items: list[JobItem]) -> None:
-        """The batch's records in one query (items of one record come together, so a batch reads few)."""
+        """The batch's records in one query (items of one record come together, so a batch reads few), and ids
+        for the instructions it may make, so every row is written with the batch, not one round trip each."""
         cache = self._cache(ctx)
         positions = sorted({item.input["p"] for item in items})
         ctx.batch["records"] = records_at(ctx.session, cache.dataset.id, positions)
+        ctx.batch["ids"] = iter(_new_instruction_ids(ctx.session, len(items)))
 
     def handle(self, ctx: JobContext, item: JobItem, response: Any) -> Outcome:
         data = item.input
@@ -229,14 +244,15 @@ class RenderTemplatesKind(JobKind):
                 "record": data["p"], "exemplars": row.exemplars, "seed": ctx.params.seed}
         digest = hashlib.sha256(orjson.dumps([row.instruction, row.target, meta], option=orjson.OPT_SORT_KEYS))
         now = utcnow()
-        # Core statements (columns by their table names): one INSERT each, no ORM objects per row.
-        conn = ctx.session.connection()
-        instruction_id = conn.execute(INSERT_INSTRUCTION, {
-            "project_id": ctx.job.project_id, "external_id": self._external_id(ctx, data),
-            "instruction": row.instruction, "source": dataset.source[:200], "metadata": meta,
-            "content_hash": digest.hexdigest(), "job_id": ctx.job.id, "created_at": now, "updated_at": now,
-        }).scalar_one()
-        # The reference candidate goes in with the batch's others, in one statement.
+        instruction_id = next(ctx.batch["ids"])
+        # Both rows go in with the batch's others, one statement per table (instructions first).
+        ctx.insert_later(Instruction, {
+            "id": instruction_id, "project_id": ctx.job.project_id, "external_id": self._external_id(ctx, data),
+            "instruction": row.instruction, "input": "", "system": "", "history": [], "split": Split.train,
+            "source": dataset.source[:200], "meta": meta, "status": InstructionStatus.pending,
+            "content_hash": digest.hexdigest(), "submitted_count": 0, "reserved_count": 0, "reserved_until": None,
+            "construction": Construction.template, "job_id": ctx.job.id, "backend": "", "model": "",
+            "created_at": now, "updated_at": now})
         ctx.insert_later(Candidate, {"instruction_id": instruction_id, "text": row.target, "model": "", "score": None,
                                      "origin": CandidateOrigin.reference, "run_id": None,
                                      "construction": Construction.template, "job_id": ctx.job.id, "backend": "",

@@ -44,6 +44,16 @@ class RowContext:
     budget: int
     counter: TokenCounter
     pool: list[tuple[int, dict[str, Any]]]  # (position, record) exemplars are drawn from
+    # Tokens per character of the task's text, measured once on the pool (sizes exemplars before the exact count).
+    per_char: float | None = None
+
+
+def measure_per_char(counter: TokenCounter, pool: list[tuple[int, dict[str, Any]]], sample: int = 50) -> float | None:
+    """The counter's tokens per character over the first records of the pool: a fixed figure per job, so every
+    row's pruning depends on the row alone."""
+    texts = [" ".join(str(v) for v in record.values()) for _, record in pool[:sample]]
+    chars = sum(len(t) for t in texts)
+    return sum(counter.count_many(texts)) / chars if chars else None
 
 
 def row_rng(ctx: RowContext, position: int, tpl: CompiledTemplate, setting: str) -> random.Random:
@@ -87,7 +97,7 @@ def render_row(tpl: CompiledTemplate, record: dict[str, Any], position: int, set
     if not exemplars:
         raise RenderError("no_exemplars", "no other record of the task renders with this template, so there is "
                                           "nothing to put before the query")
-    pruned = prune(tpl.few_shot, exemplars, source, ctx.budget, ctx.counter.count)
+    pruned = prune(tpl.few_shot, exemplars, source, ctx.budget, ctx.counter.count, ctx.per_char)
     if pruned is None:
         alone = ctx.counter.count(query_text(tpl.few_shot, source))
         raise RenderError("exemplars_over_budget", f"not even one exemplar fits in the {ctx.budget}-token budget "
