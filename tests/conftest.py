@@ -268,10 +268,11 @@ def broker_url(request) -> str:
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], queues: str, pool: str) -> None:
+    def __init__(self, env: dict[str, str], queues: str, pool: str, concurrency: int = 1) -> None:
         self.log = _TMP / f"worker-{secrets.token_hex(3)}.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--queues", queues, "--pool", pool, "--concurrency", "1",
+            [sys.executable, "-m", "app.cli", "worker", "--queues", queues, "--pool", pool, "--concurrency",
+             str(concurrency),
              "--loglevel", "info"],
             env=env, cwd=ROOT, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -296,10 +297,10 @@ def start_worker(live: str, broker_url: str, monkeypatch):
     reset_app_caches()
     started: list[WorkerProcess] = []
 
-    def _start(queues: str = "default,training", pool: str = "solo") -> WorkerProcess:
+    def _start(queues: str = "default,training", pool: str = "solo", concurrency: int = 1) -> WorkerProcess:
         env = {**os.environ, "TUNELOOP_DATABASE_URL": live, "TUNELOOP_BROKER_URL": broker_url,
                "PYTHONUNBUFFERED": "1"}
-        worker = WorkerProcess(env, queues, pool)
+        worker = WorkerProcess(env, queues, pool, concurrency)
         started.append(worker)
         return worker
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
@@ -19,7 +20,9 @@ from app.users.deps import AdminUser
 router = APIRouter(prefix="/admin/instructions")
 
 DONE = {"set_split": "Split changed for {n} instruction(s).", "delete": "Deleted {n} instruction(s).",
-        "requeue": "Sent {n} instruction(s) back to the annotation queue."}
+        "requeue": "Sent {n} instruction(s) back to the annotation queue.",
+        "evaluation_only": "{n} instruction(s) are now evaluation-only: never in a training export.",
+        "training_data": "{n} instruction(s) are training data again."}
 
 
 def _page(request, session, user, filters: BrowseFilters, after: int | None, *, errors=None, done="",
@@ -39,6 +42,27 @@ def browse(request: Request, session: SessionDep, user: AdminUser, project: str 
                             annotator=annotator, q=q[:500])
     message = DONE.get(done.split(":")[0], "").format(n=done.split(":")[-1]) if done else ""
     return _page(request, session, user, filters, int(after) if after.isdigit() else None, done=message)
+
+
+@router.post("/evaluation-only")
+def evaluation_only(request: Request, session: SessionDep, user: AdminUser,
+                    value: Annotated[str, Form(max_length=20)] = "evaluation_only",
+                    project: Annotated[str, Form(max_length=100)] = "",
+                    status: Annotated[str, Form(max_length=20)] = "", split: Annotated[str, Form(max_length=10)] = "",
+                    source: Annotated[str, Form(max_length=200)] = "", flag: Annotated[str, Form(max_length=40)] = "",
+                    annotator: Annotated[str, Form(max_length=20)] = "",
+                    q: Annotated[str, Form(max_length=500)] = "") -> Response:
+    """Every instruction the current filters match, marked evaluation-only (or training data again)."""
+    filters = BrowseFilters(project=project, status=status, split=split, source=source, flag=flag,
+                            annotator=annotator, q=q)
+    try:
+        n = service.mark_matching(session, filters=filters, value=value == "evaluation_only")
+    except (AppError, ValueError) as exc:
+        return _page(request, session, user, filters, None, errors={"bulk": getattr(exc, "message", str(exc))},
+                     status_code=getattr(exc, "status_code", 422))
+    action = "evaluation_only" if value == "evaluation_only" else "training_data"
+    query = urlencode({k: v for k, v in filters.as_args().items() if v})
+    return RedirectResponse(f"/admin/instructions?{query}&done={action}:{n}", status_code=303)
 
 
 @router.post("/bulk")

@@ -24,7 +24,7 @@ from app.models import (
 )
 
 MAX_BULK = 500
-BULK_ACTIONS = ("set_split", "delete", "requeue")
+BULK_ACTIONS = ("set_split", "delete", "requeue", "evaluation_only", "training_data")
 
 
 @dataclass
@@ -135,6 +135,22 @@ def requeue(session: Session, *, instruction: Instruction) -> None:
     instruction.reserved_until = None
 
 
+def mark_matching(session: Session, *, filters: BrowseFilters, value: bool) -> int:
+    """Evaluation-only (or training data again) for every instruction of one project the filters match."""
+    from app.instructions.evaluation_only import mark
+    from app.instructions.selection import InstructionFilter
+
+    if not filters.project:
+        raise ValidationFailed("Choose a project first: the mark applies to one project's instructions.",
+                               details=[{"field": "project"}])
+    if filters.flag or filters.annotator:
+        raise ValidationFailed("Clear the flag and annotator filters, or select the rows and use the bulk bar.",
+                               details=[{"field": "flag"}])
+    rules = InstructionFilter(status=filters.status or None, split=filters.split or None,
+                              source=filters.source or None, q=filters.q or None)
+    return mark(session, slug=filters.project, rules=rules, value=value).matched
+
+
 def bulk_action(session: Session, *, ids: list[int], action: str, split: str = "", by: User) -> int:
     """Apply one action to the selected instructions; everything is checked before anything changes."""
     if action not in BULK_ACTIONS:
@@ -155,6 +171,8 @@ def bulk_action(session: Session, *, ids: list[int], action: str, split: str = "
             # Through the instruction service so the content hash follows the new split.
             instructions.update_instruction(session, instruction_id=inst.id, data=InstructionPatch(split=split),
                                             viewer=by)
+        elif action in ("evaluation_only", "training_data"):
+            inst.evaluation_only = action == "evaluation_only"
         elif action == "delete":
             instructions.delete_instruction(session, instruction_id=inst.id)
         else:

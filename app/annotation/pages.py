@@ -25,11 +25,20 @@ def diff_lines(original: str, corrected: str) -> list[tuple[str, str]]:
     return out
 
 
+def ordered_candidates(instruction: Instruction) -> list[Any]:
+    """Candidates best first by a reward model when a reward-rank job scored them, else in the order they came."""
+    candidates = list(instruction.candidates)
+    if any((c.meta or {}).get("reward") is not None for c in candidates):
+        candidates.sort(key=lambda c: -(c.meta or {}).get("reward", float("-inf")))
+    return candidates
+
+
 def task_context(session: Session, *, annotation: Annotation, project: Project, user: User,
                  errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The task page's data: the instruction, its candidates lettered A, B, ..., and the draft."""
     instruction: Instruction = annotation.instruction
-    letters = {c.id: string.ascii_uppercase[i % 26] for i, c in enumerate(instruction.candidates)}
+    candidates = ordered_candidates(instruction)
+    letters = {c.id: string.ascii_uppercase[i % 26] for i, c in enumerate(candidates)}
     ranking = [cid for cid in (annotation.ranking or [])]
     ranks = {cid: pos + 1 for pos, cid in enumerate(ranking) if cid is not None}
     source = next((c for c in instruction.candidates if c.id == annotation.corrected_candidate_id), None)
@@ -39,6 +48,8 @@ def task_context(session: Session, *, annotation: Annotation, project: Project, 
         by_field.setdefault(str(err["loc"][0]) if err.get("loc") else "form", err["message"])
     return {
         "project": project, "annotation": annotation, "instruction": instruction, "letters": letters,
+        "candidates": candidates, "reward_run": next((c.meta.get("reward_run") for c in candidates
+                                                      if (c.meta or {}).get("reward") is not None), None),
         "ranks": ranks, "ranking_json": json.dumps(ranking), "scale": service.scale_of(project),
         "flags": FLAGS, "diff": diff, "source": source, "errors": errors or [], "error_for": by_field,
         "mine": progress.submitted_by(session, project=project, user=user),
@@ -68,8 +79,10 @@ def show(session: Session, *, slug: str, annotation_id: int, user: User) -> tupl
 def project_page(session: Session, *, slug: str, user: User) -> dict[str, Any]:
     project = service.get_project(session, slug=slug)
     mine = queue.current_reservation(session, project=project, user=user)
+    from app.annotation.pairwise import open_comparisons
+
     return {"project": project, "progress": progress.project_progress(session, project=project, user=user),
-            "resuming": mine is not None}
+            "resuming": mine is not None, "comparisons": open_comparisons(session, project=project, user=user)}
 
 
 def progress_fragment(session: Session, *, slug: str, user: User) -> dict[str, Any]:

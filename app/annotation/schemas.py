@@ -13,6 +13,8 @@ FLAGS = {
     "personal_data": "Contains personal data",
     "not_instruction": "Not an instruction",
     "needs_expert": "Needs an expert",
+    # Grounded items (built from a document's passage): the answer says what the passage does not.
+    "unsupported": "Not supported by the passage",
 }
 MAX_TEXT = 100_000
 

@@ -14,7 +14,8 @@ from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.models import Annotation, AnnotationStatus, Instruction, Project, User
 from app.models.base import utcnow
 
-SCALES: dict[str, list[int | str]] = {"1-5": [1, 2, 3, 4, 5], "A-D": ["A", "B", "C", "D"]}
+SCALES: dict[str, list[int | str]] = {"1-5": [1, 2, 3, 4, 5], "A-D": ["A", "B", "C", "D"],
+                                      "1-10": list(range(1, 11))}
 
 
 def scale_of(project: Project) -> list[int | str]:

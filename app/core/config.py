@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024 * 1024, description="Largest request body accepted (413 beyond).")
     max_batch_items: int = Field(5000, description="Most items one ingest request may carry.")
     max_text_chars: int = Field(200_000, description="Longest instruction, input or candidate text.")
+    max_document_bytes: int = Field(50 * 1024 * 1024, gt=0, description="Largest document file accepted "
+                                    "(uploads stream to disk and stop at this size, 413).")
+    embedding_model_dir: str = Field("", description="A local sentence-embedding model directory; when set, "
+                                     "the worker embeds passages for semantic search.")
     max_candidates: int = Field(64, description="Most candidates one instruction may carry.")
     login_rate_limit: str = Field("10/minute", description="Login attempts allowed per e-mail and per address.")
     worker_embedded: bool = Field(True, description="`serve` starts a worker in-process unless --no-worker.")
@@ -74,7 +78,7 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def ensure_dirs(self) -> None:
-        for sub in ("", "exports", "runs", "models", "imports"):
+        for sub in ("", "exports", "runs", "models", "imports", "documents"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
 
     def resolved_secret_key(self) -> str:

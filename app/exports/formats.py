@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from app.self_instruct.encoding import alpaca_row, self_instruct_row
+
 # Formats whose rows need the candidates' texts (the others use only the final response).
-NEEDS_CANDIDATES = frozenset({"preference", "kto"})
+NEEDS_CANDIDATES = frozenset({"preference", "kto", "ranking"})
 # The column the preview and dedupe key treat as "the response".
 SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
 
@@ -108,6 +111,24 @@ def preference(rec: Record, cands: dict[int, str], style: str) -> list[dict[str,
     return [{"prompt": prompt, "chosen": c, "rejected": r} for c, r in pairs]
 
 
+def ranking(rec: Record, cands: dict[int, str], style: str) -> list[dict[str, Any]]:
+    """One ranked list per instruction: every response best first, with its tier (1 = best; a tie shares one).
+    Listwise trainers (RRHF, PRO) read this; all-bad instructions and lists of one response give none."""
+    if rec.all_bad:
+        return []
+    responses: list[str] = []
+    ranks: list[int] = []
+    for place, tier in enumerate(ordered_tiers(rec), start=1):
+        for c in tier:
+            if c == FINAL or c in cands:
+                responses.append(rec.final_response if c == FINAL else cands[c])
+                ranks.append(place)
+    if len(responses) < 2:
+        return []
+    prompt: Any = prompt_messages(rec) if style == "conversational" else prompt_plain(rec)
+    return [{"prompt": prompt, "responses": responses, "ranks": ranks}]
+
+
 def kto(rec: Record, cands: dict[int, str], style: str) -> list[dict[str, Any]]:
     completions: list[tuple[str, bool]] = []
     rejected = [int(c) for c in rec.rejected_ids]
@@ -122,13 +143,44 @@ def kto(rec: Record, cands: dict[int, str], style: str) -> list[dict[str, Any]]:
     return [{"prompt": prompt, "completion": text, "label": label} for text, label in completions]
 
 
-BUILDERS: dict[str, Callable[[Record, dict[int, str], str], list[dict[str, Any]]]] = {
+def prompt_completion(rec: Record, _cands: dict[int, str], _style: str, seed: int = 0) -> list[dict[str, Any]]:
+    """Self-Instruct's fine-tuning rows: one of its original templates, drawn by the export's seed."""
+    return [self_instruct_row(rec.instruction, rec.input, rec.final_response, seed=seed, key=rec.instruction_id)]
+
+
+def alpaca_prompt(rec: Record, _cands: dict[int, str], _style: str) -> list[dict[str, Any]]:
+    """Alpaca's PROMPT_DICT prompt and the response as the completion."""
+    return [alpaca_row(rec.instruction, rec.input, rec.final_response)]
+
+
+def txtinstruct(rec: Record, _cands: dict[int, str], _style: str) -> list[dict[str, Any]]:
+    """txtinstruct's training row: the context (the passage) and its statements. One row per approved item:
+    txtinstruct's trainer reads every statement of every row alike, so rows need not be grouped by passage.
+    Items without an input have no context and are not grounded: they give no row."""
+    if not rec.input.strip():
+        return []
+    return [{"context": rec.input, "statements": [{"source": rec.instruction, "target": rec.final_response}]}]
+
+
+Builder = Callable[[Record, dict[int, str], str], list[dict[str, Any]]]
+BUILDERS: dict[str, Builder] = {
     "sft-alpaca": sft_alpaca,
     "sft-messages": sft_messages,
     "sharegpt": sharegpt,
     "preference": preference,
     "kto": kto,
+    "ranking": ranking,
+    "prompt-completion": prompt_completion,
+    "alpaca-prompt": alpaca_prompt,
+    "txtinstruct": txtinstruct,
 }
+
+
+def builder(fmt: str, options: dict[str, Any]) -> Builder:
+    """The row builder for a format with the export's options bound (the template draw's seed)."""
+    if fmt == "prompt-completion":
+        return partial(prompt_completion, seed=int(options.get("seed") or 0))
+    return BUILDERS[fmt]
 
 
 def shorten(value: Any, limit: int = 400) -> Any:

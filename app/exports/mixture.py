@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy import BigInteger, Connection, Integer, Text, case, cast, exists, func, literal, literal_column, select
 from sqlalchemy.dialects.postgresql import JSONB
 
-from app.exports.formats import BUILDERS, Record
+from app.exports.formats import Record, builder
 from app.exports.source import _raw_cursor
 from app.flan.mixing import Cell, MixtureError, Recipe, plan, report
 from app.instructions.selection import metadata_equals
@@ -62,7 +62,9 @@ def _conditions(project_id: int, options: dict[str, Any]) -> list[Any]:
                                Candidate.origin == CandidateOrigin.reference)
     # Rows without _task_source or _task_name get a NULL cell key, dropped by _keyed's caller (reading the
     # metadata once a row, not once more here).
-    conds = [Instruction.project_id == project_id, Instruction.split.in_(sorted(splits))]
+    # Never in a training file: evaluation-only instructions, and items whose source document was deleted.
+    conds = [Instruction.project_id == project_id, Instruction.split.in_(sorted(splits)),
+             Instruction.evaluation_only.is_(False), Instruction.source_deleted_at.is_(None)]
     if recipe.get("reviewed_only"):
         conds.append(Instruction.status == InstructionStatus.approved)
     else:
@@ -146,6 +148,10 @@ class MixtureRun:
         self.counts, self.quotas = make_plan(conn, project_id, options)
         self.total = sum(self.quotas.values())
         self.realised: Counter[Cell] = Counter()
+        # Evaluation-only rows of the project carrying Flan metadata: left out, and counted in the manifest.
+        self.evaluation_only = conn.execute(select(func.count()).where(
+            Instruction.project_id == project_id, Instruction.evaluation_only.is_(True),
+            Instruction.meta["_task_source"].as_string().isnot(None))).scalar_one()
 
     def batches(self, fmt: str) -> Iterator[list[tuple[int, str, list[dict[str, Any]]]]]:
         """(instruction id, stored split, rows) per drawn row, a batch at a time, in the drawn (shuffled) order."""
@@ -153,7 +159,7 @@ class MixtureRun:
             # The window sorts narrow tuples of every candidate row: room to do it in memory, off the disk.
             self.conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
             self.conn.exec_driver_sql("SET LOCAL jit = off")
-        build, loads = BUILDERS[fmt], orjson.loads
+        build, loads = builder(fmt, self.options), orjson.loads
         cursor = _raw_cursor(self.conn, _selection(self.conn, self.project_id, self.options, self.quotas), BATCH)
         try:
             while part := cursor.fetchmany(BATCH):

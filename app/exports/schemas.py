@@ -9,10 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from app.flan.schemas import MixtureOptions
 
-FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "preference", "kto")
-MIXTURE_FORMATS = ("sft-alpaca", "sft-messages", "sharegpt")
+FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "txtinstruct", "prompt-completion",
+           "alpaca-prompt", "ranking")
+# One response a row: what a mixture of template rows can be written as.
+MIXTURE_FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "prompt-completion", "alpaca-prompt")
 FILE_FORMATS = ("jsonl", "json", "parquet", "hf")
-ExportFormat = Literal["sft-alpaca", "sft-messages", "sharegpt", "preference", "kto"]
+ExportFormat = Literal["sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "txtinstruct",
+                       "prompt-completion", "alpaca-prompt", "ranking"]
 FileFormat = Literal["jsonl", "json", "parquet", "hf"]
 SplitName = Literal["train", "eval"]
 
@@ -59,7 +62,8 @@ class ExportCreate(BaseModel):
     preference_style: Literal["plain", "conversational"] = Field(
         "plain", description="preference and kto: prompt/completion as strings or as message lists (TRL's forms).")
     eval_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="Share of train-split instructions sent to eval.")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the hash that picks eval instructions.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds the hash that picks eval instructions (and, for "
+                                                         "prompt-completion, each row's template).")
     dedupe: bool = Field(True, description="Drop rows identical to an earlier row (same prompt and response).")
     include_holdout: bool = Field(
         False, description="Also write holdout instructions, to a separate holdout file that is never trained on.")

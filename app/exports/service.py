@@ -16,7 +16,7 @@ from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.queue import enqueue_after_commit
 from app.exports.schemas import ExportCreate, ExportOut
 from app.exports.snapshot import Result, Spec, remove_temp_dirs
-from app.exports.source import count_records
+from app.exports.source import count_records, evaluation_only_rows
 from app.models import Export, ExportStatus, Project, User
 from app.models.base import utcnow
 
@@ -41,11 +41,13 @@ def create_export(session: Session, *, project_slug: str, data: ExportCreate, us
     project = get_project(session, project_slug)
     options = data.options()
     if options.get("mixture"):
-        _check_mixture(session, project.id, options)
-    elif count_records(session.connection(), project.id, options) == 0:
-        raise ValidationFailed(f"No approved instructions in '{project_slug}' match these filters.",
-                               details=[{"loc": ["filters"], "field": "filters",
-                                         "message": "matches no approved instruction", "type": "value_error"}])
+        _check_mixture(session, project.id, options)  # a mixture leaves evaluation-only rows out in its SQL
+    else:
+        _refuse_evaluation_only(session, project, options)
+        if count_records(session.connection(), project.id, options) == 0:
+            raise ValidationFailed(f"No approved instructions in '{project_slug}' match these filters.",
+                                   details=[{"loc": ["filters"], "field": "filters",
+                                             "message": "matches no approved instruction", "type": "value_error"}])
     for _attempt in range(5):
         version = (session.scalar(select(func.max(Export.version)).where(Export.project_id == project.id)) or 0) + 1
         export = Export(project_id=project.id, version=version, format=data.format, options=options,
@@ -72,6 +74,33 @@ def _check_mixture(session: Session, project_id: int, options: dict[str, Any]) -
         make_plan(session.connection(), project_id, options)
     except MixtureError as exc:
         raise ValidationFailed(exc.message, details=exc.details) from exc
+
+
+# Filters that pick rows by what they are (rather than by split, date or annotator): choosing evaluation-only
+# instructions with one of them is asking to train on them, which is refused.
+NAMING_FILTERS = ("source", "metadata", "subset", "ids")
+
+
+def _refuse_evaluation_only(session: Session, project: Project, options: dict[str, Any]) -> None:
+    """A training export never holds evaluation-only instructions: without naming filters they are left out (and
+    counted in the manifest); filters that select some of them by name refuse the export, listing them."""
+    filters = options.get("filters") or {}
+    named = [f for f in NAMING_FILTERS if filters.get(f)]
+    if not named:
+        return
+    conn = session.connection()
+    total = count_records(conn, project.id, options, evaluation_only=True)
+    if not total:
+        return
+    rows = evaluation_only_rows(conn, project.id, options)
+    shown = ", ".join(f"#{r['id']}" + (f" ({r['external_id']})" if r["external_id"] else "") for r in rows[:10])
+    more = f" and {total - 10} more" if total > 10 else ""
+    raise ValidationFailed(
+        f"These filters ({', '.join(named)}) select {total} evaluation-only instruction{'s' * (total != 1)}, which "
+        f"no training export may contain: {shown}{more}. Change the filters, or clear the instructions' "
+        "evaluation-only mark if they really are training data.",
+        details=[{"loc": ["filters", named[0]], "field": f"filters.{named[0]}", "type": "evaluation_only",
+                  "message": f"selects {total} evaluation-only instructions", "rows": rows}])
 
 
 def cli_user(session: Session, *, email: str | None) -> User:

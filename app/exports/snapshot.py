@@ -21,7 +21,7 @@ from sqlalchemy import Connection
 from app.exports import encoded
 from app.exports import manifest as manifest_mod
 from app.exports.dedupe import DigestSet
-from app.exports.formats import BUILDERS, NEEDS_CANDIDATES, shorten
+from app.exports.formats import NEEDS_CANDIDATES, builder, shorten
 from app.exports.mixture import MixtureRun
 from app.exports.source import count_records, iter_batches
 from app.exports.writers import ArrowBatchWriter, JsonListWriter, JsonlWriter, RowWriter, arrow_schema, fsync_path
@@ -133,8 +133,9 @@ def build_snapshot(conn: Connection, spec: Spec, exports_root: Path, *, provenan
         approvals_path = tmp / (INSTRUCTIONS_FILE if mix else APPROVALS_FILE)
         files.append(manifest_mod.file_entry(approvals_path, None, stats["approvals"], tmp))
         row_counts = {"train": 0, "eval": 0, **{s: w.rows for s, w in splits.writers.items()}}
+        excluded = mix.evaluation_only if mix else count_records(conn, spec.project_id, opts, evaluation_only=True)
         content = manifest_mod.content(spec, row_counts=row_counts, files=files, approvals=stats["approvals"],
-                                       duplicates=stats["duplicates"], instructions=total,
+                                       duplicates=stats["duplicates"], instructions=total, evaluation_only=excluded,
                                        mixture=mix.report() if mix else None)
         digest = manifest_mod.write(tmp, content, provenance)
         fsync_path(tmp)
@@ -214,7 +215,8 @@ def _batches(conn: Connection, spec: Spec, mix: MixtureRun | None = None) -> Ite
                 batch.add(instruction_id, split_of(split, instruction_id), [dumps(row) for row in rows], rows)
             yield batch
         return
-    if encoded.applies(conn, opts["file_format"]) and spec.format in encoded.LINE_FORMATS:
+    in_sql = encoded.applies(conn, opts["file_format"]) and spec.format in encoded.SQL_FORMATS
+    if in_sql and spec.format in encoded.LINE_FORMATS:
         for part in encoded.iter_lines(conn, spec.project_id, opts, spec.format):
             if fraction > 0:
                 splits = [split_of(SPLIT_NAMES[s], int(i)) for s, i in zip(part.splits, part.instruction_ids,
@@ -223,14 +225,14 @@ def _batches(conn: Connection, spec: Spec, mix: MixtureRun | None = None) -> Ite
                 splits = [SPLIT_NAMES[s] for s in part.splits]
             yield Batch(part.lines, splits, part.approval_ids)
         return
-    if encoded.applies(conn, opts["file_format"]):
+    if in_sql:
         for units in encoded.iter_units(conn, spec.project_id, opts, spec.format, style):
             batch = Batch([], [], [], owners=[], with_rows=[])
             for approval_id, instruction_id, split, lines in units:
                 batch.add(approval_id, split_of(split, instruction_id), lines)
             yield batch
         return
-    build = BUILDERS[spec.format]
+    build = builder(spec.format, opts)
     dumps = orjson.dumps
     for records, cands in iter_batches(conn, spec.project_id, opts, with_candidates=spec.format in NEEDS_CANDIDATES):
         batch = Batch([], [], [], owners=[], rows=[], with_rows=[])

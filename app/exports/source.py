@@ -57,14 +57,19 @@ def _sqlite_reader(url: str) -> Engine:
     return eng
 
 
-def approval_conditions(project_id: int, options: dict[str, Any], dialect: str = "") -> list[Any]:
-    """WHERE clauses for the export's filters; the holdout rule is applied here, in SQL, once."""
+def approval_conditions(project_id: int, options: dict[str, Any], dialect: str = "", *,
+                        evaluation_only: bool = False) -> list[Any]:
+    """WHERE clauses for the export's filters; the holdout and evaluation-only rules are applied here, in SQL, once.
+    `evaluation_only`: select the evaluation-only instructions the filters match instead (to count or name them)."""
     filters = options.get("filters") or {}
     # On SQLite "+ 0" keeps the planner off the (project_id, id) index, so it walks approvals in
     # instruction-id order instead of sorting the whole result in a temp B-tree. PostgreSQL merge-joins the
     # two unique indexes in that order by itself (and would misjudge the row count of "+ 0" and sort).
     project = Approval.project_id + 0 if dialect == "sqlite" else Approval.project_id
-    conds: list[Any] = [project == project_id, Approval.instruction_id == Instruction.id]
+    conds: list[Any] = [project == project_id, Approval.instruction_id == Instruction.id,
+                        Instruction.evaluation_only.is_(evaluation_only),
+                        # Items whose source document was deleted are marked, and never exported again.
+                        Instruction.source_deleted_at.is_(None)]
     splits = set(filters.get("split") or [Split.train.value, Split.eval.value])
     if options.get("include_holdout"):
         splits.add(Split.holdout.value)
@@ -88,10 +93,22 @@ def approval_conditions(project_id: int, options: dict[str, Any], dialect: str =
     return conds
 
 
-def count_records(conn: Connection, project_id: int, options: dict[str, Any]) -> int:
+def count_records(conn: Connection, project_id: int, options: dict[str, Any], *,
+                  evaluation_only: bool = False) -> int:
     stmt = select(func.count()).select_from(Approval, Instruction).where(
-        *approval_conditions(project_id, options, conn.dialect.name))
+        *approval_conditions(project_id, options, conn.dialect.name, evaluation_only=evaluation_only))
     return int(conn.execute(stmt).scalar_one())
+
+
+def evaluation_only_rows(conn: Connection, project_id: int, options: dict[str, Any],
+                         limit: int = 50) -> list[dict[str, Any]]:
+    """The evaluation-only instructions the filters match, first ones by id: what a refused export names."""
+    stmt = (select(Instruction.id, Instruction.external_id, Instruction.source, Instruction.instruction)
+            .select_from(Approval, Instruction)
+            .where(*approval_conditions(project_id, options, conn.dialect.name, evaluation_only=True))
+            .order_by(Instruction.id).limit(limit))
+    return [{"id": r.id, "external_id": r.external_id, "source": r.source, "instruction": r.instruction[:120]}
+            for r in conn.execute(stmt)]
 
 
 def _select(project_id: int, options: dict[str, Any], with_ranking: bool, dialect: str = ""):

@@ -18,6 +18,7 @@ ARROW_BATCH_ROWS = 20_000
 
 _MESSAGES = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 _TURNS = pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())]))
+_STATEMENTS = pa.list_(pa.struct([("source", pa.string()), ("target", pa.string())]))
 
 
 def arrow_schema(fmt: str, style: str) -> pa.Schema:
@@ -29,10 +30,17 @@ def arrow_schema(fmt: str, style: str) -> pa.Schema:
         return pa.schema([("messages", _MESSAGES)])
     if fmt == "sharegpt":
         return pa.schema([("conversations", _TURNS)])
+    if fmt in ("prompt-completion", "alpaca-prompt"):
+        return pa.schema([("prompt", text), ("completion", text)])
+    if fmt == "txtinstruct":
+        return pa.schema([("context", text), ("statements", _STATEMENTS)])
     conv = style == "conversational"
     if fmt == "preference":
         kind = _MESSAGES if conv else text
         return pa.schema([("prompt", kind), ("chosen", kind), ("rejected", kind)])
+    if fmt == "ranking":
+        return pa.schema([("prompt", _MESSAGES if conv else text), ("responses", pa.list_(text)),
+                          ("ranks", pa.list_(pa.int64()))])
     if fmt == "kto":
         kind = _MESSAGES if conv else text
         return pa.schema([("prompt", kind), ("completion", kind), ("label", pa.bool_())])

@@ -43,11 +43,19 @@ class _Batcher:
         self.adapter = adapters(settings.max_text_chars, settings.max_candidates, importing=True)["item"]
         self.pending: list[tuple[int, dict]] = []
         self.seen_ids: dict[str, int] = {}
+        # Comparison data may bring the same prompt on several lines: their candidates join one instruction.
+        self.merge_repeats = False
+        self.pending_by_id: dict[str, dict] = {}
 
     def add(self, line: int, item: dict) -> None:
         ext = item.get("external_id")
         if ext is not None and TARGET not in item:
-            if ext in self.seen_ids:
+            if self.merge_repeats and ext in self.pending_by_id:
+                self.pending_by_id[ext].setdefault("candidates", []).extend(item.get("candidates") or [])
+                return
+            if self.merge_repeats:
+                self.pending_by_id[ext] = item  # a repeat after a flush is upserted, and its candidates merged
+            elif ext in self.seen_ids:
                 raise ImportFailed(f"{self.path}:{line}: external_id {readers.short(ext)} appears again "
                                    f"(first at line {self.seen_ids[ext]})")
             self.seen_ids[ext] = line
@@ -85,6 +93,7 @@ class _Batcher:
         self.result.updated += done.updated
         self.result.unchanged += done.unchanged
         self.pending = []
+        self.pending_by_id = {}
 
 
 def import_file(session: Session, *, project: Project | str, path: str | Path, fmt: str = "auto",
@@ -121,12 +130,20 @@ def import_file(session: Session, *, project: Project | str, path: str | Path, f
                 except ValueError as exc:
                     raise ImportFailed(f"{path}:{line}: {exc}") from exc
             result.format = kind
-            if kind == "self-instruct" and readers.is_prediction(row):
+            if (kind == "self-instruct" and readers.is_prediction(row)) or kind == "answers":
                 predictions = []
+            elif kind == "comparison":
+                batcher.merge_repeats = True
+                reader = readers.READERS[kind]
             else:
                 reader = readers.READERS[kind]
         result.rows += 1
         if predictions is not None:
+            if result.format == "answers":
+                try:
+                    row = readers.answer_row(row)
+                except ValueError as exc:
+                    raise ImportFailed(f"{path}:{line}: {exc}") from exc
             predictions.append((line, row))
             if len(predictions) >= BATCH:
                 _flush_predictions(session, project, path, model, predictions, batcher)

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app.core.config import get_settings
 from app.core.db import SessionDep
-from app.instructions import service
+from app.instructions import evaluation_only, service
 from app.instructions.schemas import IngestResult, InstructionOut, InstructionPage, InstructionPatch, adapters
 from app.models import InstructionStatus, Split
 from app.users.deps import CurrentUser, ReviewerUser
@@ -60,6 +60,14 @@ def list_instructions(
     """A page of the project's instructions in id order, filtered by status, split, source and text."""
     return service.list_instructions(session, slug=slug, limit=limit, cursor=cursor, status=status, split=split,
                                      source=source, q=q)
+
+
+@router.post("/projects/{slug}/instructions/evaluation-only", response_model=evaluation_only.EvaluationOnlyOut)
+def mark_evaluation_only(slug: str, body: evaluation_only.EvaluationOnlyIn, session: SessionDep,
+                         user: ReviewerUser) -> evaluation_only.EvaluationOnlyOut:
+    """Mark every instruction the filter matches as evaluation-only (or clear the mark): such instructions never
+    go into a training export and never seed a bootstrap (reviewer or admin)."""
+    return evaluation_only.mark(session, slug=slug, rules=body.filter, value=body.evaluation_only)
 
 
 @router.get("/instructions/{instruction_id}", response_model=InstructionOut)

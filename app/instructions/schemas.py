@@ -147,6 +147,7 @@ class InstructionSummary(BaseModel):
     candidate_count: int
     created_at: UtcDatetime
     updated_at: UtcDatetime
+    evaluation_only: bool = Field(False, description="Kept for evaluation: never in a training export.")
 
 
 class InstructionOut(InstructionSummary):
@@ -176,3 +177,4 @@ class InstructionPatch(BaseModel):
     split: Literal["train", "eval", "holdout"] | None = None
     source: Label | None = None
     metadata: Metadata | None = None
+    evaluation_only: bool | None = None

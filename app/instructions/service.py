@@ -68,7 +68,7 @@ def _summary(inst: Instruction, slug: str, n_candidates: int) -> dict[str, Any]:
             "input": inst.input, "system": inst.system, "history": inst.history or [], "split": inst.split.value,
             "source": inst.source, "metadata": inst.meta or {}, "status": inst.status.value,
             "content_hash": inst.content_hash, "candidate_count": n_candidates, "created_at": inst.created_at,
-            "updated_at": inst.updated_at}
+            "updated_at": inst.updated_at, "evaluation_only": inst.evaluation_only}
 
 
 def list_instructions(session: Session, *, slug: str, limit: int = 100, cursor: str | None = None,

@@ -61,7 +61,16 @@ def _form_page(request: Request, session: Session, user: Any, *, project: str, k
 @router.get("/jobs/new")
 def new_job_page(request: Request, session: SessionDep, user: AdminUser, project: str = "",
                  kind: str = "answer") -> Response:
-    return _form_page(request, session, user, project=project, kind_name=kind)
+    """The form, pre-filled from the query string where it names a parameter (links from other pages)."""
+    fields = form_fields(get_kind(kind).Params) if kind in {k.name for k in all_kinds()} else []
+    values = form_values(fields, {})
+    names = _names(fields)
+    values.update({k: v[:500] for k, v in request.query_params.items() if k in names})
+    return _form_page(request, session, user, project=project, kind_name=kind, values=values)
+
+
+def _names(fields: list[Any]) -> set[str]:
+    return {n for f in fields for n in ([f.name] if f.widget != "fieldset" else _names(f.children))}
 
 
 @router.post("/jobs")
@@ -89,6 +98,7 @@ async def create_job(request: Request, session: SessionDep, user: AdminUser) -> 
 def _job_context(session: Session, user: Any, job: Job) -> dict[str, Any]:
     kind = get_kind(job.kind)
     return {"user": user, "nav": "jobs", "job": job, "view": job_view(session, job), "kind": kind,
+            "extra": kind.result_context(session, job) if job.result else {},
             "project": session.get(Project, job.project_id),
             "events": service.events(session, job.id)[-200:]}
 

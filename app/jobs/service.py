@@ -51,7 +51,8 @@ def create_job(session: Session, *, user: User | None, project_slug: str, kind_n
         try:
             backend_config(session, name)
         except NotFound as exc:
-            field = next((k for k, v in parsed.model_dump().items() if v == name), f"backends[{index}]")
+            field = next((k for k, v in parsed.model_dump().items()
+                          if v == name or (isinstance(v, list) and name in v)), f"backends[{index}]")
             raise ValidationFailed(exc.message, details=[{"field": f"params.{field}", "message": exc.message}]) from exc
     kind.validate(session, project, parsed)
     job = Job(project_id=project.id, kind=kind.name, params=parsed.model_dump(mode="json"), backends=backends,

@@ -2,8 +2,19 @@
 
 from app.models.annotation import Annotation, AnnotationStatus, Approval, ApprovalMethod
 from app.models.backend import Backend, BackendKind
+from app.models.backend_slot import BackendSlot
 from app.models.base import Base
 from app.models.dataset import SourceDataset, SourceRecord
+from app.models.document import Document, Passage, PassageEmbedding
+from app.models.evaluation import (
+    BenchmarkTask,
+    ComparisonItem,
+    EvaluationAnswer,
+    EvaluationSet,
+    HumanComparison,
+    HumanVerdict,
+    VerdictStatus,
+)
 from app.models.export import Export, ExportStatus
 from app.models.import_job import ImportJob, ImportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Construction, Instruction, InstructionStatus, Split
@@ -23,14 +34,22 @@ __all__ = [
     "ApprovalMethod",
     "Backend",
     "BackendKind",
+    "BackendSlot",
     "Base",
+    "BenchmarkTask",
     "Candidate",
     "CandidateOrigin",
+    "ComparisonItem",
     "Construction",
+    "Document",
+    "EvaluationAnswer",
+    "EvaluationSet",
     "Export",
     "ExportStatus",
     "GenerationJob",
     "GenerationStatus",
+    "HumanComparison",
+    "HumanVerdict",
     "ImportJob",
     "ImportStatus",
     "Instruction",
@@ -40,6 +59,8 @@ __all__ = [
     "JobEvent",
     "JobItem",
     "JobStatus",
+    "Passage",
+    "PassageEmbedding",
     "Project",
     "PromptTemplate",
     "PromptTemplateVersion",
@@ -53,5 +74,6 @@ __all__ = [
     "TemplateType",
     "TuningRun",
     "User",
+    "VerdictStatus",
     "WorkerPing",
 ]

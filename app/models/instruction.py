@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, Float, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import Enum, Float, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, BigId, TimestampMixin, utcnow
@@ -78,6 +78,10 @@ class Instruction(TimestampMixin, Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
     backend: Mapped[str] = mapped_column(String(100), default="", server_default="")
     model: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # Kept for evaluation only (Self-Instruct's 252 user-oriented tasks): never in a training export, never a seed.
+    evaluation_only: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Set when what the item was built from is gone (its document deleted): exports leave such items out.
+    source_deleted_at: Mapped[datetime | None]
 
     candidates: Mapped[list[Candidate]] = relationship(
         back_populates="instruction",

@@ -10,13 +10,16 @@ from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
 from app.core.errors import ValidationFailed, pydantic_details
-from app.models import Export, ExportStatus, Project
+from app.models import EvaluationSet, Export, ExportStatus, Project
+from app.tuning.presets import PRESETS
 from app.tuning.schemas import METHODS, TuningRunCreate
 from app.tuning.spec import default_base_model
 
 HP_FIELDS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train_batch_size",
              "gradient_accumulation_steps", "max_length", "seed", "logging_steps", "save_steps", "warmup_ratio",
-             "beta")
+             "beta", "lr_scheduler_type")
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
+TEMPLATES = ("auto", "chat", "alpaca")
 LORA_FIELDS = ("r", "alpha", "dropout")
 
 
@@ -27,8 +30,20 @@ def form_choices(session: Session) -> dict[str, Any]:
     models_dir = get_settings().data_dir / "models"
     models = sorted(str(p) for p in models_dir.iterdir() if (p / "config.json").exists()) if models_dir.exists() else []
     tiny = default_base_model()
+    sets = sorted(set(session.scalars(select(EvaluationSet.name))))
     return {"exports": [{"export": e, "project": p} for e, p in exports], "models": models, "methods": METHODS,
-            "default_model": str(tiny), "tiny_ready": (tiny / "config.json").exists()}
+            "default_model": str(tiny), "tiny_ready": (tiny / "config.json").exists(), "presets": PRESETS,
+            "schedulers": SCHEDULERS, "templates": TEMPLATES,
+            "evaluation_sets": sets}
+
+
+def preset_form(name: str) -> dict[str, Any]:
+    """The form's values for a preset: its hyperparameters and template, shown so they can still be changed."""
+    preset = PRESETS.get(name)
+    if preset is None:
+        return {}
+    return {"preset": name, "template": preset["template"],
+            **{k: str(v) for k, v in preset["hyperparameters"].items()}}
 
 
 def parse_form(form: dict[str, Any]) -> TuningRunCreate:
@@ -39,6 +54,7 @@ def parse_form(form: dict[str, Any]) -> TuningRunCreate:
         "project": project, "export_id": export_id or 0, "base_model": form.get("base_model", ""),
         "method": form.get("method", "sft-lora"), "name": form.get("name", ""),
         "merge_weights": form.get("merge_weights") == "on",
+        "preset": form.get("preset") or None, "template": form.get("template") or None,
         "hyperparameters": {k: form[k] for k in HP_FIELDS if str(form.get(k, "")).strip()},
         "lora": {k: form[f"lora_{k}"] for k in LORA_FIELDS if str(form.get(f"lora_{k}", "")).strip()},
         "eval": {"enabled": form.get("eval_enabled") == "on",
@@ -46,6 +62,10 @@ def parse_form(form: dict[str, Any]) -> TuningRunCreate:
     }
     payload["hyperparameters"].update(packing=form.get("packing") == "on",
                                       padding_free=form.get("padding_free") == "on")
+    if str(form.get("evaluation_set", "")).strip():
+        payload["evaluation"] = {"evaluation_set": str(form["evaluation_set"]).strip(),
+                                 "judge": str(form.get("evaluation_judge", "")).strip() or None,
+                                 "reference_metrics": form.get("evaluation_reference") == "on"}
     try:
         return TuningRunCreate.model_validate(payload)
     except ValidationError as exc:

@@ -12,6 +12,7 @@ from app.core.queue import send_task
 from app.core.templating import render
 from app.generations.schemas import GenerationCreate, GenerationFilter
 from app.generations.service import cancel_job, create_job, jobs_for_run, reap_generations
+from app.grounded.before_after import before_after
 from app.tuning import artifacts, forms, relay, service
 from app.users.deps import AdminUser
 
@@ -36,8 +37,10 @@ def runs_page(request: Request, session: SessionDep, user: AdminUser) -> Respons
 
 
 @router.get("/runs/new")
-def new_run_page(request: Request, session: SessionDep, user: AdminUser) -> Response:
-    ctx = {"user": user, "nav": "runs", "form": {}, "error": None, **forms.form_choices(session)}
+def new_run_page(request: Request, session: SessionDep, user: AdminUser, preset: str = "") -> Response:
+    """The form; `?preset=alpaca` fills it with that recipe's settings (each still editable)."""
+    ctx = {"user": user, "nav": "runs", "form": forms.preset_form(preset), "error": None,
+           **forms.form_choices(session)}
     return render(request, "tuning/new.html", ctx)
 
 
@@ -63,8 +66,12 @@ def build_tiny_model(user: AdminUser) -> Response:
 def run_page(request: Request, run_id: int, session: SessionDep, user: AdminUser) -> Response:
     _reap(session)
     run = service.get_run(session, run_id=run_id)
+    from app.evaluation.runs import run_context
+
     ctx = {"user": user, "nav": "runs", "run": run, "artifacts": artifacts.list_artifacts(run),
-           "jobs": jobs_for_run(session, run_id=run.id), "can_resume": run.state.value in ("failed", "cancelled")
+           "evaluation": run_context(session, run) if run.state.value == "succeeded" else None,
+           "jobs": jobs_for_run(session, run_id=run.id), "grounded": before_after(session, run),
+           "can_resume": run.state.value in ("failed", "cancelled")
            and service.has_checkpoint(run)}
     return render(request, "tuning/run.html", ctx, block="live")
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Method = Literal["sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora"]
-METHODS: tuple[str, ...] = ("sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora")
+from app.evaluation.schemas import RunEvaluation
+
+Method = Literal["sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora", "reward-lora"]
+METHODS: tuple[str, ...] = ("sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora", "reward-lora")
 
 
 class Hyperparameters(BaseModel):
@@ -28,6 +30,8 @@ class Hyperparameters(BaseModel):
     logging_steps: int = Field(1, ge=1)
     save_steps: int = Field(50, ge=1)
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
+    lr_scheduler_type: Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts",
+                               "polynomial"] = Field("linear", description="How the learning rate decays.")
     beta: float = Field(0.1, gt=0, description="DPO's KL penalty; ignored by SFT.")
     bf16: bool | Literal["auto"] = Field("auto", description="bfloat16: true, false, or auto (on where CUDA has it).")
 
@@ -61,6 +65,21 @@ class TuningRunCreate(BaseModel):
     lora: LoraSettings = Field(default_factory=LoraSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     merge_weights: bool = False
+    evaluation: RunEvaluation | None = Field(
+        None, description="An evaluation to run when the run succeeds (against its parent, on an evaluation set).")
+    preset: Literal["alpaca"] | None = Field(
+        None, description="A named recipe whose settings fill what the request leaves out: alpaca = Stanford "
+                          "Alpaca's (its prompt, lr 2e-5, 3 epochs, batch 128, max length 512, warm-up 0.03, cosine).")
+    template: Literal["auto", "chat", "alpaca"] | None = Field(
+        None, description="Prompt rendering: auto (the model's chat template, else an Alpaca layout), chat, or alpaca "
+                          "(Alpaca's PROMPT_DICT exactly); default auto, or the preset's.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        from app.tuning.presets import apply
+
+        return apply(data) if isinstance(data, dict) else data
 
 
 class ArtifactOut(BaseModel):

@@ -95,7 +95,12 @@ def create_run(session: Session, *, user: User, data: TuningRunCreate) -> Tuning
         raise NotFound(f"Project {data.project} does not exist.")
     export = _snapshot(session, project, data.export_id)
     check_compatible(data.method, export.format)
-    settings = data.model_dump(include={"hyperparameters", "lora", "eval", "merge_weights"})
+    from app.evaluation.runs import check_run_evaluation
+
+    check_run_evaluation(session, project, data.evaluation)
+    settings = data.model_dump(include={"hyperparameters", "lora", "eval", "merge_weights", "preset", "template"})
+    if data.evaluation is not None:
+        settings["evaluation"] = data.evaluation.model_dump()
     return _new_run(session, project=project, export=export, user=user, method=data.method,
                     base_model=data.base_model.strip(), name=data.name.strip(), settings=settings)
 

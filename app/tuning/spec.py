@@ -18,8 +18,10 @@ METHOD_SPECS: dict[str, tuple[str, bool, str | None]] = {
     "dpo-lora": ("dpo", True, None),
     "dpo-qlora": ("dpo", True, "4bit"),
     "kto-lora": ("kto", True, None),
+    "reward-lora": ("reward", True, None),  # a reward model (TRL's RewardTrainer) on preference pairs
 }
-FORMATS_BY_METHOD = {"sft": ("sft-messages", "sft-alpaca", "sharegpt"), "dpo": ("preference",), "kto": ("kto",)}
+FORMATS_BY_METHOD = {"sft": ("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct"), "dpo": ("preference",),
+                     "kto": ("kto",), "reward": ("preference",)}
 CHECKPOINT_RE = re.compile(r"checkpoint-(\d+)$")
 
 
@@ -104,5 +106,6 @@ def build_spec(run: TuningRun, *, resume: bool) -> dict[str, Any]:
         "resume_from_checkpoint": "latest" if resume else None,
         "stop_file": str(stop_file(run.id)),
         "merge_weights": bool(settings.get("merge_weights", False)),
+        "template": settings.get("template") or "auto",
         "eval": dict(settings.get("eval", {"enabled": True})),
     }

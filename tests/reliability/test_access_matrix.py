@@ -72,6 +72,15 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("GET", "/api/v1/jobs/{job_id}"): "reviewer",
     ("GET", "/api/v1/jobs/{job_id}/items"): "reviewer",
     ("GET", "/api/v1/jobs/{job_id}/events"): "reviewer",
+    # document collections (issue 14): reviewers read and search; uploading and deleting are for admins
+    ("POST", "/api/v1/projects/{slug}/documents"): "admin",
+    ("GET", "/api/v1/projects/{slug}/documents"): "reviewer",
+    ("GET", "/api/v1/projects/{slug}/passages/search"): "reviewer",
+    ("GET", "/api/v1/documents/{document_id}"): "reviewer",
+    ("GET", "/api/v1/documents/{document_id}/passages"): "reviewer",
+    ("DELETE", "/api/v1/documents/{document_id}"): "admin",
+    ("GET", "/projects/{slug}/documents"): "admin",
+    ("POST", "/projects/{slug}/documents"): "admin",
     # served models (issue 11): OpenAI-compatible, any user's API token; 401 in OpenAI's error shape otherwise
     ("GET", "/v1/models"): "token",
     ("POST", "/v1/chat/completions"): "token",
@@ -90,6 +99,7 @@ PREFIX_RULES: list[tuple[str | None, str, Level]] = [
     ("POST", "/api/v1/projects/{slug}/jobs", "admin"),
     ("POST", "/api/v1/jobs", "admin"),
     (None, "/jobs", "admin"),
+    (None, "/documents", "admin"),
     (None, "/api/v1/exports", "admin"),
     (None, "/api/v1/users", "admin"),
     (None, "/api/v1/tokens", "admin"),

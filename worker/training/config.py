@@ -8,8 +8,10 @@ from pathlib import Path
 from worker.training.errors import ConfigError
 from worker.training.specs import field, read_json
 
-SFT_FORMATS = ("sft-messages", "sft-alpaca", "sharegpt")
-FORMATS_BY_METHOD = {"sft": SFT_FORMATS, "dpo": ("preference",), "kto": ("kto",)}
+SFT_FORMATS = ("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct")
+FORMATS_BY_METHOD = {"sft": SFT_FORMATS, "dpo": ("preference",), "kto": ("kto",), "reward": ("preference",)}
+SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
+TEMPLATES = ("auto", "chat", "alpaca")
 
 
 def _positive(value: float) -> bool:
@@ -58,6 +60,7 @@ class Hyperparameters:
                             rule="must be at least 1")
     warmup_ratio: float = field(0.0, "Fraction of steps spent warming the learning rate up.",
                                 check=lambda v: 0 <= v < 1, rule="must be at least 0 and below 1")
+    lr_scheduler_type: str = field("linear", "How the learning rate decays after warm-up.", choices=SCHEDULERS)
     beta: float = field(0.1, "DPO/KTO temperature: how far the policy may move from the reference.",
                         check=_positive, rule="must be positive")
     bf16: bool | str = field("auto", "bfloat16 mixed precision: true, false or 'auto' (on where CUDA has it).",
@@ -85,10 +88,14 @@ class RunSpec:
                             check=lambda v: bool(v.strip()), rule="must not be empty")
     train_file: str = field(help="The training data file (an export snapshot).",
                             check=lambda v: bool(v.strip()), rule="must not be empty")
-    method: str = field("sft", "Training method.", choices=("sft", "dpo", "kto"))
+    method: str = field("sft", "Training method (reward: a reward model on preference pairs, TRL's RewardTrainer).",
+                        choices=("sft", "dpo", "kto", "reward"))
     eval_file: str | None = field(None, "Evaluation data in the same format, or null.")
     data_format: str = field("sft-messages", "Format of the data files.",
-                             choices=("sft-messages", "sft-alpaca", "sharegpt", "preference", "kto"))
+                             choices=("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct", "preference", "kto"))
+    template: str = field("auto", "How prompts are rendered: \"auto\" (the tokenizer's chat template, else an "
+                                  "Alpaca layout), \"chat\", or \"alpaca\" (Alpaca's PROMPT_DICT as published).",
+                          choices=TEMPLATES)
     lora: LoraSpec = field(help="LoRA adapter settings.", factory=LoraSpec)  # noqa: RUF009
     quantization: str | None = field(None, "null, or \"4bit\" for QLoRA (needs CUDA and bitsandbytes).",
                                      choices=(None, "4bit"))
@@ -107,8 +114,8 @@ class RunSpec:
         hp = self.hyperparameters
         if hp.packing and self.method != "sft":
             raise ConfigError("field 'hyperparameters.packing' works with method \"sft\" only")
-        if hp.padding_free and self.method == "kto":
-            raise ConfigError("field 'hyperparameters.padding_free' is not supported with method \"kto\"")
+        if hp.padding_free and self.method in ("kto", "reward"):
+            raise ConfigError(f"field 'hyperparameters.padding_free' is not supported with method \"{self.method}\"")
         if self.quantization and not self.lora.enabled:
             raise ConfigError("field 'quantization' \"4bit\" needs 'lora.enabled' true (QLoRA trains an adapter)")
         if self.stop_file is None:
@@ -117,6 +124,25 @@ class RunSpec:
     @classmethod
     def from_file(cls, path: str | Path) -> RunSpec:
         """Read and validate a run spec file."""
+        return read_json(path, cls)
+
+
+@dataclass
+class ScoreSpec:
+    """Score responses with a reward model: a base model with a reward-lora adapter (a sequence classifier)."""
+
+    base_model: str = field(help="The base model the reward adapter was trained on.", check=lambda v: bool(v.strip()),
+                            rule="must not be empty")
+    adapter_dir: str = field(help="The reward run's adapter directory.", check=lambda v: bool(v.strip()),
+                             rule="must not be empty")
+    input_file: str = field(help="JSONL of {\"prompt\": [{\"role\", \"content\"}], \"response\"}.")
+    output_file: str = field(help="Where to write JSONL of {\"score\"}, one per input line.")
+    batch_size: int = field(8, "Texts scored together.", check=lambda v: 1 <= v <= 256,
+                            rule="must be between 1 and 256")
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ScoreSpec:
+        """Read and validate a scoring spec file."""
         return read_json(path, cls)
 
 

@@ -10,6 +10,11 @@ from typing import Any
 from worker.training.errors import DataError
 
 ROLES = ("system", "user", "assistant")
+# txtinstruct's training prompt (its Instructor's default for causal LMs), the same text as
+# app.grounded.prompts.TXTINSTRUCT_PROMPT (a test keeps the two equal; this library imports nothing of app).
+TXTINSTRUCT_PROMPT = ("Answer the following question using only the context below. Give a detailed answer. "
+                      "Say 'I don't have data on that' when the question can't be answered.\n"
+                      "Question: {statement}\nContext: {context}")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "system": "system"}
 
@@ -132,11 +137,34 @@ def _record(obj: Any, data_format: str, where: str) -> dict[str, Any]:
     raise DataError(f"unknown data format {data_format!r}")
 
 
+def _txtinstruct(obj: Any, where: str) -> list[dict[str, Any]]:
+    """One txtinstruct row {"context", "statements": [{"source", "target"}]} to one record per statement, each
+    prompted as txtinstruct trains: the statement and the context in its prompt, the target as the answer."""
+    if not isinstance(obj, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    context = _text(obj, "context", where)
+    statements = obj.get("statements")
+    if not isinstance(statements, list) or not statements:
+        raise DataError(f"{where}: 'statements' must be a non-empty list of {{\"source\", \"target\"}}")
+    records = []
+    for index, statement in enumerate(statements):
+        if not isinstance(statement, dict):
+            raise DataError(f"{where}: statements[{index}] must be an object")
+        source = _text(statement, "source", f"{where} statements[{index}]")
+        target = _text(statement, "target", f"{where} statements[{index}]")
+        prompt = TXTINSTRUCT_PROMPT.format(statement=source, context=context)
+        records.append({"prompt": [{"role": "user", "content": prompt}], "completion": target})
+    return records
+
+
 def load_records(path: str | Path, data_format: str) -> list[dict[str, Any]]:
     """Parse a whole data file; raises DataError naming the file and line of the first problem."""
     path = Path(path)
     try:
-        records = [_record(obj, data_format, f"{path} {where}") for where, obj in _rows(path, data_format)]
+        if data_format == "txtinstruct":
+            records = [r for where, obj in _rows(path, data_format) for r in _txtinstruct(obj, f"{path} {where}")]
+        else:
+            records = [_record(obj, data_format, f"{path} {where}") for where, obj in _rows(path, data_format)]
     except UnicodeDecodeError as exc:
         raise DataError(f"data file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     if not records:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.training.render import has_chat_template, prompt_text
+from worker.training.render import prompt_text, uses_chat
 
 
 def eval_loss(trainer: Any) -> float | None:
@@ -19,7 +19,8 @@ def user_prompt(record: dict[str, Any]) -> str:
     return next(m["content"] for m in reversed(record["prompt"]) if m["role"] == "user")
 
 
-def greedy_answers(model: Any, tokenizer: Any, records: list[dict[str, Any]], max_new_tokens: int) -> list[str]:
+def greedy_answers(model: Any, tokenizer: Any, records: list[dict[str, Any]], max_new_tokens: int,
+                   template: str = "auto") -> list[str]:
     """Greedy answers of model to each record's prompt, one at a time (no padding effects)."""
     import torch
 
@@ -28,11 +29,11 @@ def greedy_answers(model: Any, tokenizer: Any, records: list[dict[str, Any]], ma
     device = next(model.parameters()).device
     answers = []
     # A chat template writes its own special tokens; the Alpaca prompt gets the tokenizer's usual ones, as in TRL.
-    add_special = not has_chat_template(tokenizer)
+    add_special = not uses_chat(tokenizer, template)
     try:
         with torch.no_grad():
             for record in records:
-                text = prompt_text(record, tokenizer)
+                text = prompt_text(record, tokenizer, template)
                 inputs = tokenizer(text=text, return_tensors="pt", add_special_tokens=add_special).to(device)
                 output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                         pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)

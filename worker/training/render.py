@@ -1,4 +1,8 @@
-"""Records to TRL dataset rows: the tokenizer's chat template when it has one, else the Alpaca template."""
+"""Records to TRL dataset rows: the tokenizer's chat template when it has one, else the Alpaca template.
+
+A run's `template` decides: "auto" (the chat template when the tokenizer has one, else the Alpaca layout below),
+"chat", or "alpaca": Stanford Alpaca's own PROMPT_DICT, byte for byte, whatever the tokenizer brings; the response
+follows "### Response:" directly and the trainer appends EOS, as Alpaca's train.py did."""
 
 from __future__ import annotations
 
@@ -11,9 +15,47 @@ ALPACA_NO_INPUT = ("Below is an instruction that describes a task. Write a respo
                    "the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n")
 
 
+# tatsu-lab/stanford_alpaca train.py, PROMPT_DICT.
+PROMPT_DICT = {
+    "prompt_input": ("Below is an instruction that describes a task, paired with an input that provides further "
+                     "context. Write a response that appropriately completes the request.\n\n"
+                     "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:"),
+    "prompt_no_input": ("Below is an instruction that describes a task. Write a response that appropriately "
+                        "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:"),
+}
+TEMPLATES = ("auto", "chat", "alpaca")
+
+
 def has_chat_template(tokenizer: Any) -> bool:
     """Whether the tokenizer brings its own chat template."""
     return bool(getattr(tokenizer, "chat_template", None))
+
+
+def uses_chat(tokenizer: Any, template: str = "auto") -> bool:
+    """Whether prompts are rendered with the tokenizer's chat template under this run's `template`."""
+    if template == "alpaca":
+        return False
+    return template == "chat" or has_chat_template(tokenizer)
+
+
+def _instruction_and_input(record: dict[str, Any]) -> tuple[str, str]:
+    if "instruction" in record:
+        return record["instruction"], record.get("input", "")
+    messages = record["prompt"]
+    last_user = max(i for i, m in enumerate(messages) if m["role"] == "user")
+    context = messages[:last_user] + messages[last_user + 1:]
+    return messages[last_user]["content"], "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in context)
+
+
+def original_alpaca_prompt(record: dict[str, Any]) -> str:
+    """Alpaca's PROMPT_DICT prompt; an sft-alpaca record keeps its input, a chat record's other turns become it."""
+    instruction, extra = _instruction_and_input(record)
+    key = "prompt_input" if extra.strip() else "prompt_no_input"
+    return PROMPT_DICT[key].format_map({"instruction": instruction, "input": extra})
+
+
+def plain_prompt(record: dict[str, Any], template: str = "auto") -> str:
+    return original_alpaca_prompt(record) if template == "alpaca" else alpaca_prompt(record)
 
 
 def alpaca_prompt(record: dict[str, Any]) -> str:
@@ -34,11 +76,11 @@ def _answer(text: str, chat: bool) -> Any:
     return [{"role": "assistant", "content": text}] if chat else text
 
 
-def to_row(record: dict[str, Any], method: str, chat: bool) -> dict[str, Any]:
+def to_row(record: dict[str, Any], method: str, chat: bool, template: str = "auto") -> dict[str, Any]:
     """One TRL row: prompt-completion for SFT (so the loss covers the response only), prompt-chosen-rejected
     for DPO, prompt-completion-label for KTO; conversational when the tokenizer has a chat template."""
-    prompt = record["prompt"] if chat else alpaca_prompt(record)
-    if method == "dpo":
+    prompt = record["prompt"] if chat else plain_prompt(record, template)
+    if method in ("dpo", "reward"):
         return {"prompt": prompt, "chosen": _answer(record["chosen"], chat),
                 "rejected": _answer(record["rejected"], chat)}
     row = {"prompt": prompt, "completion": _answer(record["completion"], chat)}
@@ -47,19 +89,19 @@ def to_row(record: dict[str, Any], method: str, chat: bool) -> dict[str, Any]:
     return row
 
 
-def to_dataset(records: list[dict[str, Any]], method: str, tokenizer: Any):
+def to_dataset(records: list[dict[str, Any]], method: str, tokenizer: Any, template: str = "auto"):
     """A datasets.Dataset of TRL rows for the method."""
     from datasets import Dataset
 
-    chat = has_chat_template(tokenizer)
-    return Dataset.from_list([to_row(r, method, chat) for r in records])
+    chat = uses_chat(tokenizer, template)
+    return Dataset.from_list([to_row(r, method, chat, template) for r in records])
 
 
-def prompt_text(record: dict[str, Any], tokenizer: Any) -> str:
+def prompt_text(record: dict[str, Any], tokenizer: Any, template: str = "auto") -> str:
     """The prompt as the model sees it at inference, ending where the answer starts."""
-    if has_chat_template(tokenizer):
+    if uses_chat(tokenizer, template):
         return tokenizer.apply_chat_template(record["prompt"], tokenize=False, add_generation_prompt=True)
-    return alpaca_prompt(record)
+    return plain_prompt(record, template)
 
 
 def answer_of(record: dict[str, Any]) -> str:
@@ -67,7 +109,7 @@ def answer_of(record: dict[str, Any]) -> str:
     return record["chosen"] if "chosen" in record else record["completion"]
 
 
-def tokenize_with_mask(record: dict[str, Any], tokenizer: Any) -> tuple[list[int], int]:
+def tokenize_with_mask(record: dict[str, Any], tokenizer: Any, template: str = "auto") -> tuple[list[int], int]:
     """Token ids of prompt plus answer, and how many leading (prompt) tokens are masked out of the loss.
 
     Mirrors TRL's prompt-completion preparation: the answer starts where the tokenized prompt and the
@@ -75,22 +117,22 @@ def tokenize_with_mask(record: dict[str, Any], tokenizer: Any) -> tuple[list[int
     from trl.data_utils import common_prefix_length
 
     answer = answer_of(record)
-    if has_chat_template(tokenizer):
+    if uses_chat(tokenizer, template):
         prompt_ids = tokenizer.apply_chat_template(record["prompt"], tokenize=True, return_dict=True,
                                                    add_generation_prompt=True)["input_ids"]
         full_ids = tokenizer.apply_chat_template(record["prompt"] + [{"role": "assistant", "content": answer}],
                                                  tokenize=True, return_dict=True)["input_ids"]
     else:
-        prompt = alpaca_prompt(record)
+        prompt = plain_prompt(record, template)
         eos = tokenizer.eos_token or ""
         prompt_ids = tokenizer(text=prompt)["input_ids"]
         full_ids = tokenizer(text=prompt + answer + ("" if answer.endswith(eos) else eos))["input_ids"]
     return list(full_ids), common_prefix_length(list(prompt_ids), list(full_ids))
 
 
-def full_texts(records: list[dict[str, Any]], tokenizer: Any) -> list[str]:
+def full_texts(records: list[dict[str, Any]], tokenizer: Any, template: str = "auto") -> list[str]:
     """Each record rendered whole (prompt and longest answer), for token length statistics."""
-    chat = has_chat_template(tokenizer)
+    chat = uses_chat(tokenizer, template)
     texts = []
     for record in records:
         answers = [record["chosen"], record["rejected"]] if "chosen" in record else [record["completion"]]
@@ -99,5 +141,5 @@ def full_texts(records: list[dict[str, Any]], tokenizer: Any) -> list[str]:
             texts.append(tokenizer.apply_chat_template(
                 record["prompt"] + [{"role": "assistant", "content": answer}], tokenize=False))
         else:
-            texts.append(alpaca_prompt(record) + answer + (tokenizer.eos_token or ""))
+            texts.append(plain_prompt(record, template) + answer + (tokenizer.eos_token or ""))
     return texts

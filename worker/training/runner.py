@@ -23,7 +23,8 @@ from worker.training.modeling import (
     lora_config,
     use_bf16,
 )
-from worker.training.render import full_texts, to_dataset
+from worker.training.render import full_texts, to_dataset, uses_chat
+from worker.training.reward import ACCURACY_PAIRS, pair_metrics
 from worker.training.trainers import build_trainer, training_args
 
 CHECKPOINT_DIR = re.compile(r"checkpoint-(\d+)")
@@ -80,9 +81,10 @@ def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _drop_long(records: list[dict], tokenizer: Any, max_length: int) -> list[dict]:
+def _drop_long(records: list[dict], tokenizer: Any, max_length: int, template: str = "auto") -> list[dict]:
     """Padding-free batches without packing cannot truncate, so samples over max_length are left out."""
-    lengths = [len(ids) for ids in tokenizer(full_texts(records, tokenizer), add_special_tokens=False)["input_ids"]]
+    texts = full_texts(records, tokenizer, template)
+    lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
     kept = [r for r, n in zip(records, lengths, strict=True) if n <= max_length]
     if len(kept) < len(records):
         log(f"padding_free: left out {len(records) - len(kept)} samples longer than max_length={max_length}")
@@ -126,26 +128,31 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
     eval_records = load_records(spec.eval_file, spec.data_format) if spec.eval_file and spec.eval.enabled else []
     tokenizer = load_tokenizer(spec.base_model)
     encoder_decoder = is_encoder_decoder(spec.base_model)
-    max_length: int | None = hp.max_length
-    if spec.method == "sft" and hp.padding_free and not hp.packing and not encoder_decoder:
-        records, max_length = _drop_long(records, tokenizer, hp.max_length), None
-    bf16 = use_bf16(hp.bf16)
-    callback = EventCallback(emitter, stop_file=spec.stop_file, num_samples=len(records), resumed_from=resume)
     if encoder_decoder:
         seq2seq.check(spec)
+    max_length: int | None = hp.max_length
+    if spec.method == "sft" and hp.padding_free and not hp.packing:
+        records, max_length = _drop_long(records, tokenizer, hp.max_length, spec.template), None
+    bf16 = use_bf16(hp.bf16)
+    if spec.method == "reward":
+        from transformers import set_seed
+
+        set_seed(hp.seed)  # the reward head starts random: seeded, a run is reproducible
+    callback = EventCallback(emitter, stop_file=spec.stop_file, num_samples=len(records), resumed_from=resume)
+    if encoder_decoder:
         trainer = seq2seq.build_trainer(
             spec, model=load_model(spec, bf16, seq2seq=True), tokenizer=tokenizer,
             args=seq2seq.training_args(spec, bf16=bf16),
             train_dataset=seq2seq.to_dataset(records, tokenizer, hp.max_length),
             eval_dataset=seq2seq.to_dataset(eval_records, tokenizer, hp.max_length) if eval_records else None,
-            peft_config=lora_config(spec.lora, seq2seq=True), callbacks=[callback])
+            peft_config=lora_config(spec.lora, spec.method, seq2seq=True), callbacks=[callback])
     else:
         trainer = build_trainer(
             spec, model=load_model(spec, bf16), tokenizer=tokenizer,
             args=training_args(spec, bf16=bf16, max_length=max_length),
-            train_dataset=to_dataset(records, spec.method, tokenizer),
-            eval_dataset=to_dataset(eval_records, spec.method, tokenizer) if eval_records else None,
-            peft_config=lora_config(spec.lora), callbacks=[callback])
+            train_dataset=to_dataset(records, spec.method, tokenizer, spec.template),
+            eval_dataset=to_dataset(eval_records, spec.method, tokenizer, spec.template) if eval_records else None,
+            peft_config=lora_config(spec.lora, spec.method), callbacks=[callback])
     if len(trainer.train_dataset) == 0:
         # TRL drops samples whose prompt alone fills max_length: nothing would be left to learn from.
         raise DataError(f"no sample of {spec.train_file} has a response token within max_length "
@@ -154,7 +161,8 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
     if is_main_process():
         _write_config(spec, config_path, {"bf16": bf16, "checkpoint": resume, "max_length": max_length,
                                           "template": "encoder-decoder (plain text)" if encoder_decoder
-                                          else "chat" if tokenizer.chat_template else "alpaca",
+                                          else "chat" if uses_chat(tokenizer, spec.template) else
+                                          ("alpaca-original" if spec.template == "alpaca" else "alpaca"),
                                           "trainer": type(trainer).__name__,
                                           "world_size": trainer.args.world_size})
     return Prepared(trainer, tokenizer, callback, records, eval_records, resume, config_path, encoder_decoder)
@@ -168,22 +176,37 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     trainer, tokenizer, callback, resume = prepared.trainer, prepared.tokenizer, prepared.callback, prepared.resume
     eval_records, config_path = prepared.eval_records, prepared.config_path
     evaluate = bool(eval_records)
-    samples = eval_records[: spec.eval.num_samples] if evaluate else []
-    answer = seq2seq.greedy_answers if prepared.seq2seq else evaluation.greedy_answers
+    reward = spec.method == "reward"  # a reward model generates nothing: its check is accuracy on pairs
+    samples = eval_records[: spec.eval.num_samples] if evaluate and not reward else []
+
+    def answer(model: Any, records: list[dict]) -> list[str]:
+        if prepared.seq2seq:
+            return seq2seq.greedy_answers(model, tokenizer, records, spec.eval.max_new_tokens)
+        return evaluation.greedy_answers(model, tokenizer, records, spec.eval.max_new_tokens, spec.template)
+
     loss_before = evaluation.eval_loss(trainer) if evaluate else None
+    before = (pair_metrics(trainer.model, tokenizer, prepared.records, spec.template)
+              if reward and is_main_process() else {})
     # Before train() the weights are the base model's, even when resuming: the checkpoint loads inside train().
-    base_answers = (answer(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
-                    if samples and is_main_process() else [])
+    base_answers = answer(trainer.model, samples) if samples and is_main_process() else []
     result = trainer.train(resume_from_checkpoint=resume)
     step = trainer.state.global_step
     if callback.cancelled:
         emitter.emit("cancelled", step=step, checkpoint=callback.last_checkpoint)
         return 0
     _save_artifacts(spec, trainer, tokenizer, emitter, config_path)
-    if evaluate:
+    if reward:
+        loss_after = evaluation.eval_loss(trainer) if evaluate else None  # collective: every rank
+        if is_main_process():
+            after = pair_metrics(trainer.model, tokenizer, prepared.records, spec.template)
+            emitter.emit("eval", accuracy_before=before.get("accuracy"), accuracy_after=after["accuracy"],
+                         margin_before=before.get("margin"), margin_after=after["margin"],
+                         pairs=min(len(prepared.records), ACCURACY_PAIRS), loss_before=loss_before,
+                         loss_after=loss_after)
+    elif evaluate:
         loss_after = evaluation.eval_loss(trainer)
         if is_main_process():
-            tuned = answer(trainer.model, tokenizer, samples, spec.eval.max_new_tokens)
+            tuned = answer(trainer.model, samples)
             emitter.emit("eval", loss_before=loss_before, loss_after=loss_after, samples=[
                 {"prompt": evaluation.user_prompt(r), "base": b, "tuned": t}
                 for r, b, t in zip(samples, base_answers, tuned, strict=True)])

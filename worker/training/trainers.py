@@ -22,7 +22,8 @@ def training_args(spec: RunSpec, *, bf16: bool, max_length: int | None) -> Any:
         gradient_accumulation_steps=hp.gradient_accumulation_steps, seed=hp.seed, data_seed=hp.seed,
         logging_strategy="steps", logging_steps=hp.logging_steps, save_strategy="steps", save_steps=hp.save_steps,
         # Two checkpoints: the latest to resume from, and the one before in case the latest was cut short.
-        save_total_limit=2, warmup_steps=hp.warmup_ratio, bf16=bf16, eval_strategy="no",
+        save_total_limit=2, warmup_steps=hp.warmup_ratio, lr_scheduler_type=hp.lr_scheduler_type, bf16=bf16,
+        eval_strategy="no",
         # Small adapters on small models train faster without recomputation; TRL defaults it on.
         gradient_checkpointing=False, report_to=[], disable_tqdm=True,
         include_num_input_tokens_seen="non_padding", ddp_find_unused_parameters=False,
@@ -39,6 +40,10 @@ def training_args(spec: RunSpec, *, bf16: bool, max_length: int | None) -> Any:
         from trl import DPOConfig
 
         return DPOConfig(**common, max_length=max_length, beta=hp.beta, padding_free=hp.padding_free)
+    if spec.method == "reward":
+        from trl import RewardConfig
+
+        return RewardConfig(**common, max_length=max_length)
     from trl import KTOConfig
 
     return KTOConfig(**common, max_length=max_length, beta=hp.beta)
@@ -80,6 +85,10 @@ def build_trainer(spec: RunSpec, *, model: Any, tokenizer: Any, args: Any, train
             from trl import DPOTrainer
 
             return DPOTrainer(**kwargs)
+        if spec.method == "reward":
+            from trl import RewardTrainer
+
+            return RewardTrainer(**kwargs)
         from trl import KTOTrainer
 
         return KTOTrainer(**kwargs)

@@ -10,7 +10,8 @@ from worker.training.config import RunSpec
 from worker.training.data import load_records
 from worker.training.errors import TrainingError
 from worker.training.modeling import is_encoder_decoder, load_model_config, load_tokenizer, quantization_problem
-from worker.training.render import full_texts, tokenize_with_mask
+from worker.training.render import answer_of, full_texts, tokenize_with_mask
+from worker.training.seq2seq import check as seq2seq_check
 from worker.training.seq2seq import source_text
 
 MEASURED_SAMPLES = 50_000  # token statistics over at most this many samples keep validation to seconds
@@ -38,10 +39,10 @@ class Report:
         return value
 
 
-def _token_stats(records: list[dict], tokenizer: Any, max_length: int) -> dict[str, Any]:
+def _token_stats(records: list[dict], tokenizer: Any, max_length: int, template: str = "auto") -> dict[str, Any]:
     import numpy as np
 
-    texts = full_texts(records[:MEASURED_SAMPLES], tokenizer)
+    texts = full_texts(records[:MEASURED_SAMPLES], tokenizer, template)
     lengths = np.array([len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]])
     return {"count": int(lengths.size), "mean": round(float(lengths.mean()), 1),
             "p50": int(np.percentile(lengths, 50)), "p95": int(np.percentile(lengths, 95)),
@@ -93,24 +94,28 @@ def validate(path: str) -> dict[str, Any]:
     tokenizer = report.attempt("tokenizer", lambda: _tokenizer(spec.base_model))
     sample = stats = None
     max_length = spec.hyperparameters.max_length
-    if records and tokenizer is not None and is_encoder_decoder(spec.base_model):
+    encoder_decoder = tokenizer is not None and is_encoder_decoder(spec.base_model)
+    if encoder_decoder:
+        report.attempt("encoder_decoder", lambda: (seq2seq_check(spec), "an encoder-decoder (T5 family): trained "
+                                                                        "with Seq2SeqTrainer, the loss on the target"))
+    if records and encoder_decoder:
         # The prompt is the encoder's input and never in the loss; the target is all the decoder learns.
         source = tokenizer(source_text(records[0]), truncation=True, max_length=max_length)["input_ids"]
-        target = tokenizer(text_target=records[0]["completion"], truncation=True, max_length=max_length)["input_ids"]
+        target = tokenizer(text_target=answer_of(records[0]), truncation=True, max_length=max_length)["input_ids"]
         sample = {"text": tokenizer.decode(source) + " => " + tokenizer.decode(target),
                   "masked_tokens": len(source), "trained_tokens": len(target)}
         report.add("loss_mask", bool(target), f"encoder-decoder: the encoder reads the first sample's {len(source)} "
                                               f"prompt tokens; the loss covers its {len(target)} target tokens")
         stats = _token_stats(records, tokenizer, max_length)
     elif records and tokenizer is not None:
-        ids, masked = tokenize_with_mask(records[0], tokenizer)
+        ids, masked = tokenize_with_mask(records[0], tokenizer, spec.template)
         trained = max(0, min(len(ids), max_length) - masked)
         sample = {"text": tokenizer.decode(ids), "masked_tokens": masked, "trained_tokens": trained}
         report.add("loss_mask", masked > 0 and trained > 0,
                    f"first sample: {masked} prompt tokens masked, {trained} response tokens trained"
                    if trained > 0 else f"first sample: no response token fits in max_length {max_length}; "
                                        "raise max_length or shorten the prompts")
-        stats = _token_stats(records, tokenizer, max_length)
+        stats = _token_stats(records, tokenizer, max_length, spec.template)
         report.add("token_lengths", stats["truncated"] < stats["count"],
                    f"{stats['truncated']} of {stats['count']} samples exceed max_length {max_length} "
                    f"and will be truncated" + ("" if stats["truncated"] < stats["count"] else "; every one would"))

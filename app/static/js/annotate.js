@@ -209,6 +209,7 @@
       n: () => { correctionMode("new"); },
       u: () => toggleFlag("unsafe"), p: () => toggleFlag("personal_data"),
       i: () => toggleFlag("not_instruction"), h: () => toggleFlag("needs_expert"),
+      o: () => toggleFlag("unsupported"),
       c: () => $("#comment").focus(),
       s: () => { toggleDialog("skip-dialog"); $("#skip-reason").focus(); },
       l: toggleLayout, g: toggleGuidelines,
