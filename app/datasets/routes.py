@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from app.core.bounds import MAX_ID
 from app.core.db import SessionDep
 from app.core.errors import ValidationFailed, pydantic_details
 from app.datasets import service
@@ -70,7 +71,8 @@ def get_dataset(slug: str, name: str, session: SessionDep, _user: ReviewerUser) 
 
 @router.get("/projects/{slug}/datasets/{name}/records", response_model=RecordPage)
 def records(slug: str, name: str, session: SessionDep, _user: ReviewerUser,
-            offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> RecordPage:
+            offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+            limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> RecordPage:
     """Records in their original order, exactly as stored."""
     dataset = service.get_dataset(session, service.get_project(session, slug), name)
     found = service.records_between(session, dataset.id, offset, offset + limit)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.core.bounds import MAX_ID, Id
 from app.flan.schemas import MixtureOptions
 
 FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "txtinstruct", "prompt-completion",
@@ -20,6 +21,10 @@ FileFormat = Literal["jsonl", "json", "parquet", "hf"]
 SplitName = Literal["train", "eval"]
 
 
+# A metadata filter's value: JSON text, a number a database can compare, or true/false.
+MetaValue = str | Annotated[int, Field(ge=-MAX_ID - 1, le=MAX_ID)] | Annotated[float, Field(allow_inf_nan=False)] | bool
+
+
 class ExportFilters(BaseModel):
     """Which approved instructions go in. Every filter narrows; none means all of the project's approvals."""
 
@@ -30,10 +35,10 @@ class ExportFilters(BaseModel):
     source: list[str] | None = Field(None, description="Only instructions whose source is one of these.")
     construction: list[Literal["human", "template", "distilled", "self-generated"]] | None = Field(
         None, description="Only instructions made this way (provenance): human, template, distilled, self-generated.")
-    metadata: dict[str, str | int | float | bool] | None = Field(
+    metadata: dict[str, MetaValue] | None = Field(
         None, description="Only instructions whose metadata has every one of these key=value pairs.")
     approved_since: datetime | None = Field(None, description="Only approvals at or after this time (UTC if naive).")
-    annotator_id: int | None = Field(None, description="Only instructions this user submitted an annotation for.")
+    annotator_id: Id | None = Field(None, description="Only instructions this user submitted an annotation for.")
 
     @field_validator("source", "construction")
     @classmethod

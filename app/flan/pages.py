@@ -20,7 +20,7 @@ router = APIRouter(include_in_schema=False)
 def render_params(name: str, form: dict[str, str], multi: dict[str, list[str]]) -> dict:
     """The render form as the kind's parameters (validated by the job service)."""
     params: dict = {"dataset": name, "settings": multi.get("settings") or [],
-                    "templates": [int(t) for t in multi.get("templates", []) if t.isdigit()] or None}
+                    "templates": [int(t) if t.isdigit() else t for t in multi.get("templates", [])] or None}
     for key in ("k", "token_budget", "seed", "limit"):
         if (form.get(key) or "").strip():
             params[key] = form[key].strip()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.core.bounds import MAX_STEPS, Id
 
 Setting = Literal["zs-opt", "fs-opt", "zs-noopt", "fs-noopt"]
 
@@ -13,7 +15,7 @@ class RenderParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     dataset: str = Field(..., min_length=1, max_length=200, description="The source dataset to render (its name).")
-    templates: list[int] | None = Field(
+    templates: list[Id] | None = Field(
         None, max_length=1000, description="Template ids (their current versions); default: all of the dataset's task.")
     settings: list[Setting] = Field(
         default_factory=lambda: ["zs-opt", "fs-opt", "zs-noopt", "fs-noopt"], min_length=1,
@@ -47,8 +49,8 @@ class MixtureOptions(BaseModel):
     total: int = Field(..., ge=1, le=100_000_000, description="Rows in the mixture.")
     weights: dict[str, float] | None = Field(None, description="Share of the total per source (_task_source); "
                                                                "must sum to 1.")
-    caps: dict[str, int] | None = Field(None, description="Per source: the most rows one task may give "
-                                                          "(examples-proportional mixing with a cap).")
+    caps: dict[str, Annotated[int, Field(ge=1, le=MAX_STEPS)]] | None = Field(
+        None, description="Per source: the most rows one task may give (examples-proportional mixing with a cap).")
     settings: dict[Setting, float] | None = Field(
         None, description="Prompt-setting split within each task, e.g. 0.25 each of zs-opt, fs-opt, zs-noopt, "
                           "fs-noopt; must sum to 1. Default: as the rows come.")

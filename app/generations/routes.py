@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.core.bounds import RowId
 from app.core.db import SessionDep
 from app.generations import service
 from app.generations.schemas import GenerationCreate, GenerationOut
@@ -31,12 +32,12 @@ def create_generation(data: GenerationCreate, session: SessionDep, user: AdminUs
 
 
 @router.post("/{job_id}/cancel", status_code=202, response_model=GenerationOut)
-def cancel_generation(job_id: int, session: SessionDep, user: AdminUser) -> GenerationOut:
+def cancel_generation(job_id: RowId, session: SessionDep, user: AdminUser) -> GenerationOut:
     """Stop the job: at once when queued; when running, the worker kills the generator and adds no candidates."""
     return job_out(service.cancel_job(session, job_id=job_id))
 
 
 @router.get("/{job_id}", response_model=GenerationOut)
-def get_generation(job_id: int, session: SessionDep, user: ReviewerUser) -> GenerationOut:
+def get_generation(job_id: RowId, session: SessionDep, user: ReviewerUser) -> GenerationOut:
     """A job's status and progress (reviewers and admins, like a run's state)."""
     return job_out(service.get_job(session, job_id=job_id))

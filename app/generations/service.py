@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app.core.bounds import MAX_ID
 from app.core.config import get_settings
 from app.core.errors import Conflict, NotFound
 from app.core.queue import TRAINING_QUEUE, enqueue_after_commit
@@ -38,6 +39,8 @@ def _model_for(session: Session, model: str | int) -> tuple[str, str | None, str
     """(base model, adapter dir, model name, run id) for a base path or a run id."""
     text = str(model).strip()
     if isinstance(model, int) or text.isdigit():
+        if int(text) > MAX_ID:
+            raise NotFound(f"Tuning run {text} does not exist.")
         run = session.get(TuningRun, int(text))
         if run is None:
             raise NotFound(f"Tuning run {text} does not exist.")

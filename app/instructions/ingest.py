@@ -98,8 +98,10 @@ def _key(item: dict, h: str) -> Any:
 
 
 def upsert_items(session: Session, *, project: Project, items: list[dict[str, Any]],
-                 default_origin: str = "imported") -> Upserted:
-    """Create, update or leave alone each validated item; answer counts and ids in item order."""
+                 default_origin: str = "imported", import_job_id: int | None = None) -> Upserted:
+    """Create, update or leave alone each validated item; answer counts and ids in item order.
+
+    Instructions and candidates it creates carry `import_job_id` (None outside an admin import job)."""
     targets = [it.get(TARGET) for it in items]
     rows = [canonical(it if t is None else {k: v for k, v in it.items() if k != TARGET}, default_origin)
             for it, t in zip(items, targets, strict=True)]
@@ -130,7 +132,7 @@ def upsert_items(session: Session, *, project: Project, items: list[dict[str, An
             ids[i] = hit[0]
             changed.append(i)
     if new:
-        created = _insert(session, project.id, [(rows[i], hashes[i]) for i in new.values()])
+        created = _insert(session, project.id, [(rows[i], hashes[i]) for i in new.values()], import_job_id)
         for key, i in new.items():
             if key not in created:
                 raise Conflict("Another request changed these instructions at the same time; send the batch again.")
@@ -140,23 +142,24 @@ def upsert_items(session: Session, *, project: Project, items: list[dict[str, An
             if ids[i] is None:
                 ids[i] = created[_key(row, h)]
     if changed:
-        n_updated = _merge(session, [(ids[i], rows[i], hashes[i]) for i in changed], default_origin)
+        n_updated = _merge(session, [(ids[i], rows[i], hashes[i]) for i in changed], import_job_id)
         result.updated += n_updated
         result.unchanged += len(changed) - n_updated
     result.ids = [int(i) for i in ids]  # type: ignore[arg-type]
     return result
 
 
-def _insert(session: Session, project_id: int, batch: list[tuple[dict, str]]) -> dict[Any, int]:
+def _insert(session: Session, project_id: int, batch: list[tuple[dict, str]],
+            import_job_id: int | None) -> dict[Any, int]:
     """Insert new instructions and their candidates; {key: new id}."""
     now = utcnow()
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        return pg_copy.insert_new(conn, project_id, batch, now, key=_key)
+        return pg_copy.insert_new(conn, project_id, batch, now, key=_key, import_job_id=import_job_id)
     params = [{"project_id": project_id, "external_id": r["external_id"], "instruction": r["instruction"],
                "input": r["input"], "system": r["system"], "history": r["history"], "split": r["split"],
                "source": r["source"], "meta": r["metadata"], "status": "pending", "content_hash": h,
-               "created_at": now, "updated_at": now} for r, h in batch]
+               "created_at": now, "updated_at": now, "import_job_id": import_job_id} for r, h in batch]
     table = Instruction.__table__
     stmt = (table.insert().prefix_with("OR IGNORE")  # SQLite's ON CONFLICT DO NOTHING
             .returning(table.c.id, table.c.external_id, table.c.content_hash))
@@ -164,7 +167,7 @@ def _insert(session: Session, project_id: int, batch: list[tuple[dict, str]]) ->
     for row_id, ext, h in conn.execute(stmt, [_column_params(p) for p in params]):
         keyed[ext if ext is not None else ("hash", h)] = row_id
     cands = [{"instruction_id": keyed[_key(r, h)], "text": c["text"], "model": c["model"], "score": c["score"],
-              "origin": c["origin"], "created_at": now}
+              "origin": c["origin"], "created_at": now, "import_job_id": import_job_id}
              for r, h in batch if _key(r, h) in keyed for c in r["candidates"]]
     if cands:
         conn.execute(Candidate.__table__.insert(), cands)
@@ -178,7 +181,7 @@ def _column_params(p: dict) -> dict:
     return p
 
 
-def _merge(session: Session, batch: list[tuple[int, dict, str]], default_origin: str) -> int:
+def _merge(session: Session, batch: list[tuple[int, dict, str]], import_job_id: int | None) -> int:
     """Replace changed fields and add new candidates; answer how many rows really changed.
 
     Candidates are matched by (origin, model, text). A matching one keeps its id (annotations rank
@@ -205,7 +208,8 @@ def _merge(session: Session, batch: list[tuple[int, dict, str]], default_origin:
             hit = cands[row_id].get((c["origin"], c["model"], c["text"]))
             if hit is None:
                 cand_inserts.append({"instruction_id": row_id, "text": c["text"], "model": c["model"],
-                                     "score": c["score"], "origin": c["origin"], "created_at": now})
+                                     "score": c["score"], "origin": c["origin"], "created_at": now,
+                                     "import_job_id": import_job_id})
                 cands[row_id][(c["origin"], c["model"], c["text"])] = (0, c["score"])
                 additions = True
             elif hit[1] != c["score"]:

@@ -156,6 +156,13 @@ class InstructionOut(InstructionSummary):
     approval: ApprovalOut | None = Field(None, description="The approved training data, once reviewed.")
 
 
+class CandidateRemoval(BaseModel):
+    candidates: int = Field(description="Candidates removed.")
+    annotations_changed: int = Field(description="Annotations whose ranking, ratings or correction named one.")
+    approvals_changed: int = Field(description="Approvals whose order or rejected candidates named one.")
+    approvals_withdrawn: int = Field(description="Approvals whose final response was one: back to review.")
+
+
 class InstructionPage(BaseModel):
     items: list[InstructionSummary]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last page.")

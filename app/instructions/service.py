@@ -121,8 +121,10 @@ def describe(session: Session, *, instruction_id: int, viewer: User) -> Instruct
                                  flags=a.flags or [], comment=a.comment, skip_reason=a.skip_reason,
                                  submitted_at=a.submitted_at, created_at=a.created_at, updated_at=a.updated_at)
                    for a in session.scalars(stmt)]
-    candidates = [CandidateOut(id=c.id, text=c.text, model=c.model, score=c.score, origin=c.origin.value,
-                               created_at=c.created_at) for c in inst.candidates]
+    # Annotators judge candidates blind: the model that wrote one is for reviewers and admins.
+    blind = not viewer.has_role(Role.reviewer)
+    candidates = [CandidateOut(id=c.id, text=c.text, model="" if blind else c.model, score=c.score,
+                               origin=c.origin.value, created_at=c.created_at) for c in inst.candidates]
     from app.review.schemas import approval_out
     from app.review.service import approval_for
 

@@ -10,6 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from app.admin.forms import field_errors
+from app.core.bounds import MAX_ID, RowId
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.templating import render
@@ -114,7 +115,7 @@ def new_template(slug: str, request: Request, session: SessionDep, user: AdminUs
 
 
 @router.get("/projects/{slug}/templates/{template_id}/edit")
-def edit_template(slug: str, template_id: int, request: Request, session: SessionDep, user: AdminUser) -> Response:
+def edit_template(slug: str, template_id: RowId, request: Request, session: SessionDep, user: AdminUser) -> Response:
     template = service.get_template(session, template_id)
     version = service.current(session, template)
     meta, few = version.meta or {}, version.few_shot or {}
@@ -139,7 +140,8 @@ async def preview_draft(slug: str, request: Request, session: SessionDep, user: 
 @router.post("/projects/{slug}/templates/save")
 async def save(slug: str, request: Request, session: SessionDep, user: AdminUser) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    template_id = int(form["template_id"]) if form.get("template_id", "").isdigit() else None
+    raw_id = form.get("template_id", "")
+    template_id = int(raw_id) if raw_id.isdigit() and 0 < int(raw_id) <= MAX_ID else None
     template = service.get_template(session, template_id) if template_id else None
     try:
         draft = _draft(form)

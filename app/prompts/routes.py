@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from app.core.bounds import RowId
 from app.core.db import SessionDep
 from app.core.errors import NotFound, ValidationFailed, pydantic_details
 from app.models import PromptTemplate, PromptTemplateVersion
@@ -112,12 +113,12 @@ def add_preset(slug: str, data: PresetCreate, session: SessionDep, user: AdminUs
 
 
 @router.get("/templates/{template_id}", response_model=TemplateOut)
-def get_template(template_id: int, session: SessionDep, _user: ReviewerUser) -> TemplateOut:
+def get_template(template_id: RowId, session: SessionDep, _user: ReviewerUser) -> TemplateOut:
     return template_out(session, service.get_template(session, template_id))
 
 
 @router.get("/templates/{template_id}/versions/{version}", response_model=VersionOut)
-def get_version(template_id: int, version: int, session: SessionDep, _user: ReviewerUser) -> VersionOut:
+def get_version(template_id: RowId, version: RowId, session: SessionDep, _user: ReviewerUser) -> VersionOut:
     template = service.get_template(session, template_id)
     found = next((v for v in template.versions if v.version == version), None)
     if found is None:
@@ -126,7 +127,7 @@ def get_version(template_id: int, version: int, session: SessionDep, _user: Revi
 
 
 @router.put("/templates/{template_id}", response_model=TemplateCreated)
-async def update_template(template_id: int, request: Request, session: SessionDep, user: AdminUser
+async def update_template(template_id: RowId, request: Request, session: SessionDep, user: AdminUser
                           ) -> TemplateCreated:
     """Edit a template: a new version when anything changed (status "updated"), else "unchanged"."""
     data = _parse(TemplateUpdate, await request.body())

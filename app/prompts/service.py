@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import Conflict, NotFound, ValidationFailed
-from app.datasets.service import datasets_of_task, get_project, sample
+from app.datasets.service import TASK, datasets_of_task, get_project, sample
 from app.flan.rows import RowContext, render_row
 from app.flan.tokens import TokenCounter
 from app.models import PromptTemplate, PromptTemplateVersion, User
@@ -149,6 +149,9 @@ def add_preset(session: Session, *, project_slug: str, task: str, preset: str, u
     if preset not in TEMPLATE_PRESETS:
         raise ValidationFailed(f"Unknown preset '{preset}'; presets: {', '.join(TEMPLATE_PRESETS)}.",
                                details=[{"field": "preset", "message": "unknown preset"}])
+    if not TASK.match(task or ""):
+        raise ValidationFailed("Name the task the templates are for (letters, digits and _ . - /).",
+                               details=[{"field": "task", "message": "the task's name"}])
     return [create_template(session, project_slug=project_slug, data=TemplateCreate(task=task, **spec), user=user)
             for spec in TEMPLATE_PRESETS[preset]]
 

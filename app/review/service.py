@@ -231,7 +231,8 @@ def maybe_auto_approve(session: Session, *, instruction: Instruction) -> Approva
     """Apply the project's rules after a submit: status submitted at min_submitted, then auto-approve.
 
     Auto-approve ({"min_annotations": k, "min_top1_agreement": t}) approves the consensus when at least k
-    annotations are submitted and the share of annotators agreeing on the first choice is at least t. An
+    annotations are submitted and the share of annotators agreeing on the first choice is at least t (with
+    two or more annotations, at least two must have ranked: all bad against a ranking is no agreement). An
     instruction already approved or rejected is left alone: a reviewer's decision stands.
     """
     if instruction.status in (InstructionStatus.approved, InstructionStatus.rejected):
@@ -256,8 +257,11 @@ def maybe_auto_approve(session: Session, *, instruction: Instruction) -> Approva
         instruction.status = InstructionStatus.submitted
     k = int(rule.get("min_annotations") or 1)
     t = float(rule.get("min_top1_agreement") or 0.0)
-    figures = instruction_agreement([_ranking(a) for a in annotations])
-    if len(annotations) < k or figures.top1 is None or figures.top1 < t:
+    rankings = [_ranking(a) for a in annotations]
+    share = instruction_agreement(rankings).top1
+    if share is None and len(annotations) == 1 and rankings[0]:
+        share = 1.0  # one annotator asked for (min_annotations 1): their ranking is the decision
+    if len(annotations) < k or share is None or share < t:
         session.flush()
         return None
     try:

@@ -137,6 +137,12 @@ def cancel_run(session: Session, *, run_id: int) -> TuningRun:
     raise Conflict(f"Tuning run {run.id} is already {run.state.value}; there is nothing to cancel.")
 
 
+def eval_skipped(run: TuningRun) -> bool:
+    """Evaluation was asked for but the snapshot has no eval split, so the trainer has nothing to evaluate."""
+    wanted = bool(((run.settings or {}).get("eval") or {}).get("enabled", True))
+    return wanted and not int((run.export.row_counts or {}).get("eval") or 0)
+
+
 def has_checkpoint(run: TuningRun) -> bool:
     return bool(run.checkpoint_path)
 

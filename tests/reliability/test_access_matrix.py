@@ -31,6 +31,7 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("GET", "/docs"): "public",
     ("GET", "/docs/oauth2-redirect"): "public",
     ("GET", "/redoc"): "public",
+    ("GET", "/favicon.ico"): "public",
     ("GET", "/"): "user",
     ("GET", "/api/v1/me"): "user",
     # projects and instructions (API.md); curating data (ingest, edit, delete) is a reviewer's job
@@ -43,6 +44,7 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("GET", "/api/v1/instructions/{instruction_id}"): "user",
     ("PATCH", "/api/v1/instructions/{instruction_id}"): "reviewer",
     ("DELETE", "/api/v1/instructions/{instruction_id}"): "reviewer",
+    ("DELETE", "/api/v1/candidates/{candidate_id}"): "admin",  # removing data others judged (issue 10)
     # annotation: every signed-in user annotates; whose annotation it is, the service checks (own-work tests)
     ("POST", "/api/v1/projects/{slug}/tasks/next"): "user",
     ("POST", "/api/v1/annotations/{annotation_id}/draft"): "user",
@@ -56,6 +58,9 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("POST", "/annotations/{annotation_id}/draft"): "user",
     ("POST", "/annotations/{annotation_id}/submit"): "user",
     ("POST", "/annotations/{annotation_id}/skip"): "user",
+    ("GET", "/projects/{slug}/history"): "user",  # the caller's own annotations only
+    ("POST", "/annotations/{annotation_id}/revise"): "user",
+    ("POST", "/review/{instruction_id}/candidates/{candidate_id}/remove"): "admin",
     # review
     ("POST", "/api/v1/instructions/{instruction_id}/approve"): "reviewer",
     ("GET", "/api/v1/instructions/{instruction_id}/approval"): "reviewer",
@@ -81,6 +86,32 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("DELETE", "/api/v1/documents/{document_id}"): "admin",
     ("GET", "/projects/{slug}/documents"): "admin",
     ("POST", "/projects/{slug}/documents"): "admin",
+    # Flan (issue 13): reviewers read datasets and templates; importing, writing, previewing, rendering are admins'
+    ("POST", "/api/v1/projects/{slug}/datasets"): "admin",
+    ("GET", "/api/v1/projects/{slug}/datasets"): "reviewer",
+    ("GET", "/api/v1/projects/{slug}/datasets/{name}"): "reviewer",
+    ("GET", "/api/v1/projects/{slug}/datasets/{name}/records"): "reviewer",
+    ("DELETE", "/api/v1/projects/{slug}/datasets/{name}"): "admin",
+    ("POST", "/api/v1/projects/{slug}/templates"): "admin",
+    ("GET", "/api/v1/projects/{slug}/templates"): "reviewer",
+    ("GET", "/api/v1/projects/{slug}/templates/export"): "reviewer",
+    ("POST", "/api/v1/projects/{slug}/templates/preview"): "admin",
+    ("POST", "/api/v1/projects/{slug}/templates/presets"): "admin",
+    ("GET", "/api/v1/templates/{template_id}"): "reviewer",
+    ("GET", "/api/v1/templates/{template_id}/versions/{version}"): "reviewer",
+    ("PUT", "/api/v1/templates/{template_id}"): "admin",
+    ("GET", "/flan"): "admin",
+    ("GET", "/projects/{slug}/datasets"): "admin",
+    ("POST", "/projects/{slug}/datasets"): "admin",
+    ("GET", "/projects/{slug}/datasets/{name}"): "admin",
+    ("POST", "/projects/{slug}/datasets/{name}/render"): "admin",
+    ("GET", "/projects/{slug}/templates"): "admin",
+    ("POST", "/projects/{slug}/templates/import"): "admin",
+    ("POST", "/projects/{slug}/templates/preset"): "admin",
+    ("GET", "/projects/{slug}/templates/new"): "admin",
+    ("GET", "/projects/{slug}/templates/{template_id}/edit"): "admin",
+    ("POST", "/projects/{slug}/templates/draft"): "admin",
+    ("POST", "/projects/{slug}/templates/save"): "admin",
     # served models (issue 11): OpenAI-compatible, any user's API token; 401 in OpenAI's error shape otherwise
     ("GET", "/v1/models"): "token",
     ("POST", "/v1/chat/completions"): "token",
