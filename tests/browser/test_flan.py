@@ -17,6 +17,8 @@ RECORDS = [{"premise": f"A man plays guitar number {i}.", "hypothesis": "A man p
            for i in range(6)]
 
 
+# One database is enough in the browser: the same flow runs on both databases in tests/flan without one.
+@pytest.mark.parametrize("server", ["sqlite"], indirect=True)
 def test_admin_writes_a_template_with_live_preview_and_renders(server, page, export_worker, tmp_path):  # noqa: F811
     email = add_user(server, "admin")
     with server.sessions.begin() as session:
