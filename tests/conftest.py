@@ -329,6 +329,16 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: s
 
 
 @pytest.fixture(scope="session")
+def model_server(database_url):
+    """A real model server on the session's test database, started once per database."""
+    from tests.support.model_server import ModelServer
+
+    server = ModelServer(database_url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.fail(f"the shared data folder is missing: {SHARED_DATA}")

@@ -11,6 +11,7 @@ from sqlalchemy.orm.attributes import flag_modified
 
 from app.backends.requests import ModelResponse
 from app.core.errors import ValidationFailed
+from app.curation.scores import record as record_scores
 from app.evaluation.reward import reward_run, score_texts
 from app.evaluation.schemas import RewardRankParams
 from app.instructions.prompts import prompt_messages
@@ -18,7 +19,7 @@ from app.instructions.selection import filtered
 from app.jobs.context import JobContext
 from app.jobs.kinds import JobKind, register
 from app.jobs.outcome import Outcome
-from app.models import Instruction, JobItem, Project
+from app.models import Instruction, JobItem, Project, ScoreKind
 
 
 @register
@@ -65,6 +66,10 @@ class RewardRankKind(JobKind):
                               "reward_run": ctx.params.reward_run}
             flag_modified(candidate, "meta")
         order = sorted(instruction.candidates, key=lambda c: -ctx.batch["scores"][c.id])
+        # Curation reads it too: the instruction's reward is its best response's (curation page, rank_by reward).
+        record_scores(ctx.session, project_id=instruction.project_id, kind=ScoreKind.reward,
+                      source=f"run-{ctx.params.reward_run}", job_id=ctx.job.id,
+                      rows=[{"instruction_id": instruction.id, "score": round(ctx.batch["scores"][order[0].id], 6)}])
         return Outcome.done({"instruction_id": instruction.id, "order": [c.id for c in order],
                              "rewards": [round(ctx.batch["scores"][c.id], 4) for c in order]})
 

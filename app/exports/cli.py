@@ -24,6 +24,7 @@ def export_command(
     meta: Annotated[list[str] | None, typer.Option(help="Metadata KEY=VALUE the items must have (repeat).")] = None,
     approved_since: Annotated[str | None, typer.Option(help="Only approvals at or after this ISO time.")] = None,
     annotator_id: Annotated[int | None, typer.Option(help="Only items this user annotated.")] = None,
+    subset: Annotated[str | None, typer.Option(help="Only instructions of this saved subset (curation).")] = None,
     mixture: Annotated[str | None, typer.Option(help="Sample a Flan-style mixture: a preset (flan2022) or a JSON "
                                                      "file with the mixture's fields.")] = None,
     mixture_total: Annotated[int | None, typer.Option(help="Rows in the mixture (with --mixture).")] = None,
@@ -39,7 +40,8 @@ def export_command(
     from app.exports.schemas import ExportCreate
 
     filters: dict = {k: v for k, v in {"split": split, "source": source, "construction": construction,
-                                       "approved_since": approved_since, "annotator_id": annotator_id}.items() if v}
+                                       "approved_since": approved_since, "annotator_id": annotator_id,
+                                       "subset": subset}.items() if v}
     if meta:
         pairs = [m.partition("=") for m in meta]
         bad = [m for m, (_k, sep, _v) in zip(meta, pairs, strict=True) if not sep]

@@ -16,14 +16,38 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, Integer, Text, case, cast, exists, func, literal, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    Text,
+    case,
+    cast,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
+from app.curation.leakage import not_leaking
+from app.curation.subsets import in_subset
 from app.exports.formats import Record, builder
 from app.exports.source import _raw_cursor
 from app.flan.mixing import Cell, MixtureError, Recipe, plan, report
 from app.instructions.selection import metadata_equals
-from app.models import Approval, Candidate, CandidateOrigin, Instruction, InstructionStatus, Split
+from app.models import (
+    Approval,
+    Candidate,
+    CandidateOrigin,
+    Construction,
+    Instruction,
+    InstructionStatus,
+    LeakageFlag,
+    Split,
+)
 
 P = 2147483647  # 2**31 - 1: every product below stays under 2**63 on both databases
 SEP = "\x1f"
@@ -53,7 +77,7 @@ def _fields() -> tuple[Any, Any, Any, Any]:
     return source, task, setting, inverted
 
 
-def _conditions(project_id: int, options: dict[str, Any]) -> list[Any]:
+def _conditions(project_id: int, options: dict[str, Any], *, leakage: bool = True) -> list[Any]:
     recipe = options["mixture"]
     filters = options.get("filters") or {}
     splits = set(filters.get("split") or [Split.train.value, Split.eval.value])
@@ -75,6 +99,11 @@ def _conditions(project_id: int, options: dict[str, Any]) -> list[Any]:
     if filters.get("construction"):
         conds.append(Instruction.construction.in_(filters["construction"]))
     conds += [metadata_equals(k, v) for k, v in sorted((filters.get("metadata") or {}).items())]
+    if filters.get("subset"):
+        conds.append(in_subset(project_id, filters["subset"], Instruction.id))
+    # Never train on a near-duplicate of an evaluation item (curation's leakage check flags them).
+    if leakage:
+        conds.append(or_(Instruction.split != Split.train.value, not_leaking(Instruction.id)))
     return conds
 
 
@@ -134,7 +163,7 @@ def _selection(conn: Connection, project_id: int, options: dict[str, Any], quota
                  .order_by(Candidate.id).limit(1).scalar_subquery())
     response = func.coalesce(Approval.final_response, reference)
     return (select(Instruction.id, Instruction.instruction, Instruction.input, Instruction.system,
-                   cast(Instruction.history, Text), Instruction.split, chosen.c.k, response)
+                   cast(Instruction.history, Text), Instruction.split, chosen.c.k, response, Instruction.construction)
             .select_from(chosen).join(Instruction, Instruction.id == chosen.c.id)
             .outerjoin(Approval, Approval.instruction_id == Instruction.id)
             .order_by(chosen.c.h, chosen.c.id))
@@ -148,10 +177,18 @@ class MixtureRun:
         self.counts, self.quotas = make_plan(conn, project_id, options)
         self.total = sum(self.quotas.values())
         self.realised: Counter[Cell] = Counter()
+        self.drawn_construction: Counter[str] = Counter()
         # Evaluation-only rows of the project carrying Flan metadata: left out, and counted in the manifest.
         self.evaluation_only = conn.execute(select(func.count()).where(
             Instruction.project_id == project_id, Instruction.evaluation_only.is_(True),
             Instruction.meta["_task_source"].as_string().isnot(None))).scalar_one()
+        # Training rows left out as near-duplicates of evaluation items: few flags, so driven from the flags.
+        flagged = select(LeakageFlag.instruction_id).distinct().subquery()
+        self.leakage_excluded = conn.execute(
+            select(func.count()).select_from(Instruction).join(flagged, flagged.c.instruction_id == Instruction.id)
+            .where(*_conditions(project_id, options, leakage=False), Instruction.split == Split.train.value,
+                   Instruction.meta["_task_source"].as_string().isnot(None),
+                   Instruction.meta["_task_name"].as_string().isnot(None))).scalar_one()
 
     def batches(self, fmt: str) -> Iterator[list[tuple[int, str, list[dict[str, Any]]]]]:
         """(instruction id, stored split, rows) per drawn row, a batch at a time, in the drawn (shuffled) order."""
@@ -164,8 +201,9 @@ class MixtureRun:
         try:
             while part := cursor.fetchmany(BATCH):
                 out = []
-                for iid, instruction, input_, system, history, split, key, response in part:
+                for iid, instruction, input_, system, history, split, key, response, construction in part:
                     self.realised[Cell.of_key(key)] += 1
+                    self.drawn_construction[construction] += 1
                     record = Record(iid, iid, instruction, input_ or "", system or "",
                                     loads(history) if history and history != "[]" else [], split, response or "",
                                     None, [], False, [])
@@ -173,6 +211,10 @@ class MixtureRun:
                 yield out
         finally:
             cursor.close()
+
+    def construction(self) -> dict[str, Any]:
+        """The drawn rows by construction method (instructions; their responses are references or approvals)."""
+        return {"instructions": {m.value: self.drawn_construction.get(m.value, 0) for m in Construction}}
 
     def report(self) -> dict[str, Any]:
         recipe = self.options["mixture"]

@@ -41,6 +41,8 @@ def parse_form(form: dict[str, Any], multi: dict[str, list[str]]) -> tuple[str, 
         filters["approved_since"] = form["approved_since"]
     if (form.get("annotator_id") or "").strip():
         filters["annotator_id"] = form["annotator_id"]
+    if (form.get("subset") or "").strip():
+        filters["subset"] = form["subset"].strip()
     data = {
         "format": form.get("format") or "",
         "preference_style": form.get("preference_style") or "plain",
@@ -110,7 +112,8 @@ async def create_export(request: Request, session: SessionDep, user: AdminUser) 
     except ValidationError as exc:
         return _form_error(request, session, user, form, inline_errors(invalid_form(exc, _input_name)))
     except AppError as exc:
-        return _form_error(request, session, user, form, {"form": exc.message})
+        on_subset = any(d.get("field") == "filters.subset" for d in exc.details)
+        return _form_error(request, session, user, form, {"subset" if on_subset else "form": exc.message})
     return RedirectResponse(f"/exports/{export.id}", status_code=303)
 
 

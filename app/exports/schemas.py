@@ -39,6 +39,8 @@ class ExportFilters(BaseModel):
         None, description="Only instructions whose metadata has every one of these key=value pairs.")
     approved_since: datetime | None = Field(None, description="Only approvals at or after this time (UTC if naive).")
     annotator_id: Id | None = Field(None, description="Only instructions this user submitted an annotation for.")
+    subset: str | None = Field(None, min_length=1, max_length=100,
+                               description="Only instructions of this saved subset (a curate job's selection).")
 
     @field_validator("source", "construction")
     @classmethod

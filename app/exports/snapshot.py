@@ -18,6 +18,7 @@ import orjson
 import xxhash
 from sqlalchemy import Connection
 
+from app.curation.construction import export_counts, leakage_excluded
 from app.exports import encoded
 from app.exports import manifest as manifest_mod
 from app.exports.dedupe import DigestSet
@@ -136,6 +137,10 @@ def build_snapshot(conn: Connection, spec: Spec, exports_root: Path, *, provenan
         excluded = mix.evaluation_only if mix else count_records(conn, spec.project_id, opts, evaluation_only=True)
         content = manifest_mod.content(spec, row_counts=row_counts, files=files, approvals=stats["approvals"],
                                        duplicates=stats["duplicates"], instructions=total, evaluation_only=excluded,
+                                       construction=mix.construction() if mix else
+                                       export_counts(conn, spec.project_id, opts),
+                                       leakage_excluded=mix.leakage_excluded if mix else
+                                       leakage_excluded(conn, spec.project_id, opts),
                                        mixture=mix.report() if mix else None)
         digest = manifest_mod.write(tmp, content, provenance)
         fsync_path(tmp)

@@ -38,12 +38,14 @@ class GenerationCreate(BaseModel):
 
 
 class GenerationOut(BaseModel):
-    id: int
+    id: int = Field(description="The job's id; the job page is /jobs/{id}.")
     project: str
     status: str
     model_name: str
     base_model: str
     run_id: int | None
+    backend: str = Field(description="The backend the job asks: run-<id>, or the local backend of the base model.")
+    job_url: str
     filter: dict
     params: dict
     progress: dict

@@ -11,6 +11,8 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
+from app.curation.importing import ImportRules
+from app.curation.rules import QualityRules
 from app.imports import files, readers
 from app.imports.files import ImportFailed
 from app.imports.predictions import prediction_items
@@ -32,24 +34,32 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    refused: dict[str, int] | None = None  # by reason code, when quality rules were applied
+    quality_job_id: int | None = None
 
 
 class _Batcher:
     """Validates and writes (line, item) pairs a batch at a time, keeping the counts."""
 
     def __init__(self, session: Session, project: Project, label: str, result: ImportResult,
-                 import_job_id: int | None) -> None:
+                 import_job_id: int | None, rules: ImportRules | None = None) -> None:
         settings = get_settings()
         self.session, self.project, self.label, self.result = session, project, label, result
         self.import_job_id = import_job_id
         self.adapter = adapters(settings.max_text_chars, settings.max_candidates, importing=True)["item"]
         self.pending: list[tuple[int, dict]] = []
         self.seen_ids: dict[str, int] = {}
+        self.rules = rules
         # Comparison data may bring the same prompt on several lines: their candidates join one instruction.
         self.merge_repeats = False
         self.pending_by_id: dict[str, dict] = {}
 
     def add(self, line: int, item: dict) -> None:
+        if self.rules is not None and TARGET not in item:
+            kept = self.rules.apply(line, item)
+            if kept is None:
+                return
+            item = kept
         ext = item.get("external_id")
         if ext is not None and TARGET not in item:
             if self.merge_repeats and ext in self.pending_by_id:
@@ -100,7 +110,7 @@ class _Batcher:
 
 def import_file(session: Session, *, project: Project | str, path: str | Path, fmt: str = "auto",
                 progress: Progress | None = None, name: str | None = None,
-                import_job_id: int | None = None) -> ImportResult:
+                import_job_id: int | None = None, quality: QualityRules | None = None) -> ImportResult:
     """Import every row of a .json/.jsonl/.jsonl.gz file into `project` (or its slug); flushes, never commits.
 
     `name` is what the user called the file (an upload's own name, the path they typed); it names the
@@ -124,7 +134,8 @@ def import_file(session: Session, *, project: Project | str, path: str | Path, f
         raise ImportFailed(f"{label}: no such file")
     result = ImportResult(path=label, format=fmt)
     total = files.count_rows(path, label)
-    batcher = _Batcher(session, project, label, result, import_job_id)
+    rules = ImportRules(quality) if quality is not None else None
+    batcher = _Batcher(session, project, label, result, import_job_id, rules)
     reader: Callable[[Any, str], list[dict]] | None = None
     predictions: list[tuple[int, Any]] | None = None
     source = model = files.base_name(label)
@@ -169,6 +180,9 @@ def import_file(session: Session, *, project: Project | str, path: str | Path, f
     if predictions:
         _flush_predictions(session, project, label, model, predictions, batcher)
     batcher.flush()
+    if rules is not None:
+        job = rules.record(session, project=project, source=Path(label.replace("\\", "/")).name)
+        result.refused, result.quality_job_id = dict(job.reasons or {}), job.id
     if progress:
         progress(result.rows, total if total is not None else result.rows)
     return result

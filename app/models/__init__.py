@@ -4,6 +4,16 @@ from app.models.annotation import Annotation, AnnotationStatus, Approval, Approv
 from app.models.backend import Backend, BackendKind
 from app.models.backend_slot import BackendSlot
 from app.models.base import Base
+from app.models.curation import (
+    Ablation,
+    AblationStatus,
+    CurationScore,
+    Embedding,
+    LeakageFlag,
+    ScoreKind,
+    Subset,
+    SubsetMember,
+)
 from app.models.dataset import SourceDataset, SourceRecord
 from app.models.document import Document, Passage, PassageEmbedding
 from app.models.evaluation import (
@@ -22,11 +32,13 @@ from app.models.job import ItemStatus, Job, JobEvent, JobItem, JobStatus, Stored
 from app.models.project import DEFAULT_PROJECT_SETTINGS, Project
 from app.models.prompt_template import PromptTemplate, PromptTemplateVersion, TemplateType
 from app.models.system import WorkerPing
-from app.models.tuning import GenerationJob, GenerationStatus, RunEvent, RunState, TuningRun
+from app.models.tuning import RunEvent, RunState, TuningRun
 from app.models.user import ApiToken, Role, User
 
 __all__ = [
     "DEFAULT_PROJECT_SETTINGS",
+    "Ablation",
+    "AblationStatus",
     "Annotation",
     "AnnotationStatus",
     "ApiToken",
@@ -41,13 +53,13 @@ __all__ = [
     "CandidateOrigin",
     "ComparisonItem",
     "Construction",
+    "CurationScore",
     "Document",
+    "Embedding",
     "EvaluationAnswer",
     "EvaluationSet",
     "Export",
     "ExportStatus",
-    "GenerationJob",
-    "GenerationStatus",
     "HumanComparison",
     "HumanVerdict",
     "ImportJob",
@@ -59,6 +71,7 @@ __all__ = [
     "JobEvent",
     "JobItem",
     "JobStatus",
+    "LeakageFlag",
     "Passage",
     "PassageEmbedding",
     "Project",
@@ -67,10 +80,13 @@ __all__ = [
     "Role",
     "RunEvent",
     "RunState",
+    "ScoreKind",
     "SourceDataset",
     "SourceRecord",
     "Split",
     "StoredResponse",
+    "Subset",
+    "SubsetMember",
     "TemplateType",
     "TuningRun",
     "User",

@@ -12,8 +12,9 @@ from app.core.forms import inline_errors
 from app.core.queue import send_task
 from app.core.templating import render
 from app.generations.forms import parse_generate_form
-from app.generations.service import cancel_job, create_job, jobs_for_run, reap_generations
+from app.generations.service import cancel_job, create_job, describe, jobs_for_run
 from app.grounded.before_after import before_after
+from app.jobs.service import reap_jobs
 from app.tuning import artifacts, forms, relay, service
 from app.users.deps import AdminUser
 
@@ -23,7 +24,7 @@ router = APIRouter(include_in_schema=False)
 def _reap(session: SessionDep) -> None:
     # Opportunistic: a page that shows a run's state makes sure a dead worker's run (or generation job, which the
     # run page lists) is not shown as running.
-    runs, jobs = relay.reap(session), reap_generations(session)
+    runs, jobs = relay.reap(session), reap_jobs(session)
     if runs or jobs:
         session.expire_all()
 
@@ -73,7 +74,8 @@ def _run_ctx(session, user, run_id: int, **extra) -> dict:
     run = service.get_run(session, run_id=run_id)
     return {"user": user, "nav": "runs", "run": run, "artifacts": artifacts.list_artifacts(run),
             "evaluation": run_context(session, run) if run.state.value == "succeeded" else None,
-            "jobs": jobs_for_run(session, run_id=run.id), "grounded": before_after(session, run),
+            "jobs": [describe(session, j) for j in jobs_for_run(session, run_id=run.id)],
+            "grounded": before_after(session, run),
             "can_resume": run.state.value in ("failed", "cancelled") and service.has_checkpoint(run),
             "eval_skipped": service.eval_skipped(run), "gen_form": {}, "gen_errors": {}, **extra}
 
@@ -119,5 +121,5 @@ async def generate(request: Request, run_id: RowId, session: SessionDep, user: A
 
 @router.post("/runs/{run_id}/generations/{job_id}/cancel")
 def cancel_generation(run_id: RowId, job_id: RowId, session: SessionDep, user: AdminUser) -> Response:
-    cancel_job(session, job_id=job_id, run_id=run_id)
+    cancel_job(session, job_id=job_id, run_id=run_id, user=user)
     return RedirectResponse(f"/runs/{run_id}#generations", status_code=303)

@@ -1,7 +1,7 @@
 """Source datasets (raw records per task and source) and the template library with versions (issue 13)
 
 Revision ID: 0011_flan
-Revises: 0006_first_hour
+Revises: 0016_generations_as_jobs
 Create Date: 2026-12-04 16:12:52.067522
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0011_flan'
-down_revision: str | None = '0006_first_hour'
+down_revision: str | None = '0016_generations_as_jobs'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

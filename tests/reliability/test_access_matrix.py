@@ -86,6 +86,15 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("DELETE", "/api/v1/documents/{document_id}"): "admin",
     ("GET", "/projects/{slug}/documents"): "admin",
     ("POST", "/projects/{slug}/documents"): "admin",
+    # curation (issue 17): reviewers may read subsets and an ablation's table; starting and the pages are for admins
+    ("GET", "/api/v1/projects/{slug}/subsets"): "reviewer",
+    ("GET", "/api/v1/projects/{slug}/subsets/{name}"): "reviewer",
+    ("POST", "/api/v1/projects/{slug}/ablations"): "admin",
+    ("GET", "/api/v1/ablations/{ablation_id}"): "reviewer",
+    ("GET", "/projects/{slug}/curation"): "admin",
+    ("GET", "/projects/{slug}/ablations"): "admin",
+    ("POST", "/projects/{slug}/ablations"): "admin",
+    ("GET", "/ablations/{ablation_id}"): "admin",
     # Flan (issue 13): reviewers read datasets and templates; importing, writing, previewing, rendering are admins'
     ("POST", "/api/v1/projects/{slug}/datasets"): "admin",
     ("GET", "/api/v1/projects/{slug}/datasets"): "reviewer",
@@ -148,7 +157,7 @@ def world(world: World, db) -> Iterator[World]:
     routes answer for real (200 to whoever may call them) instead of 404 to everyone."""
     import shutil
 
-    from app.models import GenerationJob, GenerationStatus, RunState, TuningRun
+    from app.models import Job, JobStatus, RunState, TuningRun
     from app.tuning.spec import run_dir
     from tests.tuning.conftest import make_snapshot
 
@@ -163,8 +172,8 @@ def world(world: World, db) -> Iterator[World]:
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text(f'{{"r": 8, "note": "{RUN_MARKER}"}}')
     run.artifacts = [{"name": "adapter", "path": str(adapter), "size_bytes": 40}]
-    job = GenerationJob(project_id=world.project.id, run_id=run.id, base_model="/m", model_name=RUN_MARKER,
-                        status=GenerationStatus.succeeded)
+    job = Job(project_id=world.project.id, kind="answer", params={"backend": f"run-{run.id}"},
+              backends=[f"run-{run.id}"], state={"model": RUN_MARKER}, status=JobStatus.succeeded)
     db.add(job)
     db.commit()
     world.path_values.update(run_id=run.id, job_id=job.id, name="adapter")

@@ -88,6 +88,12 @@ def test_the_app_scores_with_it_and_ranks_a_projects_candidates(reward_run, tiny
                                     .order_by(Candidate.id)).all()
             assert cands[1].meta["reward"] > cands[0].meta["reward"] and cands[0].meta["reward_run"] == ids["run"]
             assert cands[0].score is None  # imported scores are never overwritten
+            # Curation sees the instruction's reward (its best response's): the page's reward column, rank_by reward.
+            from app.models import CurationScore
+
+            mark = session.scalar(select(CurationScore).where(CurationScore.instruction_id == ids["instruction"]))
+            assert (mark.kind, mark.source) == ("reward", f"run-{ids['run']}")
+            assert mark.score == round(cands[1].meta["reward"], 6)
     finally:
         reset_app_caches()
         _truncate_all(sqlite_url)

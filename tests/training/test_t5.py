@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -68,19 +67,6 @@ def test_lora_on_a_tiny_t5_and_the_loss_falls(tiny_t5: Path, tmp_path: Path) -> 
     config = json.loads((out / "run_config.json").read_text())
     assert config["resolved"]["template"] == "encoder-decoder (plain text)"
     assert config["resolved"]["trainer"] == "Seq2SeqTrainer"
-
-    # The tuned model generates, as a generation job runs it (merged weights; in this process).
-    from worker.training.config import GenerateSpec
-    from worker.training.events import Emitter
-    from worker.training.generate import generate
-
-    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"id": 1, "messages": [
-        {"role": "user", "content": "Question: what is 3 plus 4?"}]}])
-    spec = GenerateSpec(base_model=str(out / "merged"), prompts_file=str(prompts),
-                        output_file=str(tmp_path / "answers.jsonl"), temperature=0, max_new_tokens=4)
-    assert generate(spec, Emitter(stream=io.StringIO())) == 0
-    answer = json.loads((tmp_path / "answers.jsonl").read_text())
-    assert answer["id"] == 1 and len(answer["texts"]) == 1
 
     # The check before a run is queued knows where an encoder-decoder's loss is.
     from worker.training.validate import validate

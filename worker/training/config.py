@@ -144,30 +144,3 @@ class ScoreSpec:
     def from_file(cls, path: str | Path) -> ScoreSpec:
         """Read and validate a scoring spec file."""
         return read_json(path, cls)
-
-
-@dataclass
-class GenerateSpec:
-    """A generation job: sample n answers per prompt from a base model, optionally with an adapter."""
-
-    base_model: str = field(help="A local model directory or a hub id.", check=lambda v: bool(v.strip()),
-                            rule="must not be empty")
-    prompts_file: str = field(help="JSONL of {\"id\", \"messages\": [{\"role\", \"content\"}]}.")
-    output_file: str = field(help="Where to write JSONL of {\"id\", \"texts\": [...]}.")
-    adapter_dir: str | None = field(None, "A LoRA adapter directory to apply, or null for the base model.")
-    n: int = field(1, "Answers per prompt.", check=lambda v: 1 <= v <= 64, rule="must be between 1 and 64")
-    temperature: float = field(0.8, "Sampling temperature; 0 means greedy.", check=lambda v: 0 <= v <= 5,
-                               rule="must be between 0 and 5")
-    top_p: float = field(0.95, "Nucleus sampling mass.", check=lambda v: 0 < v <= 1,
-                         rule="must be above 0 and at most 1")
-    max_new_tokens: int = field(128, "Longest answer in tokens.", check=lambda v: 1 <= v <= 8192,
-                                rule="must be between 1 and 8192")
-    seed: int = field(0, "Random seed.", check=lambda v: v >= 0, rule="must not be negative")
-    model_name: str = field("", "A name for the model, recorded with the answers.")
-    batch_size: int = field(8, "Prompts generated together.", check=lambda v: 1 <= v <= 256,
-                            rule="must be between 1 and 256")
-
-    @classmethod
-    def from_file(cls, path: str | Path) -> GenerateSpec:
-        """Read and validate a generation spec file."""
-        return read_json(path, cls)

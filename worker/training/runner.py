@@ -185,6 +185,8 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
         return evaluation.greedy_answers(model, tokenizer, records, spec.eval.max_new_tokens, spec.template)
 
     loss_before = evaluation.eval_loss(trainer) if evaluate else None
+    example_losses = seq2seq.example_losses if prepared.seq2seq else evaluation.example_losses
+    losses_before = example_losses(trainer) if evaluate and spec.method == "sft" else None
     before = (pair_metrics(trainer.model, tokenizer, prepared.records, spec.template)
               if reward and is_main_process() else {})
     # Before train() the weights are the base model's, even when resuming: the checkpoint loads inside train().
@@ -205,9 +207,11 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
                          loss_after=loss_after)
     elif evaluate:
         loss_after = evaluation.eval_loss(trainer)
+        losses_after = example_losses(trainer) if spec.method == "sft" else None
         if is_main_process():
             tuned = answer(trainer.model, samples)
-            emitter.emit("eval", loss_before=loss_before, loss_after=loss_after, samples=[
+            emitter.emit("eval", loss_before=loss_before, loss_after=loss_after, losses_before=losses_before,
+                         losses_after=losses_after, samples=[
                 {"prompt": evaluation.user_prompt(r), "base": b, "tuned": t}
                 for r, b, t in zip(samples, base_answers, tuned, strict=True)])
     if spec.merge_weights and spec.lora.enabled and is_main_process():

@@ -92,3 +92,30 @@ def greedy_answers(model: Any, tokenizer: Any, records: list[dict[str, Any]], ma
     finally:
         model.train(was_training)
     return answers
+
+
+def example_losses(trainer: Any) -> list[float] | None:
+    """Mean target-token loss of each eval example, in eval-file order (as the decoder-only path reports them);
+    the decoder's logits line up with the labels, so nothing is shifted. None across several processes."""
+    import torch
+
+    if trainer.eval_dataset is None or trainer.args.world_size != 1:
+        return None
+    model = trainer.model
+    was_training = model.training
+    model.eval()
+    losses: list[float] = []
+    try:
+        with torch.no_grad():
+            for batch in trainer.get_eval_dataloader():
+                batch = trainer._prepare_inputs(batch)
+                labels = batch["labels"]
+                logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                               labels=labels).logits
+                token_loss = torch.nn.functional.cross_entropy(logits.float().transpose(1, 2), labels,
+                                                               ignore_index=-100, reduction="none")
+                counted = (labels != -100).sum(dim=1).clamp(min=1)
+                losses += ((token_loss * (labels != -100)).sum(dim=1) / counted).tolist()
+    finally:
+        model.train(was_training)
+    return [round(v, 6) for v in losses]
