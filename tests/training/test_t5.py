@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.training.conftest import ROOT, by_event, cli_env, run_cli, write_jsonl, write_spec
+from tests.training.conftest import ROOT, by_event, cli_env, run_cli, write_spec
 from tests.training.test_runs import check_events, lora_b_tensors
 from worker.training.config import Hyperparameters
 
