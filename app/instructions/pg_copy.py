@@ -13,8 +13,8 @@ from sqlalchemy import Connection
 from app.core.errors import Conflict
 
 INSTRUCTION_COLUMNS = ("id, project_id, external_id, instruction, input, system, history, split, source, "
-                       "metadata, status, content_hash, created_at, updated_at, import_job_id")
-CANDIDATE_COLUMNS = "instruction_id, text, model, score, origin, created_at, import_job_id"
+                       "metadata, status, content_hash, created_at, updated_at, import_job_id, construction")
+CANDIDATE_COLUMNS = "instruction_id, text, model, score, origin, created_at, import_job_id, construction"
 
 
 def _json(value: Any) -> str:
@@ -38,13 +38,13 @@ def insert_new(conn: Connection, project_id: int, batch: list[tuple[dict, str]],
                 for row_id, (r, h) in zip(ids, batch, strict=True):
                     copy.write_row((row_id, project_id, r["external_id"], r["instruction"], r["input"], r["system"],
                                     _json(r["history"]), r["split"], r["source"], _json(r["metadata"]), "pending",
-                                    h, stamp, stamp, import_job_id))
+                                    h, stamp, stamp, import_job_id, r.get("construction") or "human"))
             if any(r["candidates"] for r, _ in batch):
                 with cur.copy(f"COPY candidates ({CANDIDATE_COLUMNS}) FROM STDIN") as copy:
                     for row_id, (r, _h) in zip(ids, batch, strict=True):
                         for c in r["candidates"]:
                             copy.write_row((row_id, c["text"], c["model"], c["score"], c["origin"], stamp,
-                                            import_job_id))
+                                            import_job_id, c.get("construction") or "human"))
         except pg_errors.UniqueViolation as exc:
             raise Conflict("Another request created some of these instructions at the same time; "
                            "send the batch again.") from exc

@@ -18,6 +18,8 @@ MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 8
 MAX_HISTORY_TURNS = 200
 Label = Annotated[str, StringConstraints(max_length=200)]
+# How a record was made (app.models.Construction); pushed or imported without one, it is human-made.
+ConstructionName = Literal["human", "template", "distilled", "self-generated"]
 
 
 def _metadata_ok(value: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +67,7 @@ def item_types(max_text: int, max_candidates: int, importing: bool) -> dict[str,
         text: plain_text  # type: ignore[valid-type]
         model: NotRequired[Label]
         score: NotRequired[float | None]
+        construction: NotRequired[ConstructionName]
 
     class ImportCandidate(CandidateIn):
         origin: NotRequired[Literal["imported", "reference"]]
@@ -79,6 +82,7 @@ def item_types(max_text: int, max_candidates: int, importing: bool) -> dict[str,
         split: NotRequired[Literal["train", "eval", "holdout"]]
         source: NotRequired[Label]
         metadata: NotRequired[Metadata]
+        construction: NotRequired[ConstructionName]
         candidates: NotRequired[
             Annotated[list[ImportCandidate if importing else CandidateIn], Field(max_length=max_candidates)]
         ]
@@ -112,6 +116,9 @@ class CandidateOut(BaseModel):
     score: float | None
     origin: str
     created_at: UtcDatetime
+    construction: str | None = Field(None, description="How it was made (hidden from annotators, like the model).")
+    job_id: int | None = Field(None, description="The job that made it, if one did.")
+    backend: str = Field("", description="The backend that wrote it, if a job asked one.")
 
 
 class AnnotationOut(BaseModel):
@@ -148,6 +155,10 @@ class InstructionSummary(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     evaluation_only: bool = Field(False, description="Kept for evaluation: never in a training export.")
+    construction: str = Field("human", description="How it was made: human, template, distilled, self-generated.")
+    job_id: int | None = Field(None, description="The job that made it, if one did.")
+    backend: str = Field("", description="The backend that wrote it, if a job asked one.")
+    model: str = Field("", description="The model that wrote it, if a job asked one.")
 
 
 class InstructionOut(InstructionSummary):

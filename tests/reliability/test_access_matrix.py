@@ -95,6 +95,28 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("GET", "/projects/{slug}/ablations"): "admin",
     ("POST", "/projects/{slug}/ablations"): "admin",
     ("GET", "/ablations/{ablation_id}"): "admin",
+    # evaluation (issue 15): reviewers read sets, benchmarks, comparisons and rounds; admins create and run them;
+    # every user judges the pairs they are given (whose verdict it is, the service checks)
+    ("GET", "/api/v1/projects/{slug}/evaluation-sets"): "reviewer",
+    ("GET", "/api/v1/projects/{slug}/evaluation-sets/{name}"): "reviewer",
+    ("POST", "/api/v1/projects/{slug}/evaluation-sets"): "admin",
+    ("GET", "/api/v1/projects/{slug}/benchmarks"): "reviewer",
+    ("POST", "/api/v1/projects/{slug}/benchmarks"): "admin",
+    ("POST", "/api/v1/projects/{slug}/comparisons"): "admin",
+    ("GET", "/api/v1/comparisons/{comparison_id}"): "reviewer",
+    ("GET", "/api/v1/projects/{slug}/rounds"): "reviewer",
+    ("GET", "/comparisons/{comparison_id}/annotate"): "user",
+    ("POST", "/verdicts/{verdict_id}/submit"): "user",
+    ("POST", "/verdicts/{verdict_id}/skip"): "user",
+    ("GET", "/projects/{slug}/evaluation"): "admin",
+    ("GET", "/projects/{slug}/rounds"): "admin",
+    ("POST", "/projects/{slug}/comparisons"): "admin",
+    # self-instruct (issue 12): annotators flip the classification flag of what they annotate; reviewers mark
+    # evaluation-only data; the rounds report is an admin's
+    ("PUT", "/api/v1/instructions/{instruction_id}/classification"): "user",
+    ("POST", "/instructions/{instruction_id}/classification"): "user",
+    ("POST", "/api/v1/projects/{slug}/instructions/evaluation-only"): "reviewer",
+    ("GET", "/projects/{slug}/self-instruct/report"): "admin",
     # Flan (issue 13): reviewers read datasets and templates; importing, writing, previewing, rendering are admins'
     ("POST", "/api/v1/projects/{slug}/datasets"): "admin",
     ("GET", "/api/v1/projects/{slug}/datasets"): "reviewer",
@@ -139,6 +161,7 @@ PREFIX_RULES: list[tuple[str | None, str, Level]] = [
     ("POST", "/api/v1/projects/{slug}/jobs", "admin"),
     ("POST", "/api/v1/jobs", "admin"),
     (None, "/jobs", "admin"),
+    (None, "/api/v1/backends", "admin"),
     (None, "/documents", "admin"),
     (None, "/api/v1/exports", "admin"),
     (None, "/api/v1/users", "admin"),
