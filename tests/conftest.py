@@ -253,8 +253,11 @@ def redis_broker_url() -> str:
     problem = _redis_available()
     if problem:
         unavailable("Redis", problem)
-    # A database of its own per session, so parallel test sessions never take each other's tasks.
-    return f"{REDIS_HOST_URL}/{secrets.randbelow(14) + 1}"
+    # A database of its own per session, so parallel test sessions never take each other's tasks: under xdist
+    # one per worker (gw0 → 1, gw1 → 2, ...), never shared; a lone session picks one at random.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) % 14 + 1 if worker.startswith("gw") and worker[2:].isdigit() else secrets.randbelow(14) + 1
+    return f"{REDIS_HOST_URL}/{index}"
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Images on instructions, corrections of earlier assistant turns, and an approval's corrected turns (issue 16)
 
 Revision ID: 0015_images
-Revises: 0016_generations_as_jobs
+Revises: 0011_flan
 Create Date: 2026-12-04 18:00:00
 """
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0015_images'
-down_revision: str | None = '0016_generations_as_jobs'
+down_revision: str | None = '0011_flan'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
