@@ -17,6 +17,7 @@ from worker.training.errors import ConfigError, DataError
 from worker.training.events import Emitter, is_main_process, log
 from worker.training.modeling import load_model, load_tokenizer, lora_config, use_bf16
 from worker.training.render import full_texts, to_dataset, uses_chat
+from worker.training.speed import announce, apply_to_model, compile_layers, plan
 from worker.training.trainers import build_trainer, training_args
 
 CHECKPOINT_DIR = re.compile(r"checkpoint-(\d+)")
@@ -123,13 +124,17 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
         records, max_length = _drop_long(records, tokenizer, hp.max_length, spec.template), None
     bf16 = use_bf16(hp.bf16)
     model = load_model(spec, bf16)
-    args = training_args(spec, bf16=bf16, max_length=max_length)
+    speed = plan(spec, model)
+    apply_to_model(model, speed)
+    args = training_args(spec, bf16=bf16, max_length=max_length, overrides=speed.trainer_overrides())
     callback = EventCallback(emitter, stop_file=spec.stop_file, num_samples=len(records), resumed_from=resume)
     trainer = build_trainer(
         spec, model=model, tokenizer=tokenizer, args=args,
         train_dataset=to_dataset(records, spec.method, tokenizer, spec.template),
         eval_dataset=to_dataset(eval_records, spec.method, tokenizer, spec.template) if eval_records else None,
         peft_config=lora_config(spec.lora), callbacks=[callback])
+    compile_layers(trainer.model, speed)
+    announce(trainer, emitter, speed)
     if len(trainer.train_dataset) == 0:
         # TRL drops samples whose prompt alone fills max_length: nothing would be left to learn from.
         raise DataError(f"no sample of {spec.train_file} has a response token within max_length "
@@ -139,7 +144,7 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
         _write_config(spec, config_path, {"bf16": bf16, "checkpoint": resume, "max_length": max_length,
                                           "template": "chat" if uses_chat(tokenizer, spec.template) else
                                           ("alpaca-original" if spec.template == "alpaca" else "alpaca"),
-                                          "trainer": type(trainer).__name__,
+                                          "trainer": type(trainer).__name__, "speed": speed.describe(),
                                           "world_size": trainer.args.world_size})
     return Prepared(trainer, tokenizer, callback, records, eval_records, resume, config_path)
 
