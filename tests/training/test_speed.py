@@ -5,6 +5,7 @@ Each switch must leave the results alone: the same loss curve on the same seed w
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -121,7 +122,7 @@ def test_packed_training_gives_the_same_loss_curve_with_varlen_attention_and_wit
     assert [e["event"] for e in events[:2]] == ["started", "speed"] and events[1]["packed_attention"] == "varlen-sdpa"
     assert masked_config["resolved"]["speed"]["packed_attention"] == "mask"
     # The varlen-trained model still evaluates (padding-free eval batches) and generates (padded, with a cache).
-    evaluation = [e for e in events if e["event"] == "eval"][0]
+    evaluation = next(e for e in events if e["event"] == "eval")
     assert evaluation["loss_after"] < evaluation["loss_before"]
     assert all(isinstance(s["tuned"], str) for s in evaluation["samples"])
 
@@ -177,7 +178,7 @@ def test_speed_settings_are_checked_and_an_unavailable_switch_falls_back_with_it
     base = {"base_model": str(tiny_model), "output_dir": str(tmp_path), "train_file": "x.jsonl"}
     with pytest.raises(ConfigError, match=r"'speed.micro_batch' must be \"auto\", \"off\" or a positive number"):
         load(RunSpec, {**base, "speed": {"micro_batch": 0}})
-    with pytest.raises(ConfigError, match="'speed.liger_kernel' must be one of"):
+    with pytest.raises(ConfigError, match=r"'speed\.liger_kernel' must be one of"):
         load(RunSpec, {**base, "speed": {"liger_kernel": "yes"}})
     spec = load(RunSpec, {**base, "speed": {"liger_kernel": "on", "torch_compile": "off", "micro_batch": "auto"},
                           "hyperparameters": {"per_device_train_batch_size": 2, "gradient_accumulation_steps": 4,
@@ -193,5 +194,79 @@ def test_speed_settings_are_checked_and_an_unavailable_switch_falls_back_with_it
     gpu = plan(spec, model, cuda=True, free_bytes=8 * GIB)
     assert (gpu.micro_batch, gpu.gradient_accumulation_steps) == (8, 1)
     assert gpu.planned_memory_gib is not None and gpu.planned_memory_gib < 0.8 * 8
-    with pytest.raises(ConfigError, match="'speed.micro_batch': micro_batch 3 does not divide"):
+    with pytest.raises(ConfigError, match=r"'speed\.micro_batch': micro_batch 3 does not divide"):
         plan(load(RunSpec, {**base, "speed": {"micro_batch": 3}}), model, cuda=False)
+
+
+def _reference_varlen(query, key, value, cu_q, cu_k, max_q, max_k, *, causal: bool, scale: float | None,
+                      gqa: bool):
+    """torch's varlen_attn semantics, [T, H, D] in and out, computed per sample with SDPA (for CPU tests)."""
+    import torch
+
+    if key.shape[1] != query.shape[1] and not gqa:
+        raise ValueError("Expect query and key/value to have the same number of heads")
+    bounds = cu_q.tolist()
+    parts = [torch.nn.functional.scaled_dot_product_attention(
+        query[s:e].transpose(0, 1), key[s:e].transpose(0, 1), value[s:e].transpose(0, 1), is_causal=causal,
+        scale=scale, enable_gqa=gqa).transpose(0, 1) for s, e in itertools.pairwise(bounds)]
+    return torch.cat(parts)
+
+
+def _torch_2_10_varlen(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, is_causal=False, return_aux=None):
+    return _reference_varlen(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, causal=is_causal, scale=None,
+                             gqa=False)
+
+
+def _torch_2_11_varlen(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, return_aux=None, scale=None,
+                       window_size=(-1, -1)):
+    return _reference_varlen(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, causal=window_size == (-1, 0),
+                             scale=scale, gqa=False)
+
+
+def _torch_2_12_varlen(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, *, return_aux=None, scale=None,
+                       window_size=(-1, -1), enable_gqa=False, seqused_k=None, block_table=None, num_splits=None):
+    return _reference_varlen(query, key, value, cu_seq_q, cu_seq_k, max_q, max_k, causal=window_size == (-1, 0),
+                             scale=scale, gqa=enable_gqa)
+
+
+@pytest.mark.parametrize("varlen", [_torch_2_10_varlen, _torch_2_11_varlen, _torch_2_12_varlen])
+def test_the_fused_call_adapts_to_each_torch_varlen_api(varlen, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The GPU kernel's Python API changed between torch releases (is_causal became window_size; scale and
+    enable_gqa came later): each version is called so that it computes the same causal, scaled, grouped-query
+    attention. Checked here against stand-ins with each version's signature and documented semantics, and on a GPU
+    by the self-test every run does before using the kernel."""
+    import inspect
+
+    import torch
+
+    from worker.training import packed_attention
+
+    monkeypatch.setattr(packed_attention, "_varlen", lambda: (varlen, frozenset(inspect.signature(varlen).parameters)))
+    generator = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(16, heads, 32, generator=generator) for heads in (4, 2, 2))
+    cu = torch.tensor([0, 5, 16], dtype=torch.int32)
+    got = packed_attention._fused(q, k, v, cu, cu, 11, 11, scaling=0.2)
+    expected = packed_attention._per_sample(*(t.transpose(0, 1)[None] for t in (q, k, v)), [0, 5, 16], 0.2, 0.0)
+    assert torch.allclose(got, expected[0], atol=1e-5)
+    assert packed_attention._self_test("cpu", torch.float32) is None  # the run's self-test passes with it too
+
+
+def test_a_liger_patch_that_changes_the_model_fails_its_self_test_and_is_undone() -> None:
+    import torch
+    from transformers import LlamaConfig
+    from transformers.models.llama import modeling_llama
+
+    from worker.training import liger
+
+    config = LlamaConfig()
+    assert liger.self_test(config, device="cpu", patch=lambda model: None) is None
+    original = modeling_llama.apply_rotary_pos_emb
+
+    def broken(model: object) -> None:  # what a kernel with a wrong rotary embedding would do
+        modeling_llama.apply_rotary_pos_emb = lambda q, k, cos, sin, *a, **kw: (q * 0, k * 0)
+
+    problem = liger.self_test(config, device="cpu", patch=broken)
+    assert problem is not None and "differs from the model's" in problem
+    assert modeling_llama.apply_rotary_pos_emb is original  # the module is as transformers made it
+    assert liger.problem(False, config) == "Liger Kernel's Triton kernels need a CUDA GPU"
+    assert torch.cuda.is_available() or "liger-kernel" in (liger.problem(True, config) or "")

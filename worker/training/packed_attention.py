@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import itertools
 from functools import lru_cache
 from typing import Any
 
@@ -42,6 +43,29 @@ def _fused_kernel_problem(device: str, dtype: torch.dtype) -> str | None:
     major, _minor = torch.cuda.get_device_capability(torch.device(device))
     if major < 8:
         return "FlashAttention needs an Ampere or newer GPU (compute capability 8.0) (per-sample SDPA is used instead)"
+    return _self_test(device, dtype)
+
+
+def _self_test(device: str, dtype: torch.dtype) -> str | None:
+    """Two samples with grouped-query heads through varlen_attn, forward and backward, against per-sample SDPA:
+    catches a torch whose varlen API or kernels behave differently from what this module expects."""
+    try:
+        generator = torch.Generator(device=device).manual_seed(0)
+        lengths, heads, kv_heads, dim = [5, 11], 4, 2, 64
+        total = sum(lengths)
+        q = torch.randn(total, heads, dim, device=device, dtype=dtype, generator=generator, requires_grad=True)
+        k = torch.randn(total, kv_heads, dim, device=device, dtype=dtype, generator=generator)
+        v = torch.randn(total, kv_heads, dim, device=device, dtype=dtype, generator=generator)
+        cu = torch.tensor([0, 5, total], dtype=torch.int32, device=device)
+        got = _fused(q, k, v, cu, cu, max(lengths), max(lengths), dim**-0.5)
+        got.float().sum().backward()
+        expected = _per_sample(*(t.detach().float().transpose(0, 1)[None] for t in (q, k, v)), [0, 5, total],
+                               dim**-0.5, 0.0)[0]
+        error = float((got.detach().float() - expected).abs().max())
+    except Exception as exc:
+        return f"varlen_attn failed its self-test ({type(exc).__name__}: {str(exc)[:200]}) (per-sample SDPA is used)"
+    if error > 0.05 or q.grad is None or not bool(torch.isfinite(q.grad).all()):
+        return f"varlen_attn disagreed with SDPA in its self-test (max error {error:.3g}) (per-sample SDPA is used)"
     return None
 
 
@@ -83,7 +107,7 @@ def _per_sample(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, bou
     gqa = query.shape[1] != key.shape[1]
     parts = [torch.nn.functional.scaled_dot_product_attention(
         query[:, :, start:end], key[:, :, start:end], value[:, :, start:end], is_causal=True, scale=scaling,
-        dropout_p=dropout, enable_gqa=gqa) for start, end in zip(bounds[:-1], bounds[1:], strict=True) if end > start]
+        dropout_p=dropout, enable_gqa=gqa) for start, end in itertools.pairwise(bounds) if end > start]
     return torch.cat(parts, dim=2).transpose(1, 2).contiguous()
 
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-from dataclasses import asdict, dataclass, field as dataclass_field
+from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from worker.training import micro_batch as mb
@@ -107,21 +108,6 @@ def attention_choice(setting: str, *, packs: bool, decoder_only: bool, device: s
     return "varlen-sdpa" if problem else "varlen-flash"
 
 
-def liger_problem(cuda: bool, model_type: str) -> str | None:
-    """Why Liger Kernel cannot patch this model here, or None."""
-    if not cuda:
-        return "Liger Kernel's Triton kernels need a CUDA GPU"
-    if importlib.util.find_spec("liger_kernel") is None:
-        return "the liger-kernel package is not installed (pip install 'tuneloop[gpu]')"
-    try:
-        from liger_kernel.transformers.monkey_patch import MODEL_TYPE_TO_APPLY_LIGER_FN
-    except Exception as exc:  # a broken install (no triton, a mismatched transformers) is a fallback, not a failure
-        return f"liger-kernel does not import here ({type(exc).__name__}: {exc})"
-    if model_type not in MODEL_TYPE_TO_APPLY_LIGER_FN:
-        return f"Liger Kernel has no kernels for model type '{model_type}'"
-    return None
-
-
 def compile_problem(cuda: bool) -> str | None:
     """Why torch.compile cannot run here, or None."""
     if cuda:
@@ -154,7 +140,10 @@ def plan(spec: Any, model: Any, *, free_bytes: int | None = None, cuda: bool | N
     attention = attention_choice(speed.packed_attention, packs=packs, device=device, dtype=model.dtype,
                                  decoder_only=not getattr(model.config, "is_encoder_decoder", False),
                                  reasons=reasons)
-    liger = _resolve(speed.liger_kernel, default=True, problem=liger_problem(cuda, model.config.model_type),
+    from worker.training import liger as liger_kernel
+
+    liger_problem = liger_kernel.problem(cuda, model.config) if speed.liger_kernel != "off" else None
+    liger = _resolve(speed.liger_kernel, default=True, problem=liger_problem,
                      name="liger_kernel", reasons=reasons,
                      why_default="Liger Kernel's RMSNorm, SwiGLU and RoPE on this CUDA GPU")
     compiled = _resolve(speed.torch_compile, default=False, problem=compile_problem(cuda), name="torch_compile",
@@ -187,11 +176,9 @@ def apply_to_model(model: Any, speed: SpeedPlan) -> None:
 
         model.set_attn_implementation(packed_attention.register())
     if speed.liger_kernel:
-        from liger_kernel.transformers import _apply_liger_kernel_to_instance
+        from worker.training import liger
 
-        # Not the fused linear cross-entropy: it replaces model.forward, where TRL puts its own chunked LM head.
-        _apply_liger_kernel_to_instance(model=model, rope=True, rms_norm=True, swiglu=True, cross_entropy=False,
-                                        fused_linear_cross_entropy=False)
+        liger.apply(model)
 
 
 def compile_layers(model: Any, speed: SpeedPlan) -> int:
@@ -200,6 +187,8 @@ def compile_layers(model: Any, speed: SpeedPlan) -> int:
         return 0
     import torch
 
+    # A graph dynamo cannot compile runs eagerly (with a warning) instead of failing the run.
+    torch._dynamo.config.suppress_errors = True
     blocks = [m for m in model.modules() if type(m).__name__.endswith("DecoderLayer")]
     for block in blocks:
         # Dynamic shapes: a packed batch's length changes every step; in place, so saving and PEFT see no wrapper.
