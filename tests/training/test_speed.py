@@ -168,7 +168,7 @@ def test_the_micro_batch_is_chosen_from_free_memory() -> None:
 
 
 def test_speed_settings_are_checked_and_an_unavailable_switch_falls_back_with_its_reason(
-        tiny_model: Path, tmp_path: Path) -> None:
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from worker.training.config import RunSpec
     from worker.training.errors import ConfigError
     from worker.training.modeling import load_model
@@ -196,6 +196,11 @@ def test_speed_settings_are_checked_and_an_unavailable_switch_falls_back_with_it
     assert gpu.planned_memory_gib is not None and gpu.planned_memory_gib < 0.8 * 8
     with pytest.raises(ConfigError, match=r"'speed\.micro_batch': micro_batch 3 does not divide"):
         plan(load(RunSpec, {**base, "speed": {"micro_batch": 3}}), model, cuda=False)
+    # Several processes keep the spec's split: their GPUs' free memory need not agree, their batches must.
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    ranks = plan(spec, model, cuda=True, free_bytes=8 * GIB)
+    assert (ranks.micro_batch, ranks.gradient_accumulation_steps) == (2, 4)
+    assert ranks.reasons["micro_batch"].startswith("several processes")
 
 
 def _reference_varlen(query, key, value, cu_q, cu_k, max_q, max_k, *, causal: bool, scale: float | None,

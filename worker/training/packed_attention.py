@@ -29,7 +29,7 @@ NAME = "tuneloop_varlen"
 
 def fused_kernel_problem(device: torch.device | str, dtype: torch.dtype) -> str | None:
     """Why PyTorch's variable-length FlashAttention cannot run here, or None when it can."""
-    return _fused_kernel_problem(str(device), dtype)
+    return _fused_kernel_problem(torch.device(device).type, dtype)  # the run's plan and every layer share one answer
 
 
 @lru_cache(maxsize=16)  # asked in every layer of every forward pass

@@ -151,16 +151,23 @@ def plan(spec: Any, model: Any, *, free_bytes: int | None = None, cuda: bool | N
                                                      "tuning runs (set \"on\" to compile each decoder layer)")
     shape = mb.shape_of(model.config, sum(p.numel() for p in model.parameters()), model.dtype.itemsize)
     rank = spec.lora.r if spec.lora.enabled else None
-    per_row = hp.max_length * mb.activation_bytes_per_token(shape, lora=rank is not None)
+    # A DPO or KTO row is two sequences through the model (chosen and rejected; the answer and its KL pair).
+    sequences = 1 if spec.method == "sft" else 2
+    per_row = sequences * hp.max_length * mb.activation_bytes_per_token(shape, lora=rank is not None)
     free = free_bytes if free_bytes is not None else (free_cuda_memory() if cuda else None)
+    setting = speed.micro_batch
+    if setting == "auto" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Every rank must split the batch alike, and their free memory need not agree: keep the spec's split.
+        setting = "off"
     try:
-        choice = mb.choose(speed.micro_batch, per_device=hp.per_device_train_batch_size,
+        choice = mb.choose(setting, per_device=hp.per_device_train_batch_size,
                            accumulation=hp.gradient_accumulation_steps, free_bytes=free,
                            fixed=mb.fixed_bytes(shape, lora_rank=rank), per_row=per_row,
                            fraction=speed.memory_fraction)
     except ValueError as exc:
         raise ConfigError(f"field 'speed.micro_batch': {exc}") from exc
-    reasons["micro_batch"] = choice.reason
+    reasons["micro_batch"] = (choice.reason if setting == speed.micro_batch else
+                              "several processes: per_device_train_batch_size as given, so every rank splits alike")
     result = SpeedPlan(packed_attention=attention, liger_kernel=liger, torch_compile=compiled,
                        micro_batch=choice.micro_batch, gradient_accumulation_steps=choice.gradient_accumulation_steps,
                        reasons=reasons,
