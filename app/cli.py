@@ -1,4 +1,4 @@
-"""The `tuneloop` command: serve, worker, migrate, user, token, import, model."""
+"""The `tuneloop` command: serve, worker, migrate, user, token, import, export, model, backend."""
 
 from __future__ import annotations
 
@@ -246,6 +246,24 @@ def _register_documents() -> None:
 
 
 _register_documents()
+
+
+def _register_evaluation() -> None:
+    from app.evaluation.cli import evaluation_cli
+
+    cli.add_typer(evaluation_cli, name="evaluation-set")
+
+
+_register_evaluation()
+
+
+def _register_backend() -> None:
+    from app.backends.cli import backend_cli  # cheap: the service is imported inside each command
+
+    cli.add_typer(backend_cli, name="backend")
+
+
+_register_backend()
 
 
 def main() -> None:

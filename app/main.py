@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -30,6 +30,7 @@ ROUTER_MODULES = [
     "app.users.routes",
     "app.annotation.api",
     "app.annotation.routes",
+    "app.annotation.pairwise_routes",
     "app.review.api",
     "app.review.routes",
     "app.admin.routes",
@@ -44,6 +45,13 @@ ROUTER_MODULES = [
     "app.serving.routes",
     "app.documents.routes",
     "app.documents.pages",
+    "app.evaluation.routes",
+    "app.evaluation.pages",
+    "app.backends.routes",
+    "app.backends.pages",
+    "app.curation.routes",
+    "app.curation.pages",
+    "app.curation.ablation_pages",
 ]
 
 
@@ -77,6 +85,12 @@ def create_app() -> FastAPI:
 
     for router in _routers():
         app.include_router(router)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> FileResponse:
+        # Browsers ask for it on every site (and for JSON pages, which carry no <link rel="icon">).
+        return FileResponse(STATIC_DIR / "favicon.svg", media_type="image/svg+xml",
+                            headers={"Cache-Control": "public, max-age=86400"})
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     secret = settings.resolved_secret_key()

@@ -8,7 +8,8 @@ import json
 import sys
 import time
 
-PARTS = ["ingest", "annotation", "export", "tuning", "jobs", "generation", "documents", "novelty"]
+PARTS = ["ingest", "annotation", "export", "tuning", "jobs", "generation", "documents", "novelty", "limiter",
+         "curation"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -253,8 +253,11 @@ def redis_broker_url() -> str:
     problem = _redis_available()
     if problem:
         unavailable("Redis", problem)
-    # A database of its own per session, so parallel test sessions never take each other's tasks.
-    return f"{REDIS_HOST_URL}/{secrets.randbelow(14) + 1}"
+    # A database of its own per session, so parallel test sessions never take each other's tasks: under xdist
+    # one per worker (gw0 → 1, gw1 → 2, ...), never shared; a lone session picks one at random.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) % 14 + 1 if worker.startswith("gw") and worker[2:].isdigit() else secrets.randbelow(14) + 1
+    return f"{REDIS_HOST_URL}/{index}"
 
 
 @pytest.fixture(scope="session")
@@ -268,10 +271,11 @@ def broker_url(request) -> str:
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], queues: str, pool: str) -> None:
+    def __init__(self, env: dict[str, str], queues: str, pool: str, concurrency: int = 1) -> None:
         self.log = _TMP / f"worker-{secrets.token_hex(3)}.log"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker", "--queues", queues, "--pool", pool, "--concurrency", "1",
+            [sys.executable, "-m", "app.cli", "worker", "--queues", queues, "--pool", pool, "--concurrency",
+             str(concurrency),
              "--loglevel", "info"],
             env=env, cwd=ROOT, stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
         )
@@ -296,10 +300,10 @@ def start_worker(live: str, broker_url: str, monkeypatch):
     reset_app_caches()
     started: list[WorkerProcess] = []
 
-    def _start(queues: str = "default,training", pool: str = "solo") -> WorkerProcess:
+    def _start(queues: str = "default,training", pool: str = "solo", concurrency: int = 1) -> WorkerProcess:
         env = {**os.environ, "TUNELOOP_DATABASE_URL": live, "TUNELOOP_BROKER_URL": broker_url,
                "PYTHONUNBUFFERED": "1"}
-        worker = WorkerProcess(env, queues, pool)
+        worker = WorkerProcess(env, queues, pool, concurrency)
         started.append(worker)
         return worker
 
@@ -325,6 +329,16 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: s
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:g} s waiting for {message}")
+
+
+@pytest.fixture(scope="session")
+def model_server(database_url):
+    """A real model server on the session's test database, started once per database."""
+    from tests.support.model_server import ModelServer
+
+    server = ModelServer(database_url)
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

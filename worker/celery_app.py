@@ -11,8 +11,8 @@ from celery.signals import worker_init, worker_process_init
 
 from app.core.queue import get_celery
 
-TASK_MODULES = ["worker.tasks.system", "worker.tasks.exports", "worker.tasks.tuning", "worker.tasks.generations",
-                "worker.tasks.imports", "worker.tasks.jobs", "worker.tasks.documents"]
+TASK_MODULES = ["worker.tasks.system", "worker.tasks.exports", "worker.tasks.tuning", "worker.tasks.imports",
+                "worker.tasks.jobs", "worker.tasks.documents", "worker.tasks.ablations"]
 
 celery_app = get_celery()
 celery_app.conf.include = TASK_MODULES

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from app.core.errors import AppError
+from app.core.forms import plain_message
 
 
 def field_errors(exc: ValidationError | AppError) -> dict[str, str]:
@@ -20,8 +21,7 @@ def field_errors(exc: ValidationError | AppError) -> dict[str, str]:
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
         name = loc[-1] if loc else "form"
-        message = err.get("msg", "invalid").removeprefix("Value error, ")
-        errors.setdefault(name, message)
+        errors.setdefault(name, plain_message(err))
     return errors
 
 

@@ -8,7 +8,9 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
 from app.admin import imports_service as service
+from app.admin import undo_import
 from app.admin.forms import field_errors
+from app.core.bounds import RowId
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.templating import is_htmx, render
@@ -26,8 +28,9 @@ def _page(request: Request, session, user, *, errors=None, form=None, status_cod
 
 
 @router.get("")
-def imports_page(request: Request, session: SessionDep, user: AdminUser) -> Response:
-    return _page(request, session, user)
+def imports_page(request: Request, session: SessionDep, user: AdminUser, project: str = "") -> Response:
+    """The imports page; `?project=SLUG` (the link from a new project) chooses that project in the form."""
+    return _page(request, session, user, form={"project": project[:100]})
 
 
 @router.post("")
@@ -52,8 +55,15 @@ def import_start(request: Request, session: SessionDep, user: AdminUser,
 
 
 @router.get("/{job_id}")
-def import_job(request: Request, job_id: int, session: SessionDep, user: AdminUser) -> Response:
-    job, done, total = service.job_view(session, job_id=job_id)
+def import_job(request: Request, job_id: RowId, session: SessionDep, user: AdminUser, done: str = "") -> Response:
+    job, rows_done, total = service.job_view(session, job_id=job_id)
     live = job.status in (ImportStatus.queued, ImportStatus.running)
-    ctx = {"user": user, "nav": "admin", "section": "imports", "job": job, "live": live, "done": done, "total": total}
+    ctx = {"user": user, "nav": "admin", "section": "imports", "job": job, "live": live, "done": rows_done,
+           "total": total, "undo": undo_import.undo_plan(session, job=job), "message": done}
     return render(request, "admin/import_job.html", ctx, block="job")
+
+
+@router.post("/{job_id}/undo")
+def import_undo(job_id: RowId, session: SessionDep, user: AdminUser) -> Response:
+    undo_import.undo_import(session, job_id=job_id)
+    return RedirectResponse(f"/admin/imports/{job_id}?done=undone", status_code=303)

@@ -50,7 +50,8 @@ def resolve_server_path(raw: str) -> Path:
     if path != root and root not in path.parents:
         raise ValidationFailed(f"The path must lie under {root}.", details=[{"field": "server_path"}])
     if not path.is_file():
-        raise ValidationFailed(f"No file at {path}.", details=[{"field": "server_path"}])
+        raise ValidationFailed(f"There is no file '{raw.strip()}' in the imports folder.",
+                               details=[{"field": "server_path"}])
     return path
 
 

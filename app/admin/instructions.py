@@ -11,9 +11,10 @@ from fastapi.responses import RedirectResponse, Response
 from app.admin import instructions_service as service
 from app.admin.instructions_service import BrowseFilters
 from app.annotation.schemas import FLAGS
+from app.core.bounds import MAX_ID, Id
 from app.core.db import SessionDep
 from app.core.errors import AppError
-from app.core.templating import render
+from app.core.templating import is_htmx, render
 from app.models import InstructionStatus, Split
 from app.users.deps import AdminUser
 
@@ -28,6 +29,8 @@ DONE = {"set_split": "Split changed for {n} instruction(s).", "delete": "Deleted
 def _page(request, session, user, filters: BrowseFilters, after: int | None, *, errors=None, done="",
           status_code=200) -> Response:
     page = service.browse(session, filters=filters, after=after)
+    if filters.errors and status_code == 200 and not is_htmx(request):
+        status_code = 422  # a filter that cannot apply; HTMX swaps only 2xx, so there the inline error says it
     ctx = {"user": user, "nav": "admin", "section": "instructions", "page": page, "args": filters.as_args(),
            "errors": {**filters.errors, **(errors or {})}, "done": done, "flags": FLAGS,
            "statuses": [s.value for s in InstructionStatus], "splits": [s.value for s in Split], "after": after}
@@ -41,7 +44,8 @@ def browse(request: Request, session: SessionDep, user: AdminUser, project: str 
     filters = BrowseFilters(project=project, status=status, split=split, source=source, flag=flag,
                             annotator=annotator, q=q[:500])
     message = DONE.get(done.split(":")[0], "").format(n=done.split(":")[-1]) if done else ""
-    return _page(request, session, user, filters, int(after) if after.isdigit() else None, done=message)
+    cursor = int(after) if after.isdigit() and int(after) <= MAX_ID else None
+    return _page(request, session, user, filters, cursor, done=message)
 
 
 @router.post("/evaluation-only")
@@ -67,7 +71,8 @@ def evaluation_only(request: Request, session: SessionDep, user: AdminUser,
 
 @router.post("/bulk")
 def bulk(request: Request, session: SessionDep, user: AdminUser, action: Annotated[str, Form(max_length=20)] = "",
-         ids: Annotated[list[int] | None, Form()] = None, split: Annotated[str, Form(max_length=10)] = "",
+         ids: Annotated[list[Id] | None, Form(max_length=10_000)] = None,
+         split: Annotated[str, Form(max_length=10)] = "",
          back: Annotated[str, Form(max_length=2000)] = "") -> Response:
     try:
         n = service.bulk_action(session, ids=ids or [], action=action, split=split, by=user)

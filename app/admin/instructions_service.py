@@ -8,6 +8,7 @@ from sqlalchemy import String, cast, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.annotation.schemas import FLAGS
+from app.core.bounds import MAX_ID
 from app.core.errors import ValidationFailed
 from app.instructions import service as instructions
 from app.instructions.schemas import InstructionPatch
@@ -84,7 +85,7 @@ def browse(session: Session, *, filters: BrowseFilters, after: int | None = None
         stmt = stmt.where(exists().where(Annotation.instruction_id == Instruction.id,
                                          cast(Annotation.flags, String).like(f'%"{filters.flag}"%')))
     if filters.annotator:
-        if not filters.annotator.isdigit():
+        if not filters.annotator.isdigit() or int(filters.annotator) > MAX_ID:
             filters.errors["annotator"] = "Choose an annotator from the list."
         else:
             stmt = stmt.where(exists().where(Annotation.instruction_id == Instruction.id,

@@ -15,6 +15,7 @@ from app.annotation.markdown import render_markdown
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.templating import render
+from app.curation.construction import project_counts
 from app.users.deps import AdminUser
 
 router = APIRouter(prefix="/admin/projects")
@@ -49,7 +50,8 @@ def project_create(request: Request, session: SessionDep, user: AdminUser,
 @router.get("/{slug}")
 def project_edit(request: Request, slug: str, session: SessionDep, user: AdminUser, done: str = "") -> Response:
     project = service.get_project(session, slug=slug)
-    ctx = {"form": ProjectForm.from_project(project), "errors": {}, "project": project, "done": done}
+    ctx = {"form": ProjectForm.from_project(project), "errors": {}, "project": project, "done": done,
+           "construction": project_counts(session, project.id)}
     return _page(request, user, "project_form.html", ctx)
 
 

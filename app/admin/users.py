@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from app.admin import users_service as service
 from app.admin.forms import field_errors
+from app.core.bounds import Id, RowId
 from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.templating import render
@@ -46,7 +47,7 @@ def user_create(request: Request, session: SessionDep, user: AdminUser,
 
 
 @router.post("/users/{user_id}/role")
-def user_role(request: Request, user_id: int, session: SessionDep, user: AdminUser,
+def user_role(request: Request, user_id: RowId, session: SessionDep, user: AdminUser,
               role: Annotated[str, Form(max_length=20)]) -> Response:
     try:
         service.change_role(session, user_id=user_id, role=role, by=user)
@@ -58,7 +59,7 @@ def user_role(request: Request, user_id: int, session: SessionDep, user: AdminUs
 
 
 @router.post("/users/{user_id}/active")
-def user_active(request: Request, user_id: int, session: SessionDep, user: AdminUser,
+def user_active(request: Request, user_id: RowId, session: SessionDep, user: AdminUser,
                 active: Annotated[str, Form(max_length=5)]) -> Response:
     try:
         service.set_active(session, user_id=user_id, active=active == "1", by=user)
@@ -67,6 +68,19 @@ def user_active(request: Request, user_id: int, session: SessionDep, user: Admin
             raise
         return _users_page(request, session, user, errors={"list": exc.message}, status_code=exc.status_code)
     return RedirectResponse("/admin/users?done=" + ("activated" if active == "1" else "deactivated"), status_code=303)
+
+
+@router.post("/users/{user_id}/password")
+def user_password(request: Request, user_id: RowId, session: SessionDep, user: AdminUser,
+                  password: Annotated[str, Form(max_length=1000)] = "") -> Response:
+    try:
+        service.reset_password(session, user_id=user_id, password=password)
+    except AppError as exc:
+        if exc.status_code == 404:
+            raise
+        errors = {"reset": exc.message, "reset_user": str(user_id)}
+        return _users_page(request, session, user, errors=errors, status_code=exc.status_code)
+    return RedirectResponse("/admin/users?done=password", status_code=303)
 
 
 def _tokens_page(request: Request, session, user, *, issued=None, errors=None, status_code=200, done=""):
@@ -82,7 +96,7 @@ def tokens_page(request: Request, session: SessionDep, user: AdminUser, done: st
 
 
 @router.post("/tokens")
-def token_create(request: Request, session: SessionDep, user: AdminUser, user_id: Annotated[int, Form()],
+def token_create(request: Request, session: SessionDep, user: AdminUser, user_id: Annotated[Id, Form()],
                  name: Annotated[str, Form(max_length=200)] = "") -> Response:
     try:
         issued = service.create_token(session, user_id=user_id, name=name)
@@ -93,6 +107,6 @@ def token_create(request: Request, session: SessionDep, user: AdminUser, user_id
 
 
 @router.post("/tokens/{token_id}/revoke")
-def token_revoke(token_id: int, session: SessionDep, user: AdminUser) -> Response:
+def token_revoke(token_id: RowId, session: SessionDep, user: AdminUser) -> Response:
     service.revoke_token(session, token_id=token_id, by=user)
     return RedirectResponse("/admin/tokens?done=revoked", status_code=303)

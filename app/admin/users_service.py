@@ -60,6 +60,11 @@ def set_active(session: Session, *, user_id: int, active: bool, by: User) -> Use
     return user
 
 
+def reset_password(session: Session, *, user_id: int, password: str) -> User:
+    """Set a user's password for them (they forgot it); they are signed out everywhere. Their API tokens stay."""
+    return users.set_password(session, user=_user(session, user_id), password=password)
+
+
 def list_tokens(session: Session) -> list[ApiToken]:
     """Every API token with its user, newest first."""
     stmt = select(ApiToken).options(selectinload(ApiToken.user)).order_by(ApiToken.revoked_at.is_not(None),

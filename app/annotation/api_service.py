@@ -14,7 +14,9 @@ def next_task(session: Session, *, slug: str, user: User) -> TaskOut | None:
     annotation = queue.next_task(session, project=project, user=user)
     if annotation is None:
         return None
-    return TaskOut(annotation=annotation_out(annotation), instruction=instruction_out(annotation.instruction))
+    candidates = service.shown_candidates(annotation)  # before annotation_out: it may set the shown order
+    return TaskOut(annotation=annotation_out(annotation),
+                   instruction=instruction_out(annotation.instruction, candidates))
 
 
 def draft(session: Session, *, annotation_id: int, user: User, data: DraftIn) -> AnnotationOut:

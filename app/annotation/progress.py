@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from app.annotation.markdown import summary
 from app.models import Annotation, AnnotationStatus, Instruction, InstructionStatus, Project, Split, User
@@ -56,3 +56,13 @@ def projects_for(session: Session, *, user: User) -> list[ProjectCard]:
     projects = session.scalars(select(Project).order_by(Project.name)).all()
     return [ProjectCard(project=p, summary=summary(p.guidelines),
                         progress=project_progress(session, project=p, user=user)) for p in projects]
+
+
+def recent_annotations(session: Session, *, project: Project, user: User, limit: int = 50) -> list[Annotation]:
+    """The user's own submitted annotations in the project, newest first, with their instructions."""
+    stmt = (select(Annotation).options(selectinload(Annotation.instruction))
+            .join(Instruction, Instruction.id == Annotation.instruction_id)
+            .where(Annotation.user_id == user.id, Annotation.status == AnnotationStatus.submitted,
+                   Instruction.project_id == project.id)
+            .order_by(Annotation.submitted_at.desc(), Annotation.id.desc()).limit(limit))
+    return list(session.scalars(stmt))

@@ -72,6 +72,26 @@ async def submit(request: Request, annotation_id: RowId, session: SessionDep, us
     return _task_response(request, project, ctx, user, status_code=status)
 
 
+@router.get("/projects/{slug}/history")
+def history(request: Request, slug: str, session: SessionDep, user: CurrentUser, done: str = "") -> Response:
+    ctx = pages.history(session, slug=slug, user=user)
+    return render(request, "annotation/history.html", {"user": user, "done": done, **ctx})
+
+
+@router.post("/annotations/{annotation_id}/revise")
+async def revise(request: Request, annotation_id: RowId, session: SessionDep, user: CurrentUser) -> Response:
+    """Save changes to a submitted annotation; back to the history, or the edit page with its errors."""
+    form = await request.form()
+    project, ctx = pages.revise(session, annotation_id=annotation_id, user=user, data=forms.feedback_from_form(form))
+    if ctx is None:
+        url = f"/projects/{project.slug}/history?done=saved"
+        if is_htmx(request):
+            return Response(status_code=204, headers={"HX-Redirect": url})
+        return RedirectResponse(url, status_code=303)
+    context = {"user": user, "project": project, **ctx, "task": ctx}
+    return render(request, TASK, context, block="task", status_code=200 if is_htmx(request) else 422)
+
+
 @router.post("/annotations/{annotation_id}/skip")
 def skip(request: Request, annotation_id: RowId, session: SessionDep, user: CurrentUser,
          reason: Annotated[str, Form(max_length=2000)] = "") -> Response:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+import string
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -11,10 +14,15 @@ from sqlalchemy.orm import Session, selectinload
 from app.annotation import queue
 from app.annotation.schemas import FLAGS, DraftIn, FeedbackIn
 from app.core.errors import Conflict, NotFound, ValidationFailed
-from app.models import Annotation, AnnotationStatus, Instruction, Project, User
+from app.models import Annotation, AnnotationStatus, Candidate, Instruction, InstructionStatus, Project, User
 from app.models.base import utcnow
 
-SCALES: dict[str, list[int | str]] = {"1-5": [1, 2, 3, 4, 5], "A-D": ["A", "B", "C", "D"]}
+# An annotator may change their submitted annotation until a reviewer has decided the instruction.
+EDITABLE = (InstructionStatus.pending, InstructionStatus.submitted)
+_shuffle = random.SystemRandom().shuffle
+
+SCALES: dict[str, list[int | str]] = {"1-5": [1, 2, 3, 4, 5], "A-D": ["A", "B", "C", "D"],
+                                      "1-10": list(range(1, 11))}
 
 
 def scale_of(project: Project) -> list[int | str]:
@@ -36,8 +44,48 @@ def own_annotation(session: Session, *, annotation_id: int, user: User) -> Annot
     return annotation
 
 
-def _error(loc: list[Any], message: str) -> dict[str, Any]:
-    return {"loc": loc, "field": ".".join(str(p) for p in loc), "message": message, "type": "value_error"}
+def shown_candidates(annotation: Annotation) -> list[Candidate]:
+    """The candidates in the order this annotation shows them, with no model named on the page.
+
+    The order is shuffled once per annotation and stored (`shown_order`), so every annotator sees their own
+    order, a reload shows the same one, and position bias can be measured afterwards. Candidates a reward-rank
+    job scored come best first by reward instead (the page says so). Candidates added since go after the
+    others; removed ones are left out of the page but stay in the record.
+    """
+    candidates = {c.id: c for c in annotation.instruction.candidates}
+    stored = [int(c) for c in annotation.shown_order or []]
+    new = [cid for cid in candidates if cid not in set(stored)]
+    if new:
+        rewards = {cid: (candidates[cid].meta or {}).get("reward") for cid in new}
+        if any(r is not None for r in rewards.values()):
+            # A reward-rank job scored them: best first by the reward model, as the page says it is.
+            new.sort(key=lambda cid: -(rewards[cid] if rewards[cid] is not None else float("-inf")))
+        else:
+            _shuffle(new)
+        annotation.shown_order = stored + new
+    return [candidates[cid] for cid in annotation.shown_order or [] if cid in candidates]
+
+
+def letters_for(candidates: Sequence[Candidate]) -> dict[int, str]:
+    """Candidate A, B, ... by the position shown."""
+    return {c.id: string.ascii_uppercase[i % 26] for i, c in enumerate(candidates)}
+
+
+def _named(names: list[str]) -> str:
+    """'D', 'D and E', 'D, E, F and G'."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _not_ranked(missing: list[int], letters: dict[int, str] | None) -> str:
+    if letters:
+        names = sorted((letters.get(cid, "?") for cid in missing), key=lambda n: (len(n), n))
+        return f"Candidate{'s' if len(names) > 1 else ''} {_named(names)} {'are' if len(names) > 1 else 'is'} " \
+               "not ranked yet"
+    return f"candidates {missing} are not ranked yet: rank every candidate"
+
+
+def _error(loc: list[Any], message: str, **extra: Any) -> dict[str, Any]:
+    return {"loc": loc, "field": ".".join(str(p) for p in loc), "message": message, "type": "value_error", **extra}
 
 
 def _coerce_rating(value: int | str, scale: list[int | str]) -> int | str | None:
@@ -51,8 +99,12 @@ def _coerce_rating(value: int | str, scale: list[int | str]) -> int | str | None
     return text if text in scale else None
 
 
-def check_feedback(instruction: Instruction, project: Project, data: FeedbackIn) -> dict[str, Any]:
-    """Every problem with a submission at once (422), else the cleaned fields to store."""
+def check_feedback(instruction: Instruction, project: Project, data: FeedbackIn,
+                   letters: dict[int, str] | None = None) -> dict[str, Any]:
+    """Every problem with a submission at once (422), else the cleaned fields to store.
+
+    With `letters` (the page's Candidate A, B, ...) an incomplete ranking names the candidates as the page
+    does; the error's `candidates` lists their ids either way, so the page can mark those cards."""
     ids = [c.id for c in instruction.candidates]
     errors: list[dict[str, Any]] = []
     unknown = [cid for cid in data.ranking if cid not in ids]
@@ -62,9 +114,10 @@ def check_feedback(instruction: Instruction, project: Project, data: FeedbackIn)
         errors.append(_error(["ranking"], "a candidate appears twice; ties are not allowed"))
     elif data.ranking and sorted(data.ranking) != sorted(ids):
         missing = [cid for cid in ids if cid not in data.ranking]
-        errors.append(_error(["ranking"], f"rank every candidate; missing {missing}"))
+        errors.append(_error(["ranking"], _not_ranked(missing, letters), candidates=missing))
     elif not data.ranking and not data.all_bad and project.setting("require_ranking") and len(ids) > 1:
-        errors.append(_error(["ranking"], "rank all candidates, or mark them all bad"))
+        errors.append(_error(["ranking"], _not_ranked(ids, letters) + "; rank them all, or mark them all bad",
+                             candidates=ids))
     scale = scale_of(project)
     ratings: dict[str, int | str] = {}
     for key, value in data.ratings.items():
@@ -148,12 +201,13 @@ def _still_yours(session: Session, annotation: Annotation, instruction: Instruct
                        "annotator; your work on it was not submitted.")
 
 
-def submit(session: Session, *, annotation: Annotation, data: FeedbackIn) -> Annotation:
+def submit(session: Session, *, annotation: Annotation, data: FeedbackIn,
+           letters: dict[int, str] | None = None) -> Annotation:
     """Validate and submit the annotator's reserved task; the instruction moves on once it has enough."""
     _open(annotation)
     instruction = session.get(Instruction, annotation.instruction_id, with_for_update=queue._pg(session))
     project = session.get(Project, instruction.project_id)
-    _store(annotation, check_feedback(instruction, project, data))
+    _store(annotation, check_feedback(instruction, project, data, letters))
     now = utcnow()
     _still_yours(session, annotation, instruction, project, now)
     annotation.status = AnnotationStatus.submitted
@@ -161,6 +215,25 @@ def submit(session: Session, *, annotation: Annotation, data: FeedbackIn) -> Ann
     annotation.reserved_until = None
     session.flush()
     queue.recount(session, instruction, now=now)
+    session.flush()
+    _after_submit(session, instruction)
+    return annotation
+
+
+def is_editable(annotation: Annotation) -> bool:
+    """A submitted annotation its author may still change: no reviewer has decided the instruction yet."""
+    return annotation.status == AnnotationStatus.submitted and annotation.instruction.status in EDITABLE
+
+
+def revise(session: Session, *, annotation: Annotation, data: FeedbackIn,
+           letters: dict[int, str] | None = None) -> Annotation:
+    """Change a submitted annotation (same checks as a submit) while the instruction awaits review."""
+    if not is_editable(annotation):
+        raise Conflict(f"Annotation {annotation.id} can no longer be changed: the instruction is "
+                       f"{annotation.instruction.status.value}.")
+    instruction = session.get(Instruction, annotation.instruction_id, with_for_update=queue._pg(session))
+    project = session.get(Project, instruction.project_id)
+    _store(annotation, check_feedback(instruction, project, data, letters))
     session.flush()
     _after_submit(session, instruction)
     return annotation

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.answer.schemas import AnswerParams
+from app.backends.config import BackendConfig
 from app.backends.requests import ModelRequest, ModelResponse
 from app.backends.resolve import backend_config, run_id_of
 from app.core.config import get_settings
@@ -19,7 +20,7 @@ from app.instructions.selection import filtered
 from app.jobs.context import JobContext
 from app.jobs.kinds import JobKind, register
 from app.jobs.outcome import Outcome
-from app.models import Candidate, CandidateOrigin, Construction, Instruction, JobItem, Project
+from app.models import Candidate, CandidateOrigin, Construction, Instruction, JobItem, Project, TuningRun
 from app.models.base import utcnow
 
 PLAN_CHUNK = 2000
@@ -44,7 +45,7 @@ class AnswerKind(JobKind):
     def plan(self, ctx: JobContext) -> None:
         params: AnswerParams = ctx.params
         config = backend_config(ctx.session, params.backend)
-        ctx.state["model"] = config.model if not config.is_local else _local_model_name(config.name, config.model)
+        ctx.state["model"] = config.model if not config.is_local else _local_model_name(ctx.session, config)
         ctx.state["construction"] = (params.construction or (Construction.self_generated if config.is_local
                                                              else Construction.distilled)).value
         ctx.state["run_id"] = run_id_of(config.model) or run_id_of(config.name)
@@ -116,8 +117,11 @@ class AnswerKind(JobKind):
                           "model": ctx.state.get("model"), "construction": ctx.state.get("construction")}
 
 
-def _local_model_name(name: str, model: str) -> str:
-    """What to call a local model on its candidates: a run as `run-<id>`, a folder by its own name."""
-    if run_id_of(model) is not None:
-        return model
-    return model.rstrip("/").rsplit("/", 1)[-1] or name
+def _local_model_name(session: Session, config: BackendConfig) -> str:
+    """What to call a local model on its candidates: a tuned run as `<base>+run-<id>`, a folder by its name."""
+    run_id = run_id_of(config.model) or run_id_of(config.name)
+    if run_id is not None:
+        run = session.get(TuningRun, run_id)
+        base = run.base_model.rstrip("/").rsplit("/", 1)[-1] if run else ""
+        return f"{base}+run-{run_id}" if base else f"run-{run_id}"
+    return config.model.rstrip("/").rsplit("/", 1)[-1] or config.name

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,9 +27,17 @@ MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
 FATAL_STATUSES = {401: "refused the credentials", 403: "refused the credentials", 404: "has no such endpoint or model"}
 SCHEMA_REFUSAL_WORDS = ("response_format", "json_schema", "schema", "grammar")
+# llama.cpp's server refuses a json_schema response_format with HTTP 500 ("response_format type must be one of
+# "text" or "json_object""), others with 400 or 422: with one of these words, any of them means "ask without".
+SCHEMA_REFUSAL_STATUSES = {400, 422, 500, 501}
 _backoff = wait_random_exponential(multiplier=0.5, max=30)
 # Servers that refused structured output once are asked with the prompt-and-parse fallback from then on.
 _no_json_schema: set[tuple[str, str]] = set()
+
+
+def forget_schema_refusal(config: BackendConfig) -> None:
+    """Ask this server for structured output again (its test found that it now honours it)."""
+    _no_json_schema.discard((config.base_url, config.model))
 
 
 def _retry_after(error: BaseException | None) -> float | None:
@@ -117,11 +126,21 @@ class BackendClient:
         latency_ms = (time.perf_counter() - started) * 1000
         if status != 200:
             raise self._status_error(status, payload, retry_after, request, use_schema)
-        response = _normalise(payload, content_type, request, self.config.name)
+        try:
+            response = _normalise(payload, content_type, request, self.config.name)
+            if request.json_schema is not None:
+                _check_json(response, self.config.name)
+        except BackendError as exc:
+            exc.message = self._redact(exc.message)
+            exc.args = (exc.message,)
+            raise
         response.latency_ms = latency_ms
-        if request.json_schema is not None:
-            _check_json(response, self.config.name)
         return response
+
+    def _redact(self, text: str) -> str:
+        """A server may quote the key it refused (OpenAI quotes part of it): it never reaches an item or a log."""
+        key = os.environ.get(self.config.api_key_env) if self.config.api_key_env else None
+        return text.replace(key, "[the API key]") if key else text
 
     async def _post(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[bytes, int, float | None,
                                                                                                  str]:
@@ -141,20 +160,26 @@ class BackendClient:
             reason = str(exc) or type(exc).__name__
             raise BackendError(f"Backend '{self.config.name}' at {url} could not be reached: {reason}",
                                retryable=True) from exc
+        except httpx.HTTPError as exc:  # a body that cannot be decoded (bad gzip, broken chunking) and the like
+            raise BackendError(f"Backend '{self.config.name}' sent an answer that could not be read: "
+                               f"{type(exc).__name__}: {exc}", retryable=True) from exc
 
     def _status_error(self, status: int, payload: bytes, retry_after: float | None, request: ModelRequest,
                       use_schema: bool) -> Exception:
-        message = _server_message(payload)
+        message = self._redact(_server_message(payload))
         where = f"Backend '{self.config.name}' answered HTTP {status}"
-        if status == 400 and use_schema and any(w in message.lower() for w in SCHEMA_REFUSAL_WORDS):
+        if status in SCHEMA_REFUSAL_STATUSES and use_schema and any(w in message.lower()
+                                                                     for w in SCHEMA_REFUSAL_WORDS):
             return _SchemaRefused()
         if status in RETRY_STATUSES:
             error = BackendError(f"{where}: {message}", status=status, retryable=True)
             error.retry_after = retry_after  # type: ignore[attr-defined]
             return error
         if status in FATAL_STATUSES:
-            hint = f" (the key comes from ${self.config.api_key_env})" if status in (401, 403) and \
-                self.config.api_key_env else ""
+            hint = ""
+            if status in (401, 403):
+                hint = (f" (the key comes from the environment variable {self.config.api_key_env})"
+                        if self.config.api_key_env else " (this backend names no API key variable)")
             return BackendError(f"{where}: it {FATAL_STATUSES[status]}{hint}: {message}", status=status, fatal=True)
         return BackendError(f"{where}: {message}", status=status)
 

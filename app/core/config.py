@@ -64,6 +64,9 @@ class Settings(BaseSettings):
                                        "prefilled together.")
     serving_default_max_tokens: int = Field(512, ge=1, description="Answer length for chat requests without "
                                             "max_tokens (never past the model's context).")
+    embedding_model: str = Field("", description="Curation's default sentence-embedding model: the built-in "
+                                 "all-MiniLM-L6-v2, a local model directory, or a backend's name; empty: "
+                                 "embedding_model_dir if set, else the built-in one.")
 
     @model_validator(mode="after")
     def _fill_embedded_defaults(self) -> Settings:

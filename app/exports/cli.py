@@ -24,6 +24,7 @@ def export_command(
     meta: Annotated[list[str] | None, typer.Option(help="Metadata KEY=VALUE the items must have (repeat).")] = None,
     approved_since: Annotated[str | None, typer.Option(help="Only approvals at or after this ISO time.")] = None,
     annotator_id: Annotated[int | None, typer.Option(help="Only items this user annotated.")] = None,
+    subset: Annotated[str | None, typer.Option(help="Only instructions of this saved subset (curation).")] = None,
     user: Annotated[str | None, typer.Option(help="The admin recorded as its creator (default: first admin).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the worker to finish, with a progress bar.")] = False,
 ) -> None:
@@ -36,7 +37,8 @@ def export_command(
     from app.exports.schemas import ExportCreate
 
     filters: dict = {k: v for k, v in {"split": split, "source": source, "construction": construction,
-                                       "approved_since": approved_since, "annotator_id": annotator_id}.items() if v}
+                                       "approved_since": approved_since, "annotator_id": annotator_id,
+                                       "subset": subset}.items() if v}
     if meta:
         pairs = [m.partition("=") for m in meta]
         bad = [m for m, (_k, sep, _v) in zip(meta, pairs, strict=True) if not sep]

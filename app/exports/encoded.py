@@ -32,7 +32,7 @@ from app.exports.source import approval_conditions
 from app.models import Approval, Instruction
 
 LINE_FORMATS = frozenset({"sft-alpaca", "sft-messages", "sharegpt"})
-# The formats the database encodes; the others (txtinstruct) are built row by row in Python.
+# The formats the database encodes; the others (txtinstruct, ranking) are built row by row in Python.
 SQL_FORMATS = LINE_FORMATS | {"preference", "kto"}
 # One instruction's output: (approval id, instruction id, stored split, its encoded rows, without newlines).
 Unit = tuple[int, int, str, list[bytes]]

@@ -10,7 +10,7 @@ from typing import Any
 from app.self_instruct.encoding import alpaca_row, self_instruct_row
 
 # Formats whose rows need the candidates' texts (the others use only the final response).
-NEEDS_CANDIDATES = frozenset({"preference", "kto"})
+NEEDS_CANDIDATES = frozenset({"preference", "kto", "ranking"})
 # The column the preview and dedupe key treat as "the response".
 SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt"}
 
@@ -111,6 +111,24 @@ def preference(rec: Record, cands: dict[int, str], style: str) -> list[dict[str,
     return [{"prompt": prompt, "chosen": c, "rejected": r} for c, r in pairs]
 
 
+def ranking(rec: Record, cands: dict[int, str], style: str) -> list[dict[str, Any]]:
+    """One ranked list per instruction: every response best first, with its tier (1 = best; a tie shares one).
+    Listwise trainers (RRHF, PRO) read this; all-bad instructions and lists of one response give none."""
+    if rec.all_bad:
+        return []
+    responses: list[str] = []
+    ranks: list[int] = []
+    for place, tier in enumerate(ordered_tiers(rec), start=1):
+        for c in tier:
+            if c == FINAL or c in cands:
+                responses.append(rec.final_response if c == FINAL else cands[c])
+                ranks.append(place)
+    if len(responses) < 2:
+        return []
+    prompt: Any = prompt_messages(rec) if style == "conversational" else prompt_plain(rec)
+    return [{"prompt": prompt, "responses": responses, "ranks": ranks}]
+
+
 def kto(rec: Record, cands: dict[int, str], style: str) -> list[dict[str, Any]]:
     completions: list[tuple[str, bool]] = []
     rejected = [int(c) for c in rec.rejected_ids]
@@ -151,6 +169,7 @@ BUILDERS: dict[str, Builder] = {
     "sharegpt": sharegpt,
     "preference": preference,
     "kto": kto,
+    "ranking": ranking,
     "prompt-completion": prompt_completion,
     "alpaca-prompt": alpaca_prompt,
     "txtinstruct": txtinstruct,

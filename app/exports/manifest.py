@@ -27,7 +27,8 @@ def file_entry(path: Path, split: str | None, rows: int | None, root: Path) -> d
 
 
 def content(spec: Spec, *, row_counts: dict[str, int], files: list[dict[str, Any]], approvals: int,
-            duplicates: int, instructions: int, evaluation_only: int = 0) -> dict[str, Any]:
+            duplicates: int, instructions: int, evaluation_only: int = 0,
+            construction: dict[str, Any] | None = None, leakage_excluded: int = 0) -> dict[str, Any]:
     """Everything that defines the snapshot's bytes, and nothing that changes between identical runs."""
     return {
         "schema_version": SCHEMA_VERSION,
@@ -39,6 +40,10 @@ def content(spec: Spec, *, row_counts: dict[str, int], files: list[dict[str, Any
         "duplicates_removed": duplicates,
         # Approved instructions the filters matched but that are kept for evaluation only: never exported.
         "evaluation_only_excluded": evaluation_only,
+        # By construction method (human, template, distilled, self-generated): instructions and final responses.
+        "construction": construction or {},
+        # Training instructions left out as near-duplicates of evaluation items (curation's leakage check).
+        "leakage_excluded": leakage_excluded,
         "approvals": {"count": approvals, "file": "approval_ids.txt",
                       "order": "one id a line, in the order of the rows (instruction id)"},
         "files": files,

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from app.core.bounds import RowId
 from app.core.db import SessionDep
-from app.core.errors import AppError, pydantic_details
+from app.core.errors import AppError
+from app.core.forms import inline_errors, invalid_form
 from app.core.templating import render
 from app.exports import service
 from app.exports.schemas import FILE_FORMATS, FORMATS, ExportCreate
@@ -39,6 +41,8 @@ def parse_form(form: dict[str, Any], multi: dict[str, list[str]]) -> tuple[str, 
         filters["approved_since"] = form["approved_since"]
     if (form.get("annotator_id") or "").strip():
         filters["annotator_id"] = form["annotator_id"]
+    if (form.get("subset") or "").strip():
+        filters["subset"] = form["subset"].strip()
     data = {
         "format": form.get("format") or "",
         "preference_style": form.get("preference_style") or "plain",
@@ -75,11 +79,20 @@ async def create_export(request: Request, session: SessionDep, user: AdminUser) 
         slug, data = parse_form(form, multi)
         export = service.create_export(session, project_slug=slug, data=data, user=user)
     except ValidationError as exc:
-        errors = {d["field"].split(".")[-1] or "form": d["message"] for d in pydantic_details(list(exc.errors()))}
-        return _form_error(request, session, user, form, errors)
+        return _form_error(request, session, user, form, inline_errors(invalid_form(exc, _input_name)))
     except AppError as exc:
-        return _form_error(request, session, user, form, {"form": exc.message})
+        on_subset = any(d.get("field") == "filters.subset" for d in exc.details)
+        return _form_error(request, session, user, form, {"subset" if on_subset else "form": exc.message})
     return RedirectResponse(f"/exports/{export.id}", status_code=303)
+
+
+INPUTS = ("format", "file_format", "preference_style", "eval_fraction", "seed", "split", "source", "metadata",
+          "approved_since", "annotator_id", "dedupe", "include_holdout")
+
+
+def _input_name(loc: tuple) -> str:
+    """The form input an ExportCreate error is about (the first part of its location that names one)."""
+    return next((str(part) for part in loc if part in INPUTS), "form")
 
 
 def _form_error(request: Request, session, user, form, errors) -> Response:
@@ -97,7 +110,7 @@ def exports_list_fragment(request: Request, session: SessionDep, user: AdminUser
 
 
 @router.get("/exports/{export_id}")
-def export_page(export_id: int, request: Request, session: SessionDep, user: AdminUser) -> Response:
+def export_page(export_id: RowId, request: Request, session: SessionDep, user: AdminUser) -> Response:
     export = service.get_export(session, export_id)
     return render(request, "exports/detail.html", {"user": user, "nav": "exports", "export": export, "live": LIVE},
                   block="status")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
+from app.core.bounds import RowId
 from app.core.db import SessionDep
 from app.exports import service
 from app.exports.download import zip_stream
@@ -30,13 +31,13 @@ def list_exports(slug: str, session: SessionDep, _user: AdminUser) -> list[Expor
 
 
 @router.get("/exports/{export_id}", response_model=ExportOut)
-def get_export(export_id: int, session: SessionDep, _user: AdminUser) -> ExportOut:
+def get_export(export_id: RowId, session: SessionDep, _user: AdminUser) -> ExportOut:
     """Status, progress, row counts, files with their sha256, and the snapshot hash."""
     return service.to_out(service.get_export(session, export_id))
 
 
 @router.get("/exports/{export_id}/download")
-def download(export_id: int, session: SessionDep, _user: AdminUser,
+def download(export_id: RowId, session: SessionDep, _user: AdminUser,
              file: Annotated[str | None, Query(max_length=300, description="One file of the snapshot")] = None,
              ) -> Response:
     """The snapshot as a zip (streamed), or one of its files with ?file=NAME; 409 until it has succeeded."""

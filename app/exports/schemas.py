@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from app.core.bounds import MAX_ID, Id
+
 FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "txtinstruct", "prompt-completion",
-           "alpaca-prompt")
+           "alpaca-prompt", "ranking")
 FILE_FORMATS = ("jsonl", "json", "parquet", "hf")
 ExportFormat = Literal["sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "txtinstruct",
-                       "prompt-completion", "alpaca-prompt"]
+                       "prompt-completion", "alpaca-prompt", "ranking"]
 FileFormat = Literal["jsonl", "json", "parquet", "hf"]
 SplitName = Literal["train", "eval"]
+
+
+# A metadata filter's value: JSON text, a number a database can compare, or true/false.
+MetaValue = str | Annotated[int, Field(ge=-MAX_ID - 1, le=MAX_ID)] | Annotated[float, Field(allow_inf_nan=False)] | bool
 
 
 class ExportFilters(BaseModel):
@@ -26,10 +32,12 @@ class ExportFilters(BaseModel):
     source: list[str] | None = Field(None, description="Only instructions whose source is one of these.")
     construction: list[Literal["human", "template", "distilled", "self-generated"]] | None = Field(
         None, description="Only instructions made this way (provenance): human, template, distilled, self-generated.")
-    metadata: dict[str, str | int | float | bool] | None = Field(
+    metadata: dict[str, MetaValue] | None = Field(
         None, description="Only instructions whose metadata has every one of these key=value pairs.")
     approved_since: datetime | None = Field(None, description="Only approvals at or after this time (UTC if naive).")
-    annotator_id: int | None = Field(None, description="Only instructions this user submitted an annotation for.")
+    annotator_id: Id | None = Field(None, description="Only instructions this user submitted an annotation for.")
+    subset: str | None = Field(None, min_length=1, max_length=100,
+                               description="Only instructions of this saved subset (a curate job's selection).")
 
     @field_validator("source", "construction")
     @classmethod

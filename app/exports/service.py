@@ -14,6 +14,7 @@ from app import __version__
 from app.core.config import get_settings
 from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.core.queue import enqueue_after_commit
+from app.curation.subsets import find as find_subset
 from app.exports.schemas import ExportCreate, ExportOut
 from app.exports.snapshot import Result, Spec, remove_temp_dirs
 from app.exports.source import count_records, evaluation_only_rows
@@ -40,6 +41,12 @@ def create_export(session: Session, *, project_slug: str, data: ExportCreate, us
     """Queue an export of the project's approved data; the worker is told once the transaction commits."""
     project = get_project(session, project_slug)
     options = data.options()
+    subset = options["filters"].get("subset")
+    if subset and find_subset(session, project.id, subset) is None:
+        raise ValidationFailed(f"Project {project_slug} has no subset '{subset}'.",
+                               details=[{"loc": ["filters", "subset"], "field": "filters.subset",
+                                         "message": f"no subset named '{subset}' in this project",
+                                         "type": "value_error"}])
     _refuse_evaluation_only(session, project, options)
     if count_records(session.connection(), project.id, options) == 0:
         raise ValidationFailed(f"No approved instructions in '{project_slug}' match these filters.",

@@ -18,6 +18,7 @@ import orjson
 import xxhash
 from sqlalchemy import Connection
 
+from app.curation.construction import export_counts, leakage_excluded
 from app.exports import encoded
 from app.exports import manifest as manifest_mod
 from app.exports.dedupe import DigestSet
@@ -132,7 +133,9 @@ def build_snapshot(conn: Connection, spec: Spec, exports_root: Path, *, provenan
         row_counts = {"train": 0, "eval": 0, **{s: w.rows for s, w in splits.writers.items()}}
         excluded = count_records(conn, spec.project_id, opts, evaluation_only=True)
         content = manifest_mod.content(spec, row_counts=row_counts, files=files, approvals=stats["approvals"],
-                                       duplicates=stats["duplicates"], instructions=total, evaluation_only=excluded)
+                                       duplicates=stats["duplicates"], instructions=total, evaluation_only=excluded,
+                                       construction=export_counts(conn, spec.project_id, opts),
+                                       leakage_excluded=leakage_excluded(conn, spec.project_id, opts))
         digest = manifest_mod.write(tmp, content, provenance)
         fsync_path(tmp)
         final = snapshot_dir(exports_root, spec.project_slug, spec.version, spec.format)

@@ -20,11 +20,14 @@ from sqlalchemy import (
     event,
     exists,
     func,
+    or_,
     select,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.pool import NullPool
 
+from app.curation.leakage import not_leaking
+from app.curation.subsets import in_subset
 from app.exports.formats import Record
 from app.instructions.selection import metadata_equals
 from app.models import Annotation, AnnotationStatus, Approval, Candidate, Instruction, Split
@@ -58,9 +61,10 @@ def _sqlite_reader(url: str) -> Engine:
 
 
 def approval_conditions(project_id: int, options: dict[str, Any], dialect: str = "", *,
-                        evaluation_only: bool = False) -> list[Any]:
-    """WHERE clauses for the export's filters; the holdout and evaluation-only rules are applied here, in SQL, once.
-    `evaluation_only`: select the evaluation-only instructions the filters match instead (to count or name them)."""
+                        evaluation_only: bool = False, leakage: bool = True) -> list[Any]:
+    """WHERE clauses for the export's filters; the holdout, evaluation-only and leakage rules are applied here, in
+    SQL, once. `evaluation_only`: select the evaluation-only instructions the filters match instead (to count or
+    name them). `leakage=False` leaves the leakage rule out, to count what it removes."""
     filters = options.get("filters") or {}
     # On SQLite "+ 0" keeps the planner off the (project_id, id) index, so it walks approvals in
     # instruction-id order instead of sorting the whole result in a temp B-tree. PostgreSQL merge-joins the
@@ -86,6 +90,11 @@ def approval_conditions(project_id: int, options: dict[str, Any], dialect: str =
 
         since = datetime.fromisoformat(filters["approved_since"])
         conds.append(Approval.approved_at >= (since if since.tzinfo else since.replace(tzinfo=UTC)))
+    if filters.get("subset"):
+        conds.append(in_subset(project_id, filters["subset"], Approval.instruction_id))
+    # Never train on a near-duplicate of an evaluation item (curation's leakage check flags them).
+    if leakage:
+        conds.append(or_(Instruction.split != Split.train.value, not_leaking(Approval.instruction_id)))
     if filters.get("annotator_id") is not None:
         conds.append(exists().where(Annotation.instruction_id == Approval.instruction_id,
                                     Annotation.user_id == filters["annotator_id"],

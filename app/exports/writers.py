@@ -38,6 +38,9 @@ def arrow_schema(fmt: str, style: str) -> pa.Schema:
     if fmt == "preference":
         kind = _MESSAGES if conv else text
         return pa.schema([("prompt", kind), ("chosen", kind), ("rejected", kind)])
+    if fmt == "ranking":
+        return pa.schema([("prompt", _MESSAGES if conv else text), ("responses", pa.list_(text)),
+                          ("ranks", pa.list_(pa.int64()))])
     if fmt == "kto":
         kind = _MESSAGES if conv else text
         return pa.schema([("prompt", kind), ("completion", kind), ("label", pa.bool_())])

@@ -1,152 +1,127 @@
-"""Generation jobs: pick instructions, hand prompts to a model, add its answers as candidates."""
+"""Generations: the loop's "this model writes candidates" as an `answer` job on the job engine.
+
+`POST /api/v1/generations` predates the engine; it stays as a thin front: a run id becomes the implicit local
+backend `run-<id>`, a base model folder or hub id a `local` backend (registered once, reused after), and the
+job is an ordinary answer job with its one page, heartbeat, reaper, cancel and resume.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import re
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.core.config import get_settings
-from app.core.errors import Conflict, NotFound
-from app.core.queue import TRAINING_QUEUE, enqueue_after_commit
+from app.backends.resolve import run_id_of
+from app.core.errors import Conflict, NotFound, ValidationFailed
 from app.generations.schemas import GenerationCreate
-from app.models import (
-    Candidate,
-    CandidateOrigin,
-    GenerationJob,
-    GenerationStatus,
-    Instruction,
-    Project,
-    RunState,
-    TuningRun,
-    User,
-)
-from app.models.base import utcnow
+from app.jobs import service as jobs
+from app.jobs.kinds import get_kind
+from app.models import Backend, BackendKind, Job, Project, RunState, TuningRun, User
 
-GENERATE_TASK = "tuneloop.generations.run"
-CANCELLABLE = (GenerationStatus.queued, GenerationStatus.running)
+KIND = "answer"
 
 
-def job_dir(job_id: int) -> Path:
-    return get_settings().data_dir / "generations" / str(job_id)
+def _run_backend(session: Session, run_id: int) -> str:
+    run = session.get(TuningRun, run_id)
+    if run is None:
+        raise NotFound(f"Tuning run {run_id} does not exist.")
+    if run.state != RunState.succeeded:
+        raise Conflict(f"Tuning run {run.id} is {run.state.value}; only a succeeded run can generate.")
+    if not (run.artifact("adapter") or run.artifact("merged")):
+        raise Conflict(f"Tuning run {run.id} saved no adapter or merged weights to generate with.")
+    return f"run-{run.id}"
 
 
-def _model_for(session: Session, model: str | int) -> tuple[str, str | None, str, int | None]:
-    """(base model, adapter dir, model name, run id) for a base path or a run id."""
+def _base_backend(session: Session, model: str, user: User | None) -> str:
+    """The local backend serving `model` as it is (no adapter); registered the first time it is asked for."""
+    existing = session.scalar(select(Backend.name).where(Backend.kind == BackendKind.local, Backend.model == model,
+                                                         Backend.adapter == ""))
+    if existing:
+        return existing
+    stem = re.sub(r"[^a-z0-9]+", "-", (Path(model.rstrip("/")).name or model).lower()).strip("-")[:60] or "model"
+    taken = set(session.scalars(select(Backend.name).where(Backend.name.like(f"{stem}%"))))
+    name = next(candidate for n in range(1, 10_000)
+                if (candidate := stem if n == 1 else f"{stem}-{n}") not in taken and run_id_of(candidate) is None)
+    session.add(Backend(name=name, kind=BackendKind.local, model=model, created_by_id=user.id if user else None))
+    session.flush()
+    return name
+
+
+def backend_for(session: Session, model: str | int, user: User | None = None) -> str:
+    """The backend name an answer job uses for a base model (path or hub id) or a run id."""
     text = str(model).strip()
     if isinstance(model, int) or text.isdigit():
-        run = session.get(TuningRun, int(text))
-        if run is None:
-            raise NotFound(f"Tuning run {text} does not exist.")
-        if run.state != RunState.succeeded:
-            raise Conflict(f"Tuning run {run.id} is {run.state.value}; only a succeeded run can generate.")
-        base_name = Path(run.base_model.rstrip("/")).name or run.base_model
-        adapter, merged = run.artifact("adapter"), run.artifact("merged")
-        if adapter:
-            return run.base_model, adapter["path"], f"{base_name}+run-{run.id}", run.id
-        if merged:
-            return merged["path"], None, f"{base_name}+run-{run.id}", run.id
-        raise Conflict(f"Tuning run {run.id} saved no adapter or merged weights to generate with.")
+        return _run_backend(session, int(text))
     if not text:
-        raise Conflict("Name a base model (a folder or hub id) or a tuning run id.")
-    return text, None, Path(text.rstrip("/")).name or text, None
+        raise ValidationFailed("Name a base model (a folder or hub id) or a tuning run id.",
+                               details=[{"field": "model", "message": "required"}])
+    return _base_backend(session, text, user)
 
 
-def create_job(session: Session, *, user: User, data: GenerationCreate) -> GenerationJob:
-    """A queued generation job; the training queue runs it once the request commits."""
-    project = session.scalar(select(Project).where(Project.slug == data.project))
-    if project is None:
+def create_job(session: Session, *, user: User, data: GenerationCreate) -> Job:
+    """A queued answer job with the model's answers going to the instructions the filter picks."""
+    if session.scalar(select(Project.id).where(Project.slug == data.project)) is None:
         raise NotFound(f"Project {data.project} does not exist.")
-    base, adapter, name, run_id = _model_for(session, data.model)
-    job = GenerationJob(project_id=project.id, run_id=run_id, base_model=base, adapter_dir=adapter,
-                        model_name=name[:200], filter=data.filter.model_dump(mode="json"),
-                        params=data.model_dump(include={"n", "temperature", "top_p", "max_new_tokens", "seed"}),
-                        created_by_id=user.id)
-    session.add(job)
-    session.flush()
-    enqueue_after_commit(session, GENERATE_TASK, job.id, queue=TRAINING_QUEUE)
-    return job
+    rules: dict[str, Any] = {"status": [data.filter.status.value], "limit": data.filter.limit}
+    if data.filter.split:
+        rules["split"] = [data.filter.split.value]
+    if data.filter.max_candidates:
+        rules["max_candidates"] = data.filter.max_candidates
+    params = {"backend": backend_for(session, data.model, user), "filter": rules, "n": data.n,
+              "temperature": data.temperature, "top_p": data.top_p, "max_tokens": data.max_new_tokens,
+              "seed": data.seed, "construction": "self-generated",
+              # As before the engine: an answer cut off at max_new_tokens is still a candidate to rank (low).
+              "keep_truncated": True}
+    return jobs.create_job(session, user=user, project_slug=data.project, kind_name=KIND, params=params)
 
 
-def get_job(session: Session, *, job_id: int) -> GenerationJob:
-    job = session.get(GenerationJob, job_id)
-    if job is None:
+def get_job(session: Session, *, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or job.kind != KIND:
         raise NotFound(f"Generation job {job_id} does not exist.")
     return job
 
 
-def cancel_job(session: Session, *, job_id: int, run_id: int | None = None) -> GenerationJob:
-    """Stop a job (of that run, when one is named): a queued one never starts; a running one's worker kills the
-    generator and adds nothing."""
+def cancel_job(session: Session, *, job_id: int, run_id: int | None = None, user: User | None = None) -> Job:
+    """Stop a job (of that run, when one is named); answers already received stay stored for a resume."""
     job = get_job(session, job_id=job_id)
-    if run_id is not None and job.run_id != run_id:
+    if run_id is not None and f"run-{run_id}" not in (job.backends or []):
         raise NotFound(f"Tuning run {run_id} has no generation job {job_id}.")
-    result = session.execute(
-        update(GenerationJob).where(GenerationJob.id == job_id, GenerationJob.status.in_(CANCELLABLE))
-        .values(status=GenerationStatus.cancelled, finished_at=utcnow(), updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    session.refresh(job)
-    if not result.rowcount:
-        raise Conflict(f"Generation job {job.id} is already {job.status.value}; there is nothing to cancel.")
-    return job
+    return jobs.cancel_job(session, job_id=job_id, user=user)
 
 
-def jobs_for_run(session: Session, *, run_id: int) -> list[GenerationJob]:
-    return list(session.scalars(select(GenerationJob).where(GenerationJob.run_id == run_id)
-                                .order_by(GenerationJob.id.desc())))
+def jobs_for_run(session: Session, *, run_id: int) -> list[Job]:
+    """The answer jobs that asked this run, newest first."""
+    run = session.get(TuningRun, run_id)
+    if run is None:
+        return []
+    name = f"run-{run_id}"
+    candidates = session.scalars(select(Job).where(Job.kind == KIND, Job.project_id == run.project_id)
+                                 .order_by(Job.id.desc()).limit(200))
+    return [job for job in candidates if name in (job.backends or [])]
 
 
-def pick_instructions(session: Session, job: GenerationJob) -> list[Instruction]:
-    """The instructions the job's filter selects, oldest first."""
-    rules: dict[str, Any] = job.filter or {}
-    counts = (select(Candidate.instruction_id, func.count().label("n")).group_by(Candidate.instruction_id)
-              .subquery())
-    query = (select(Instruction).outerjoin(counts, counts.c.instruction_id == Instruction.id)
-             .where(Instruction.project_id == job.project_id, Instruction.status == rules.get("status", "pending"))
-             .order_by(Instruction.id).limit(int(rules.get("limit") or 100)))
-    if rules.get("split"):
-        query = query.where(Instruction.split == rules["split"])
-    if rules.get("max_candidates"):
-        query = query.where(func.coalesce(counts.c.n, 0) < int(rules["max_candidates"]))
-    return list(session.scalars(query))
-
-
-def prompt_messages(instruction: Instruction) -> list[dict[str, str]]:
-    """The conversation a model answers: system, earlier turns, then the instruction with its input."""
-    messages = [{"role": "system", "content": instruction.system}] if instruction.system else []
-    messages += [{"role": t["role"], "content": t["content"]} for t in instruction.history or []]
-    user = instruction.instruction + (f"\n\n{instruction.input}" if instruction.input else "")
-    return [*messages, {"role": "user", "content": user}]
-
-
-def add_candidates(session: Session, job: GenerationJob, answers: dict[int, list[str]]) -> int:
-    """Insert the model's answers as candidates, up to the per-instruction limit; returns how many."""
-    limit = get_settings().max_candidates
-    have = dict(session.execute(select(Candidate.instruction_id, func.count()).where(
-        Candidate.instruction_id.in_(list(answers))).group_by(Candidate.instruction_id)).all())
-    added = 0
-    for instruction_id, texts in answers.items():
-        room = limit - have.get(instruction_id, 0)
-        for text in [t for t in texts if t and t.strip()][:max(room, 0)]:
-            session.add(Candidate(instruction_id=instruction_id, text=text, model=job.model_name,
-                                  origin=CandidateOrigin.model, run_id=job.run_id))
-            added += 1
-    session.flush()
-    return added
-
-
-def reap_generations(session: Session) -> int:
-    """Fail running jobs whose worker went silent."""
-    timeout = get_settings().tuning_heartbeat_timeout_s
-    result = session.execute(
-        update(GenerationJob).where(GenerationJob.status == GenerationStatus.running,
-                                    GenerationJob.heartbeat_at < utcnow() - timedelta(seconds=timeout))
-        .values(status=GenerationStatus.failed, finished_at=utcnow(),
-                error=f"Worker lost: no heartbeat for over {timeout:g} s. Start the job again.")
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount
+def describe(session: Session, job: Job) -> dict[str, Any]:
+    """The generation API's view of an answer job (the shape clients of /api/v1/generations know)."""
+    backend = str(job.params.get("backend", ""))
+    row = session.scalar(select(Backend).where(Backend.name == backend))
+    run_id = run_id_of(backend) or (run_id_of(row.model) if row else None)
+    run = session.get(TuningRun, run_id) if run_id else None
+    base_model = run.base_model if run else (row.model if row else backend)
+    state, result = job.state or {}, job.result or {}
+    done, total = get_kind(job.kind).progress(job)
+    rules = job.params.get("filter") or {}
+    return {"id": job.id, "project": job.project.slug, "status": job.status.value,
+            "model_name": result.get("model") or state.get("model") or backend, "base_model": base_model,
+            "run_id": run_id, "backend": backend, "job_url": f"/jobs/{job.id}",
+            "filter": {"status": (rules.get("status") or ["pending"])[0], "split": (rules.get("split") or [None])[0],
+                       "max_candidates": rules.get("max_candidates"), "limit": rules.get("limit")},
+            "params": {"n": job.params.get("n"), "temperature": job.params.get("temperature"),
+                       "top_p": job.params.get("top_p"), "max_new_tokens": job.params.get("max_tokens"),
+                       "seed": job.params.get("seed")},
+            "progress": {"done": done, "total": total},
+            "candidates_added": jobs.candidates_made(session, job), "error": job.error,
+            "created_at": job.created_at, "started_at": job.started_at, "finished_at": job.finished_at}

@@ -31,15 +31,15 @@ class ImportFailed(AppError):
         super().__init__(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", message), **kwargs)
 
 
-def base_name(path: Path) -> str:
-    """'predictions/davinci.jsonl.gz' -> 'davinci'."""
-    name = path.name
+def base_name(path: Path | str) -> str:
+    """'predictions/davinci.jsonl.gz' -> 'davinci' (a Windows path's folders go too)."""
+    name = Path(str(path).replace("\\", "/")).name
     for suffix in (".gz", ".jsonl", ".ndjson", ".json"):
         name = name.removesuffix(suffix)
     return name
 
 
-def _open(path: Path) -> IO[bytes]:
+def _open(path: Path, label: str) -> IO[bytes]:
     try:
         if path.name.endswith(".gz"):
             fh = gzip.open(path, "rb")  # noqa: SIM115  (handed to the caller, who closes it)
@@ -47,48 +47,52 @@ def _open(path: Path) -> IO[bytes]:
             return fh
         return path.open("rb")
     except READ_ERRORS as exc:
-        raise ImportFailed(f"{path}: cannot read the file: {exc}") from exc
+        raise ImportFailed(f"{label}: cannot read the file: {exc}") from exc
 
 
-def _is_array(path: Path) -> bool:
+def _is_array(path: Path, label: str) -> bool:
     try:
-        with _open(path) as fh:
+        with _open(path, label) as fh:
             head = fh.read(4096).removeprefix(BOM).lstrip()
     except READ_ERRORS as exc:
-        raise ImportFailed(f"{path}: cannot read the file: {exc}") from exc
+        raise ImportFailed(f"{label}: cannot read the file: {exc}") from exc
     return head.startswith(b"[")
 
 
-def count_rows(path: Path) -> int | None:
+def count_rows(path: Path, label: str | None = None) -> int | None:
     """Rows in the file (non-blank lines), for the progress bar; None for a JSON array."""
-    if _is_array(path):
+    label = label or str(path)
+    if _is_array(path, label):
         return None
     try:
-        with _open(path) as fh:
+        with _open(path, label) as fh:
             return sum(1 for line in fh if line.strip())
     except READ_ERRORS as exc:
-        raise ImportFailed(f"{path}: cannot read the file: {exc}") from exc
+        raise ImportFailed(f"{label}: cannot read the file: {exc}") from exc
 
 
-def rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, parsed row) for each row; a JSON array file gives (item number, row) instead."""
+def rows(path: Path, label: str | None = None) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed row) for each row; a JSON array file gives (item number, row) instead.
+
+    Messages name the file as `label` (what the user called it), else by its path."""
+    label = label or str(path)
     if not path.exists() or not path.is_file():
-        raise ImportFailed(f"{path}: no such file")
-    if _is_array(path):
+        raise ImportFailed(f"{label}: no such file")
+    if _is_array(path, label):
         try:
-            with _open(path) as fh:
+            with _open(path, label) as fh:
                 raw = fh.read().removeprefix(BOM)
         except READ_ERRORS as exc:
-            raise ImportFailed(f"{path}: cannot read the file: {exc}") from exc
+            raise ImportFailed(f"{label}: cannot read the file: {exc}") from exc
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             # Name the line: orjson places every UTF-8 error at the start of the document.
             line, problem = _utf8(raw) or (exc.lineno, f"not valid JSON: {exc.msg} (column {exc.colno})")
-            raise ImportFailed(f"{path}:{line}: {problem}") from exc
+            raise ImportFailed(f"{label}:{line}: {problem}") from exc
         yield from enumerate(data, start=1)
         return
-    with _open(path) as fh:
+    with _open(path, label) as fh:
         try:
             for number, line in enumerate(fh, start=1):
                 if number == 1:
@@ -99,9 +103,9 @@ def rows(path: Path) -> Iterator[tuple[int, Any]]:
                     yield number, orjson.loads(line)
                 except orjson.JSONDecodeError as exc:
                     _, problem = _utf8(line) or (0, f"not valid JSON: {exc.msg} (column {exc.colno})")
-                    raise ImportFailed(f"{path}:{number}: {problem}") from exc
+                    raise ImportFailed(f"{label}:{number}: {problem}") from exc
         except READ_ERRORS as exc:
-            raise ImportFailed(f"{path}: cannot read the file: {exc}") from exc
+            raise ImportFailed(f"{label}: cannot read the file: {exc}") from exc
 
 
 def _utf8(raw: bytes) -> tuple[int, str] | None:

@@ -24,10 +24,13 @@ def _problem(row: Any) -> str | None:
     missing = [k for k in ("instruction", "response") if k not in row]
     if missing:
         return f"missing {', '.join(repr(k) for k in missing)}"
-    for key in ("instruction", "response", "input", "target"):
+    for key in ("instruction", "response", "input", "target", "generator"):
         value = row.get(key)
         if not isinstance(value, str) and (key in ("instruction", "response") or value is not None):
             return f"{key!r} must be a string, not {kind(value)}"
+    score = row.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
+        return f"'score' must be a number, not {kind(score)}"
     return None
 
 
@@ -52,7 +55,10 @@ def prediction_items(session: Session, *, project: Project, batch: list[tuple[in
         known.setdefault(_key(found.instruction, found.input), found)
     out = []
     for line, row in batch:
-        candidate = {"text": row["response"].strip(), "model": model, "origin": "imported"}
+        candidate: dict[str, Any] = {"text": row["response"].strip(), "model": (row.get("generator") or model)[:200],
+                                     "origin": "imported"}
+        if row.get("score") is not None:
+            candidate["score"] = float(row["score"])
         hit = known.get(_key(row["instruction"], row.get("input") or ""))
         if hit is not None:
             out.append((line, {TARGET: hit.id, "external_id": hit.external_id, "instruction": hit.instruction,

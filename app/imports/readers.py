@@ -7,11 +7,12 @@ string (an optional one may be absent or null); a value is never taken for text 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
 EOT = "<|endoftext|>"
-FORMATS = ("auto", "alpaca", "messages", "sharegpt", "self-instruct", "prompt-completion")
+FORMATS = ("auto", "alpaca", "messages", "sharegpt", "self-instruct", "prompt-completion", "comparison", "answers")
 
 
 def kind(value: Any) -> str:
@@ -75,6 +76,10 @@ def _rest(row: dict, used: set[str]) -> dict:
 def detect(row: Any) -> str:
     """The format a row looks like; ValueError if none fits."""
     if isinstance(row, dict):
+        if "user_input" in row and "responses_and_scores" in row:
+            return "comparison"
+        if "instruction" in row and "output" in row and "generator" in row:
+            return "answers"  # AlpacaEval-style model outputs: {"instruction", "output", "generator"}
         if "instances" in row and "instruction" in row:
             return "self-instruct"
         if "response" in row and "instruction" in row:
@@ -231,9 +236,56 @@ def prompt_completion(row: Any, source: str) -> list[dict]:
     return [item]
 
 
+def comparison_id(prompt: str) -> str:
+    """The external id of a comparison prompt: one instruction per `user_input`, whichever file brings it."""
+    return "comparison:" + hashlib.sha256(prompt.encode()).hexdigest()[:32]
+
+
+def comparison(row: Any, source: str) -> list[dict]:
+    """GPT-4-LLM's comparison data: {"user_input", "responses_and_scores": [{"response", "score", "source"}]}.
+    One instruction per user input; each response a candidate of the model named by `source`, with its score."""
+    row = _need(row, "user_input", "responses_and_scores")
+    prompt = _text(row, "user_input", required=True)
+    entries = row["responses_and_scores"]
+    if not isinstance(entries, list) or not entries:
+        got = "an empty list" if isinstance(entries, list) else kind(entries)
+        raise ValueError(f"'responses_and_scores' must be a non-empty list, not {got}")
+    candidates = []
+    for n, entry in enumerate(entries):
+        where = f"responses_and_scores[{n}]"
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where} must be a {{response, score, source}} object, not {kind(entry)}")
+        text = _text(entry, "response", f"{where}.response", required=True)
+        score = entry.get("score")
+        if isinstance(score, bool) or not isinstance(score, int | float):
+            raise ValueError(f"{where}.score must be a number, not {kind(score)}")
+        candidates.append({"text": text, "model": _text(entry, "source", f"{where}.source"),
+                           "score": float(score), "origin": "imported"})
+    item: dict[str, Any] = {"external_id": comparison_id(prompt), "instruction": prompt, "source": source,
+                            "candidates": candidates}
+    meta = _rest(row, {"user_input", "responses_and_scores"})
+    if meta:
+        item["metadata"] = meta
+    return [item]
+
+
+def answer_row(row: Any) -> Any:
+    """An Alpaca-format answer of one model ({"instruction", "input"?, "output", "generator"?, "score"?}) in the
+    shape of a Self-Instruct prediction, so it joins the instruction with the same instruction and input."""
+    if not isinstance(row, dict):
+        return row  # the join's check names the problem
+    if "output" not in row:
+        raise ValueError("missing 'output' (the model's answer)")
+    if not isinstance(row["output"], str):
+        raise ValueError(f"'output' must be a string, not {kind(row['output'])}")
+    out = {k: v for k, v in row.items() if k != "output"}
+    out["response"] = row["output"]
+    return out
+
+
 READERS: dict[str, Callable[[Any, str], list[dict]]] = {
     "alpaca": alpaca, "messages": messages, "sharegpt": sharegpt, "self-instruct": self_instruct,
-    "prompt-completion": prompt_completion,
+    "prompt-completion": prompt_completion, "comparison": comparison,
 }
 
 

@@ -28,6 +28,13 @@ LOCK_NAMESPACE = 0x7475  # "tu": keeps our advisory locks apart from anyone else
 # Set by importers (never by API clients, whose items are validated with extra="forbid") to update a known row.
 TARGET = "_target_id"
 FIELDS = ("instruction", "input", "system", "history", "split", "source", "metadata")
+# Provenance defaults: an item (or candidate) that does not say how it was made was made by people. Left out of
+# the hashed item when not given, so every hash stored before provenance existed still matches.
+HUMAN = "human"
+
+
+def made(row: dict[str, Any]) -> str:
+    return row.get("construction") or HUMAN
 
 
 @dataclass
@@ -98,8 +105,10 @@ def _key(item: dict, h: str) -> Any:
 
 
 def upsert_items(session: Session, *, project: Project, items: list[dict[str, Any]],
-                 default_origin: str = "imported") -> Upserted:
-    """Create, update or leave alone each validated item; answer counts and ids in item order."""
+                 default_origin: str = "imported", import_job_id: int | None = None) -> Upserted:
+    """Create, update or leave alone each validated item; answer counts and ids in item order.
+
+    Instructions and candidates it creates carry `import_job_id` (None outside an admin import job)."""
     targets = [it.get(TARGET) for it in items]
     rows = [canonical(it if t is None else {k: v for k, v in it.items() if k != TARGET}, default_origin)
             for it, t in zip(items, targets, strict=True)]
@@ -130,7 +139,7 @@ def upsert_items(session: Session, *, project: Project, items: list[dict[str, An
             ids[i] = hit[0]
             changed.append(i)
     if new:
-        created = _insert(session, project.id, [(rows[i], hashes[i]) for i in new.values()])
+        created = _insert(session, project.id, [(rows[i], hashes[i]) for i in new.values()], import_job_id)
         for key, i in new.items():
             if key not in created:
                 raise Conflict("Another request changed these instructions at the same time; send the batch again.")
@@ -140,23 +149,25 @@ def upsert_items(session: Session, *, project: Project, items: list[dict[str, An
             if ids[i] is None:
                 ids[i] = created[_key(row, h)]
     if changed:
-        n_updated = _merge(session, [(ids[i], rows[i], hashes[i]) for i in changed], default_origin)
+        n_updated = _merge(session, [(ids[i], rows[i], hashes[i]) for i in changed], import_job_id)
         result.updated += n_updated
         result.unchanged += len(changed) - n_updated
     result.ids = [int(i) for i in ids]  # type: ignore[arg-type]
     return result
 
 
-def _insert(session: Session, project_id: int, batch: list[tuple[dict, str]]) -> dict[Any, int]:
+def _insert(session: Session, project_id: int, batch: list[tuple[dict, str]],
+            import_job_id: int | None) -> dict[Any, int]:
     """Insert new instructions and their candidates; {key: new id}."""
     now = utcnow()
     conn = session.connection()
     if conn.dialect.name == "postgresql":
-        return pg_copy.insert_new(conn, project_id, batch, now, key=_key)
+        return pg_copy.insert_new(conn, project_id, batch, now, key=_key, import_job_id=import_job_id)
     params = [{"project_id": project_id, "external_id": r["external_id"], "instruction": r["instruction"],
                "input": r["input"], "system": r["system"], "history": r["history"], "split": r["split"],
                "source": r["source"], "meta": r["metadata"], "status": "pending", "content_hash": h,
-               "created_at": now, "updated_at": now} for r, h in batch]
+               "construction": made(r), "created_at": now, "updated_at": now, "import_job_id": import_job_id}
+              for r, h in batch]
     table = Instruction.__table__
     stmt = (table.insert().prefix_with("OR IGNORE")  # SQLite's ON CONFLICT DO NOTHING
             .returning(table.c.id, table.c.external_id, table.c.content_hash))
@@ -164,7 +175,7 @@ def _insert(session: Session, project_id: int, batch: list[tuple[dict, str]]) ->
     for row_id, ext, h in conn.execute(stmt, [_column_params(p) for p in params]):
         keyed[ext if ext is not None else ("hash", h)] = row_id
     cands = [{"instruction_id": keyed[_key(r, h)], "text": c["text"], "model": c["model"], "score": c["score"],
-              "origin": c["origin"], "created_at": now}
+              "origin": c["origin"], "construction": made(c), "created_at": now, "import_job_id": import_job_id}
              for r, h in batch if _key(r, h) in keyed for c in r["candidates"]]
     if cands:
         conn.execute(Candidate.__table__.insert(), cands)
@@ -178,7 +189,7 @@ def _column_params(p: dict) -> dict:
     return p
 
 
-def _merge(session: Session, batch: list[tuple[int, dict, str]], default_origin: str) -> int:
+def _merge(session: Session, batch: list[tuple[int, dict, str]], import_job_id: int | None) -> int:
     """Replace changed fields and add new candidates; answer how many rows really changed.
 
     Candidates are matched by (origin, model, text). A matching one keeps its id (annotations rank
@@ -187,8 +198,8 @@ def _merge(session: Session, batch: list[tuple[int, dict, str]], default_origin:
     """
     ids = [b[0] for b in batch]
     t = Instruction.__table__
-    current = {r.id: r for r in session.execute(select(t.c.id, t.c.content_hash, *[t.c[c] for c in FIELDS])
-                                                .where(_in(session, t.c.id, ids)))}
+    current = {r.id: r for r in session.execute(select(t.c.id, t.c.content_hash, t.c.construction,
+                                                       *[t.c[c] for c in FIELDS]).where(_in(session, t.c.id, ids)))}
     cands: dict[int, dict[tuple, tuple[int, float | None]]] = {i: {} for i in ids}
     for cid, iid, origin, model, text_, score in session.execute(
         select(Candidate.id, Candidate.instruction_id, Candidate.origin, Candidate.model, Candidate.text,
@@ -199,13 +210,16 @@ def _merge(session: Session, batch: list[tuple[int, dict, str]], default_origin:
     row_updates, cand_inserts, score_updates = [], [], []
     for row_id, row, h in batch:
         old = current[row_id]
-        fields_changed = any(_value(getattr(old, c)) != row[c] for c in FIELDS)
+        # A construction the item does not state leaves the stored one as it is (a job may have set it).
+        construction = row.get("construction") or old.construction
+        fields_changed = any(_value(getattr(old, c)) != row[c] for c in FIELDS) or construction != old.construction
         additions = False
         for c in row["candidates"]:
             hit = cands[row_id].get((c["origin"], c["model"], c["text"]))
             if hit is None:
                 cand_inserts.append({"instruction_id": row_id, "text": c["text"], "model": c["model"],
-                                     "score": c["score"], "origin": c["origin"], "created_at": now})
+                                     "score": c["score"], "origin": c["origin"], "construction": made(c),
+                                     "created_at": now, "import_job_id": import_job_id})
                 cands[row_id][(c["origin"], c["model"], c["text"])] = (0, c["score"])
                 additions = True
             elif hit[1] != c["score"]:
@@ -215,13 +229,14 @@ def _merge(session: Session, batch: list[tuple[int, dict, str]], default_origin:
             # A row without external_id is known by its hash: it keeps it, or a re-sent original would not match.
             new_hash = h if row["external_id"] is not None else old.content_hash
             row_updates.append({"b_id": row_id, **{c: row[c] for c in FIELDS if c != "metadata"},
-                                "meta": row["metadata"], "content_hash": new_hash, "updated_at": now})
+                                "meta": row["metadata"], "content_hash": new_hash, "construction": construction,
+                                "updated_at": now})
     conn = session.connection()
     if row_updates:
         values = {c: bindparam(c) for c in FIELDS if c != "metadata"}
         stmt = update(t).where(t.c.id == bindparam("b_id")).values(
             **values, metadata=bindparam("meta"), content_hash=bindparam("content_hash"),
-            updated_at=bindparam("updated_at"))
+            construction=bindparam("construction"), updated_at=bindparam("updated_at"))
         conn.execute(stmt, row_updates)
     if cand_inserts:
         conn.execute(Candidate.__table__.insert(), cand_inserts)

@@ -13,8 +13,8 @@ from sqlalchemy import Connection
 from app.core.errors import Conflict
 
 INSTRUCTION_COLUMNS = ("id, project_id, external_id, instruction, input, system, history, split, source, "
-                       "metadata, status, content_hash, created_at, updated_at")
-CANDIDATE_COLUMNS = "instruction_id, text, model, score, origin, created_at"
+                       "metadata, status, content_hash, created_at, updated_at, import_job_id, construction")
+CANDIDATE_COLUMNS = "instruction_id, text, model, score, origin, created_at, import_job_id, construction"
 
 
 def _json(value: Any) -> str:
@@ -24,7 +24,7 @@ def _json(value: Any) -> str:
 
 
 def insert_new(conn: Connection, project_id: int, batch: list[tuple[dict, str]], now: datetime,
-               key: Callable[[dict, str], Any]) -> dict[Any, int]:
+               key: Callable[[dict, str], Any], import_job_id: int | None = None) -> dict[Any, int]:
     """COPY the new instructions and their candidates; {key: new id}. Callers hold the project's lock."""
     raw = conn.connection.driver_connection
     stamp = now.isoformat()  # one string for every row, not a datetime adapted per row
@@ -38,12 +38,13 @@ def insert_new(conn: Connection, project_id: int, batch: list[tuple[dict, str]],
                 for row_id, (r, h) in zip(ids, batch, strict=True):
                     copy.write_row((row_id, project_id, r["external_id"], r["instruction"], r["input"], r["system"],
                                     _json(r["history"]), r["split"], r["source"], _json(r["metadata"]), "pending",
-                                    h, stamp, stamp))
+                                    h, stamp, stamp, import_job_id, r.get("construction") or "human"))
             if any(r["candidates"] for r, _ in batch):
                 with cur.copy(f"COPY candidates ({CANDIDATE_COLUMNS}) FROM STDIN") as copy:
                     for row_id, (r, _h) in zip(ids, batch, strict=True):
                         for c in r["candidates"]:
-                            copy.write_row((row_id, c["text"], c["model"], c["score"], c["origin"], stamp))
+                            copy.write_row((row_id, c["text"], c["model"], c["score"], c["origin"], stamp,
+                                            import_job_id, c.get("construction") or "human"))
         except pg_errors.UniqueViolation as exc:
             raise Conflict("Another request created some of these instructions at the same time; "
                            "send the batch again.") from exc

@@ -8,12 +8,21 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from app.core.bounds import RowId
 from app.core.config import get_settings
 from app.core.db import SessionDep
 from app.instructions import evaluation_only, service
-from app.instructions.schemas import IngestResult, InstructionOut, InstructionPage, InstructionPatch, adapters
+from app.instructions.candidates import remove_candidate
+from app.instructions.schemas import (
+    CandidateRemoval,
+    IngestResult,
+    InstructionOut,
+    InstructionPage,
+    InstructionPatch,
+    adapters,
+)
 from app.models import InstructionStatus, Split
-from app.users.deps import CurrentUser, ReviewerUser
+from app.users.deps import AdminUser, CurrentUser, ReviewerUser
 
 router = APIRouter(prefix="/api/v1", tags=["instructions"])
 
@@ -71,20 +80,27 @@ def mark_evaluation_only(slug: str, body: evaluation_only.EvaluationOnlyIn, sess
 
 
 @router.get("/instructions/{instruction_id}", response_model=InstructionOut)
-def get_instruction(instruction_id: int, session: SessionDep, user: CurrentUser) -> InstructionOut:
+def get_instruction(instruction_id: RowId, session: SessionDep, user: CurrentUser) -> InstructionOut:
     """One instruction with its candidates and annotations (annotators see only their own)."""
     return service.describe(session, instruction_id=instruction_id, viewer=user)
 
 
 @router.patch("/instructions/{instruction_id}", response_model=InstructionOut)
-def update_instruction(instruction_id: int, body: InstructionPatch, session: SessionDep,
+def update_instruction(instruction_id: RowId, body: InstructionPatch, session: SessionDep,
                        user: ReviewerUser) -> InstructionOut:
     """Change instruction, input, system, split, source or metadata (reviewer or admin)."""
     return service.update_instruction(session, instruction_id=instruction_id, data=body, viewer=user)
 
 
 @router.delete("/instructions/{instruction_id}", status_code=204)
-def delete_instruction(instruction_id: int, session: SessionDep, user: ReviewerUser) -> Response:
+def delete_instruction(instruction_id: RowId, session: SessionDep, user: ReviewerUser) -> Response:
     """Delete one instruction with its candidates and annotations (reviewer or admin)."""
     service.delete_instruction(session, instruction_id=instruction_id)
     return Response(status_code=204)
+
+
+@router.delete("/candidates/{candidate_id}", response_model=CandidateRemoval)
+def delete_candidate(candidate_id: RowId, session: SessionDep, user: AdminUser) -> CandidateRemoval:
+    """Remove a candidate (admin): rankings that named it lose it, and an approval whose final response it
+    was is withdrawn (the instruction goes back to review). The answer counts what changed."""
+    return CandidateRemoval(**remove_candidate(session, candidate_id=candidate_id).as_dict())

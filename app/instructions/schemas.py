@@ -18,6 +18,8 @@ MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 8
 MAX_HISTORY_TURNS = 200
 Label = Annotated[str, StringConstraints(max_length=200)]
+# How a record was made (app.models.Construction); pushed or imported without one, it is human-made.
+ConstructionName = Literal["human", "template", "distilled", "self-generated"]
 
 
 def _metadata_ok(value: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +67,7 @@ def item_types(max_text: int, max_candidates: int, importing: bool) -> dict[str,
         text: plain_text  # type: ignore[valid-type]
         model: NotRequired[Label]
         score: NotRequired[float | None]
+        construction: NotRequired[ConstructionName]
 
     class ImportCandidate(CandidateIn):
         origin: NotRequired[Literal["imported", "reference"]]
@@ -79,6 +82,7 @@ def item_types(max_text: int, max_candidates: int, importing: bool) -> dict[str,
         split: NotRequired[Literal["train", "eval", "holdout"]]
         source: NotRequired[Label]
         metadata: NotRequired[Metadata]
+        construction: NotRequired[ConstructionName]
         candidates: NotRequired[
             Annotated[list[ImportCandidate if importing else CandidateIn], Field(max_length=max_candidates)]
         ]
@@ -112,6 +116,9 @@ class CandidateOut(BaseModel):
     score: float | None
     origin: str
     created_at: UtcDatetime
+    construction: str | None = Field(None, description="How it was made (hidden from annotators, like the model).")
+    job_id: int | None = Field(None, description="The job that made it, if one did.")
+    backend: str = Field("", description="The backend that wrote it, if a job asked one.")
 
 
 class AnnotationOut(BaseModel):
@@ -148,12 +155,23 @@ class InstructionSummary(BaseModel):
     created_at: UtcDatetime
     updated_at: UtcDatetime
     evaluation_only: bool = Field(False, description="Kept for evaluation: never in a training export.")
+    construction: str = Field("human", description="How it was made: human, template, distilled, self-generated.")
+    job_id: int | None = Field(None, description="The job that made it, if one did.")
+    backend: str = Field("", description="The backend that wrote it, if a job asked one.")
+    model: str = Field("", description="The model that wrote it, if a job asked one.")
 
 
 class InstructionOut(InstructionSummary):
     candidates: list[CandidateOut]
     annotations: list[AnnotationOut] = Field(description="Reviewers and admins see all; annotators their own.")
     approval: ApprovalOut | None = Field(None, description="The approved training data, once reviewed.")
+
+
+class CandidateRemoval(BaseModel):
+    candidates: int = Field(description="Candidates removed.")
+    annotations_changed: int = Field(description="Annotations whose ranking, ratings or correction named one.")
+    approvals_changed: int = Field(description="Approvals whose order or rejected candidates named one.")
+    approvals_withdrawn: int = Field(description="Approvals whose final response was one: back to review.")
 
 
 class InstructionPage(BaseModel):

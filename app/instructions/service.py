@@ -68,7 +68,8 @@ def _summary(inst: Instruction, slug: str, n_candidates: int) -> dict[str, Any]:
             "input": inst.input, "system": inst.system, "history": inst.history or [], "split": inst.split.value,
             "source": inst.source, "metadata": inst.meta or {}, "status": inst.status.value,
             "content_hash": inst.content_hash, "candidate_count": n_candidates, "created_at": inst.created_at,
-            "updated_at": inst.updated_at, "evaluation_only": inst.evaluation_only}
+            "updated_at": inst.updated_at, "evaluation_only": inst.evaluation_only,
+            "construction": inst.construction, "job_id": inst.job_id, "backend": inst.backend, "model": inst.model}
 
 
 def list_instructions(session: Session, *, slug: str, limit: int = 100, cursor: str | None = None,
@@ -121,8 +122,12 @@ def describe(session: Session, *, instruction_id: int, viewer: User) -> Instruct
                                  flags=a.flags or [], comment=a.comment, skip_reason=a.skip_reason,
                                  submitted_at=a.submitted_at, created_at=a.created_at, updated_at=a.updated_at)
                    for a in session.scalars(stmt)]
-    candidates = [CandidateOut(id=c.id, text=c.text, model=c.model, score=c.score, origin=c.origin.value,
-                               created_at=c.created_at) for c in inst.candidates]
+    # Annotators judge candidates blind: the model that wrote one is for reviewers and admins.
+    blind = not viewer.has_role(Role.reviewer)
+    candidates = [CandidateOut(id=c.id, text=c.text, model="" if blind else c.model, score=c.score,
+                               origin=c.origin.value, created_at=c.created_at,
+                               **({} if blind else {"construction": c.construction, "job_id": c.job_id,
+                                                    "backend": c.backend})) for c in inst.candidates]
     from app.review.schemas import approval_out
     from app.review.service import approval_for
 

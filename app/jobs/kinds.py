@@ -21,7 +21,10 @@ if TYPE_CHECKING:
     from app.jobs.outcome import Outcome
 
 # Every kind's module; each registers its kind on import. Imported on first use, so the web starts fast.
-KIND_MODULES = ["app.answer.kind", "app.grounded.kind", "app.grounded.evaluation", "app.self_instruct.kind"]
+KIND_MODULES = ["app.answer.kind", "app.grounded.kind", "app.grounded.evaluation", "app.self_instruct.kind",
+                "app.evaluation.judge_kind", "app.evaluation.reference_kind", "app.evaluation.benchmark_kind",
+                "app.evaluation.reward_kind", "app.curation.curate_kind", "app.curation.diversity_kind",
+                "app.curation.score_kind", "app.curation.filter_kind"]
 
 
 class JobKind(ABC):
@@ -68,6 +71,11 @@ class JobKind(ABC):
     def finish(self, ctx: JobContext) -> None:
         """Called once when the job ends well: fill ctx.job.result."""
         return None
+
+    def result_context(self, session: Session, job: Any) -> dict[str, Any]:
+        """What the result panel shows beyond job.result, computed when the page is drawn (figures that move
+        after the job ended, such as a judge's agreement with annotators who are still at work)."""
+        return {}
 
     def progress(self, job: Any) -> tuple[int, int]:
         """(done, total) for the progress bar; by default every item that is no longer pending."""

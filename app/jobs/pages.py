@@ -98,6 +98,7 @@ async def create_job(request: Request, session: SessionDep, user: AdminUser) -> 
 def _job_context(session: Session, user: Any, job: Job) -> dict[str, Any]:
     kind = get_kind(job.kind)
     return {"user": user, "nav": "jobs", "job": job, "view": job_view(session, job), "kind": kind,
+            "extra": kind.result_context(session, job) if job.result else {},
             "project": session.get(Project, job.project_id),
             "events": service.events(session, job.id)[-200:]}
 

@@ -20,13 +20,14 @@ from sqlalchemy import Connection, select, update
 from sqlalchemy.orm import Session
 
 from app.backends.client import BackendClient
+from app.backends.config import BackendConfig
 from app.backends.limiter import Limiter
 from app.backends.requests import BackendError, ModelRequest, ModelResponse, request_hash
 from app.backends.resolve import backend_config
 from app.core.beats import beating
 from app.core.config import get_settings
 from app.core.db import get_engine, session_scope
-from app.core.errors import AppError
+from app.core.errors import AppError, NotFound
 from app.jobs.context import JobContext, add_event
 from app.jobs.kinds import JobKind, get_kind
 from app.jobs.outcome import Outcome
@@ -110,6 +111,7 @@ class Runner:
         self.kind: JobKind
         self.params: Any
         self.clients: dict[str, BackendClient] = {}
+        self.configs: dict[str, BackendConfig] = {}
         self.in_row = 0  # failed requests in a row
         self.connections: dict[str, Connection] = {}  # the store and handle stages' own connections
 
@@ -135,6 +137,13 @@ class Runner:
             .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False)).rowcount
         if not status:
             self.stop.set()
+            return
+        for name in self.configs:
+            try:
+                backend_config(session, name)
+            except NotFound:
+                self.stop_reason = (f"Backend '{name}' was deleted while the job ran. Add it again under the same "
+                                    "name and resume the job: answers already received are kept.")
 
     def conclude(self) -> None:
         if self.stop_reason:
@@ -247,7 +256,11 @@ class Runner:
             in_flight[digest] = future
             try:
                 response = await self._client(request.backend).send(request)
-            except BackendError as exc:
+            except Exception as exc:
+                if not isinstance(exc, BackendError):  # a fault of ours: the item fails, never loops forever
+                    log.exception("job %s: asking backend %s failed", self.job_id, request.backend)
+                    exc = BackendError(f"Internal error while asking backend '{request.backend}': "
+                                       f"{type(exc).__name__}: {exc}")
                 future.set_exception(exc)
                 future.exception()  # retrieved: no "never retrieved" warning when nobody shares it
                 self._note_failure(exc)

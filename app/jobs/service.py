@@ -15,7 +15,7 @@ from app.core.errors import Conflict, NotFound, ValidationFailed, pydantic_detai
 from app.core.queue import enqueue_after_commit
 from app.jobs.context import add_event
 from app.jobs.kinds import get_kind
-from app.models import ItemStatus, Job, JobEvent, JobItem, JobStatus, Project, StoredResponse, User
+from app.models import Candidate, ItemStatus, Job, JobEvent, JobItem, JobStatus, Project, StoredResponse, User
 from app.models.base import utcnow
 
 RUN_JOB_TASK = "tuneloop.jobs.run"
@@ -51,7 +51,8 @@ def create_job(session: Session, *, user: User | None, project_slug: str, kind_n
         try:
             backend_config(session, name)
         except NotFound as exc:
-            field = next((k for k, v in parsed.model_dump().items() if v == name), f"backends[{index}]")
+            field = next((k for k, v in parsed.model_dump().items()
+                          if v == name or (isinstance(v, list) and name in v)), f"backends[{index}]")
             raise ValidationFailed(exc.message, details=[{"field": f"params.{field}", "message": exc.message}]) from exc
     kind.validate(session, project, parsed)
     job = Job(project_id=project.id, kind=kind.name, params=parsed.model_dump(mode="json"), backends=backends,
@@ -181,6 +182,13 @@ def reap_jobs(session: Session) -> int:
             add_event(session, job_id, "worker_lost", message)
             reaped += 1
     return reaped
+
+
+def candidates_made(session: Session, job: Job) -> int:
+    """How many candidates a job has added so far (its result says so once it ends)."""
+    if "candidates_added" in (job.result or {}):
+        return int(job.result["candidates_added"])
+    return session.scalar(select(func.count()).select_from(Candidate).where(Candidate.job_id == job.id)) or 0
 
 
 def jobs_using_backend(session: Session, name: str) -> list[int]:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Enum, ForeignKey, Index, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.models.base import Base, BigId, TimestampMixin, utcnow
+from app.models.base import Base, BigId, JSONType, TimestampMixin, utcnow
 from app.models.instruction import Instruction
 from app.models.user import User
 
@@ -36,6 +36,9 @@ class Annotation(TimestampMixin, Base):
     reserved_until: Mapped[datetime | None]
     # Candidate ids, best first. Ties are not allowed.
     ranking: Mapped[list[Any]] = mapped_column(default=list)
+    # The candidate ids in the order the task page showed them (shuffled per annotation, so position bias
+    # can be measured); None when nobody was shown a page (feedback pushed through the REST API).
+    shown_order: Mapped[list[Any] | None] = mapped_column(JSONType)
     # {candidate_id (as a string): rating on the project's scale}
     ratings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     correction: Mapped[str | None] = mapped_column(Text)

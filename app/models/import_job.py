@@ -18,6 +18,7 @@ class ImportStatus(enum.StrEnum):
     running = "running"
     succeeded = "succeeded"
     failed = "failed"
+    undone = "undone"  # an admin took back what it created (see app.admin.undo_import)
 
 
 class ImportJob(Base):

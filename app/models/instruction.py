@@ -50,6 +50,9 @@ class Instruction(TimestampMixin, Base):
         # The annotation queue: an ordered scan of one project's pending rows that stops at the first free one.
         Index("ix_instructions_queue", "project_id", "id", postgresql_where=text("status = 'pending'"),
               sqlite_where=text("status = 'pending'")),
+        # Only rows an admin import job made: the REST ingest path (NULL here) pays nothing for it.
+        Index("ix_instructions_import_job_id", "import_job_id", postgresql_where=text("import_job_id IS NOT NULL"),
+              sqlite_where=text("import_job_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -82,6 +85,8 @@ class Instruction(TimestampMixin, Base):
     evaluation_only: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Set when what the item was built from is gone (its document deleted): exports leave such items out.
     source_deleted_at: Mapped[datetime | None]
+    # The admin import job that created it (undoing the job removes it); None for any other way in.
+    import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"))
 
     candidates: Mapped[list[Candidate]] = relationship(
         back_populates="instruction",
@@ -93,6 +98,10 @@ class Instruction(TimestampMixin, Base):
 
 class Candidate(Base):
     __tablename__ = "candidates"
+    __table_args__ = (
+        Index("ix_candidates_import_job_id", "import_job_id", postgresql_where=text("import_job_id IS NOT NULL"),
+              sqlite_where=text("import_job_id IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     instruction_id: Mapped[int] = mapped_column(
@@ -111,6 +120,8 @@ class Candidate(Base):
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
     backend: Mapped[str] = mapped_column(String(100), default="", server_default="")
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict)
+    # The admin import job that added it (undoing the job removes it); None for any other way in.
+    import_job_id: Mapped[int | None] = mapped_column(ForeignKey("import_jobs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     instruction: Mapped[Instruction] = relationship(back_populates="candidates")

@@ -1,4 +1,4 @@
-"""Tuning runs with their event log, and generation jobs that turn a model into new candidates."""
+"""Tuning runs with their event log."""
 
 from __future__ import annotations
 
@@ -133,38 +133,3 @@ class RunEvent(Base):
     kind: Mapped[str] = mapped_column(String(30))
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
-class GenerationStatus(enum.StrEnum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"  # fits the column's 20 characters; a non-native enum needs no migration
-
-
-class GenerationJob(TimestampMixin, Base):
-    __tablename__ = "generation_jobs"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
-    run_id: Mapped[int | None] = mapped_column(ForeignKey("tuning_runs.id", ondelete="SET NULL"), index=True)
-    base_model: Mapped[str] = mapped_column(String(500))
-    adapter_dir: Mapped[str | None] = mapped_column(String(1000))
-    model_name: Mapped[str] = mapped_column(String(200))
-    # {"max_candidates", "status", "split", "limit"} and {"n", "temperature", "top_p", "max_new_tokens", "seed"}
-    filter: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    status: Mapped[GenerationStatus] = mapped_column(
-        Enum(GenerationStatus, native_enum=False, length=20), default=GenerationStatus.queued
-    )
-    instructions_total: Mapped[int] = mapped_column(default=0)
-    instructions_done: Mapped[int] = mapped_column(default=0)
-    candidates_added: Mapped[int] = mapped_column(default=0)
-    error: Mapped[str | None] = mapped_column(Text)
-    heartbeat_at: Mapped[datetime | None]
-    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    started_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-
-    project: Mapped[Project] = relationship()

@@ -31,7 +31,7 @@ class SettingsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     min_submitted: int | None = Field(None, ge=1, le=20, description="Annotators per instruction (overlap).")
-    rating_scale: Literal["1-5", "A-D"] | None = None
+    rating_scale: Literal["1-5", "A-D", "1-10"] | None = None
     require_ranking: bool | None = None
     exclude_holdout: bool | None = None
     hide_others: bool | None = None

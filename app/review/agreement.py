@@ -17,12 +17,28 @@ from app.review.consensus import rating_value
 
 @dataclass(frozen=True)
 class Agreement:
-    """One instruction's agreement figures; None where they are undefined (fewer than two judgements)."""
+    """One instruction's agreement figures; None where they are undefined (fewer than two rankings).
+
+    Top-1 agreement compares first choices, so it needs two annotators who ranked: one annotation, or an
+    annotator who marked every candidate bad against one who ranked, leaves nothing to agree on. Those
+    cases read "—" (and `top1_note` says why) rather than 100%, and the project figures count them apart.
+    """
 
     annotators: int
     kendall_tau: float | None
     top1: float | None
     top1_choice: int | None
+    ranked: int = 0  # annotations with a ranking
+
+    @property
+    def top1_note(self) -> str:
+        if self.top1 is not None:
+            return ""
+        if self.annotators <= 1:
+            return "one annotation: nothing to compare"
+        unranked = self.annotators - self.ranked
+        return (f"{self.ranked} ranking{'' if self.ranked == 1 else 's'}; {unranked} annotation"
+                f"{'' if unranked == 1 else 's'} ranked nothing (all bad or rated only)")
 
 
 def pairwise_tau(a: Sequence[int], b: Sequence[int]) -> float | None:
@@ -56,10 +72,12 @@ def top1_agreement(rankings: Sequence[Sequence[int]]) -> tuple[float | None, int
 
 
 def instruction_agreement(rankings: Sequence[Sequence[int]]) -> Agreement:
-    """Agreement figures for one instruction's submitted rankings."""
-    top1, choice = top1_agreement(rankings)
+    """Agreement figures for one instruction's submitted annotations' rankings (empty for those that ranked
+    nothing): top-1 agreement only where at least two annotators ranked."""
+    ranked = sum(1 for r in rankings if r)
+    top1, choice = top1_agreement(rankings) if ranked >= 2 else (None, None)
     return Agreement(annotators=len(rankings), kendall_tau=mean_kendall_tau(rankings), top1=top1,
-                     top1_choice=choice)
+                     top1_choice=choice, ranked=ranked)
 
 
 def ratings_alpha(units: Sequence[dict[int, object]], domain: Sequence[float] | None = None) -> float | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.core.bounds import RowId
 from app.core.db import SessionDep
 from app.core.errors import NotFound
 from app.models import ApprovalMethod
@@ -15,7 +16,7 @@ router = APIRouter(prefix="/api/v1", tags=["review"])
 
 
 @router.post("/instructions/{instruction_id}/approve", response_model=ApprovalOut)
-def approve(instruction_id: int, body: ApproveIn, session: SessionDep, user: ReviewerUser) -> ApprovalOut:
+def approve(instruction_id: RowId, body: ApproveIn, session: SessionDep, user: ReviewerUser) -> ApprovalOut:
     """Approve: the given final response, else the consensus of the submitted annotations (409 if none)."""
     approval = service.approve_by_id(session, instruction_id=instruction_id, by=user,
                                      final_response=body.final_response, method=ApprovalMethod.api)
@@ -23,7 +24,7 @@ def approve(instruction_id: int, body: ApproveIn, session: SessionDep, user: Rev
 
 
 @router.get("/instructions/{instruction_id}/approval", response_model=ApprovalOut)
-def get_approval(instruction_id: int, session: SessionDep, user: ReviewerUser) -> ApprovalOut:
+def get_approval(instruction_id: RowId, session: SessionDep, user: ReviewerUser) -> ApprovalOut:
     """The instruction's approval; 404 when it is not approved."""
     service.get_instruction(session, instruction_id=instruction_id)
     approval = service.approval_for(session, instruction_id=instruction_id)

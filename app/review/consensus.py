@@ -25,7 +25,7 @@ def rating_value(value: object) -> float | None:
 
 def scale_bounds(scale: str) -> tuple[float, float]:
     """The lowest and highest value of a project's rating scale, as numbers."""
-    return (1.0, 4.0) if scale == "A-D" else (1.0, 5.0)
+    return {"A-D": (1.0, 4.0), "1-10": (1.0, 10.0)}.get(scale, (1.0, 5.0))
 
 
 def borda_scores(rankings: Iterable[Sequence[int]], candidate_ids: Sequence[int]) -> dict[int, Fraction]:
@@ -84,6 +84,16 @@ def consensus_tiers(rankings: Sequence[Sequence[int]], ratings: Sequence[dict[st
     tiers = tiers_from_scores({cid: Fraction(m).limit_denominator(1000) for cid, m in means.items()})
     unrated = sorted(cid for cid in candidate_ids if cid not in means)
     return tiers + ([unrated] if unrated else [])
+
+
+def score_tiers(scores: dict[int, float | None]) -> list[list[int]]:
+    """Candidates by their imported score, best first, equal scores tied; unscored ones share a last tier.
+    Empty when no candidate has a score."""
+    scored = {cid: float(s) for cid, s in scores.items() if s is not None}
+    if not scored:
+        return []
+    unscored = sorted(cid for cid, s in scores.items() if s is None)
+    return tiers_from_scores(scored) + ([unscored] if unscored else [])
 
 
 def normalise_tiers(ranking: Sequence[object]) -> list[list[int]]:

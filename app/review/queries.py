@@ -208,3 +208,25 @@ def review_overview(session: Session, *, filters: ReviewFilters, project_slug: s
     figures = project_figures(session, project=project) if project is not None and with_figures else None
     return Overview(page=page, projects=projects(session), annotators=annotators(session), project=project,
                     figures=figures)
+
+
+def approve_form_rows(item: ReviewItem, tiers: list[list[int]] | None = None) -> list[tuple[object, bool]]:
+    """The approve form's order as (candidate, tied with the one above), best first.
+
+    It starts from `tiers` (the reviewer's own, after an error), else the approval, the proposal or the
+    consensus, ties kept. Candidates none of those placed share one tier at the end, so a reviewer never
+    posts an order between them that nobody asserted.
+    """
+    by_id = {c.id: c for c in item.instruction.candidates}
+    if tiers is None:
+        tiers = (item.approval.ranking if item.approval else
+                 item.proposal.ranking if item.proposal else item.consensus)  # type: ignore[attr-defined]
+    rows: list[tuple[object, bool]] = []
+    placed: set[int] = set()
+    for tier in tiers or []:
+        present = [cid for cid in dict.fromkeys(int(c) for c in tier) if cid in by_id and cid not in placed]
+        placed.update(present)
+        rows += [(by_id[cid], n > 0) for n, cid in enumerate(present)]
+    rest = [c for c in item.instruction.candidates if c.id not in placed]
+    rows += [(c, n > 0) for n, c in enumerate(rest)]
+    return rows

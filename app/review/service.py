@@ -3,7 +3,9 @@
 Approval rules (what an Approval row holds, see app/models/annotation.py):
 - ranking: the consensus of the submitted annotations' rankings by Borda count, as tiers best first
   (tied candidates share a tier); mean ratings order the candidates when nobody ranked. Accepting one
-  annotator's result takes their ranking; adjudication takes the reviewer's order.
+  annotator's result takes their ranking; adjudication takes the reviewer's order. With no annotations at
+  all, candidates that carry scores (GPT-4-LLM's comparison data) are ranked by score, equal scores tied and
+  unscored candidates last.
 - final_response: the reviewer's text when given; else a correction (from the accepted annotation, or
   the correction of the annotator who agrees best with the consensus); else the top-ranked candidate
   (lowest id inside a tied top tier). Empty when the consensus is "all bad" and nobody corrected.
@@ -35,7 +37,7 @@ from app.models import (
 )
 from app.models.base import utcnow
 from app.review.agreement import instruction_agreement, pairwise_tau
-from app.review.consensus import consensus_tiers, normalise_tiers, rating_value, scale_bounds
+from app.review.consensus import consensus_tiers, normalise_tiers, rating_value, scale_bounds, score_tiers
 
 
 def submitted_annotations(session: Session, *, instruction: Instruction) -> list[Annotation]:
@@ -128,10 +130,13 @@ def decide(session: Session, *, instruction: Instruction, final_response: str | 
         correction_from = chosen if (chosen.correction or "").strip() else None
         method = ApprovalMethod.accepted
     else:
-        if not annotations and final_response is None:
-            raise Conflict("There is nothing to approve from: no submitted annotations and no final response.")
+        by_score = score_tiers({c.id: c.score for c in instruction.candidates}) if not annotations else []
+        if not annotations and final_response is None and not by_score:
+            raise Conflict("There is nothing to approve from: no submitted annotations, no scored candidates and "
+                           "no final response.")
         basis = annotations
-        tiers = consensus_tiers([_ranking(a) for a in annotations], [a.ratings for a in annotations], candidate_ids)
+        tiers = by_score or consensus_tiers([_ranking(a) for a in annotations], [a.ratings for a in annotations],
+                                            candidate_ids)
         all_bad = bool(annotations) and sum(a.all_bad for a in annotations) * 2 > len(annotations)
         correction_from = _best_correction(annotations, tiers)
         method = ApprovalMethod.adjudicated if (final_response is not None or ranking) else ApprovalMethod.api
@@ -226,7 +231,8 @@ def maybe_auto_approve(session: Session, *, instruction: Instruction) -> Approva
     """Apply the project's rules after a submit: status submitted at min_submitted, then auto-approve.
 
     Auto-approve ({"min_annotations": k, "min_top1_agreement": t}) approves the consensus when at least k
-    annotations are submitted and the share of annotators agreeing on the first choice is at least t. An
+    annotations are submitted and the share of annotators agreeing on the first choice is at least t (with
+    two or more annotations, at least two must have ranked: all bad against a ranking is no agreement). An
     instruction already approved or rejected is left alone: a reviewer's decision stands.
     """
     if instruction.status in (InstructionStatus.approved, InstructionStatus.rejected):
@@ -251,8 +257,11 @@ def maybe_auto_approve(session: Session, *, instruction: Instruction) -> Approva
         instruction.status = InstructionStatus.submitted
     k = int(rule.get("min_annotations") or 1)
     t = float(rule.get("min_top1_agreement") or 0.0)
-    figures = instruction_agreement([_ranking(a) for a in annotations])
-    if len(annotations) < k or figures.top1 is None or figures.top1 < t:
+    rankings = [_ranking(a) for a in annotations]
+    share = instruction_agreement(rankings).top1
+    if share is None and len(annotations) == 1 and rankings[0]:
+        share = 1.0  # one annotator asked for (min_annotations 1): their ranking is the decision
+    if len(annotations) < k or share is None or share < t:
         session.flush()
         return None
     try:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Annotation, AnnotationStatus, Instruction, Project, User
-from app.review.agreement import pairwise_tau, ratings_alpha
+from app.review.agreement import instruction_agreement, pairwise_tau, ratings_alpha
 from app.review.consensus import borda_scores, scale_bounds, tiers_from_scores
 
 # The figures read at most this many recent annotations, so the page stays fast on a big project.
@@ -33,12 +33,49 @@ class AnnotatorFigures:
 
 
 @dataclass
+class PositionRow:
+    """How often the candidate shown at one position was ranked first, against what no bias would give."""
+
+    position: str  # "A", "B", ...
+    first: int
+    share: float
+    expected: float
+
+
+@dataclass
 class ProjectFigures:
     project: Project
     alpha: float | None
     rated_units: int
     annotators: list[AnnotatorFigures]
     sampled: bool
+    top1_mean: float | None = None  # mean top-1 agreement over instructions with two rankings or more
+    top1_compared: int = 0
+    top1_undefined: int = 0  # one annotation, or fewer than two rankings: nothing to agree on
+    positions: list[PositionRow] | None = None
+    position_rankings: int = 0  # rankings with a known shown order
+
+
+def position_bias(annotations: list[Annotation], most: int = 10) -> tuple[list[PositionRow], int]:
+    """First choices by the position the task page showed them at (from each annotation's stored order).
+
+    `expected` is the share a position would get if annotators ignored position: each ranking adds 1/n to
+    each of its n positions. A first position well above its expected share is position bias."""
+    first = [0] * most
+    expected = [0.0] * most
+    total = 0
+    for ann in annotations:
+        order = [int(c) for c in ann.shown_order or []]
+        if not ann.ranking or not order or int(ann.ranking[0]) not in order:
+            continue
+        total += 1
+        first[min(order.index(int(ann.ranking[0])), most - 1)] += 1
+        for pos in range(min(len(order), most)):
+            expected[pos] += 1 / len(order)
+    width = max((p + 1 for p in range(most) if expected[p]), default=0)
+    rows = [PositionRow(position=chr(ord("A") + p), first=first[p], share=first[p] / total if total else 0.0,
+                        expected=expected[p] / total if total else 0.0) for p in range(width)]
+    return rows, total
 
 
 def project_figures(session: Session, *, project: Project) -> ProjectFigures:
@@ -82,5 +119,11 @@ def project_figures(session: Session, *, project: Project) -> ProjectFigures:
     low, high = scale_bounds(str(project.setting("rating_scale")))
     alpha = ratings_alpha(units, domain=[float(v) for v in range(int(low), int(high) + 1)])
     annotators = sorted(people.values(), key=lambda f: (-f.submitted, f.user.display_name))
+    top1 = [instruction_agreement([[int(c) for c in a.ranking or []] for a in anns]).top1 for anns in by_inst.values()]
+    defined = [t for t in top1 if t is not None]
+    positions, position_rankings = position_bias([a for anns in by_inst.values() for a in anns])
     return ProjectFigures(project=project, alpha=alpha, rated_units=len(units), annotators=annotators,
-                          sampled=len(rows) >= MAX_ANNOTATIONS)
+                          sampled=len(rows) >= MAX_ANNOTATIONS,
+                          top1_mean=sum(defined) / len(defined) if defined else None, top1_compared=len(defined),
+                          top1_undefined=len(top1) - len(defined), positions=positions,
+                          position_rankings=position_rankings)

@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
-from app.core.errors import ValidationFailed, pydantic_details
-from app.models import Export, ExportStatus, Project
+from app.core.forms import invalid_form
+from app.models import EvaluationSet, Export, ExportStatus, Project, TuningRun
 from app.tuning.presets import PRESETS
 from app.tuning.schemas import METHODS, TuningRunCreate
 from app.tuning.spec import default_base_model
@@ -21,6 +21,35 @@ HP_FIELDS = ("learning_rate", "num_train_epochs", "max_steps", "per_device_train
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 TEMPLATES = ("auto", "chat", "alpaca")
 LORA_FIELDS = ("r", "alpha", "dropout")
+# The form's inputs by the label they carry (the template shows these words).
+LABELS = {"export": "Snapshot", "base_model": "Base model", "method": "Method", "name": "Name",
+          "preset": "Recipe", "template": "Prompt template", "learning_rate": "Learning rate",
+          "num_train_epochs": "Epochs", "max_steps": "Max steps", "per_device_train_batch_size": "Batch size",
+          "gradient_accumulation_steps": "Gradient accumulation", "max_length": "Max length",
+          "warmup_ratio": "Warm-up ratio", "lr_scheduler_type": "Learning-rate schedule",
+          "save_steps": "Checkpoint every", "logging_steps": "Log every", "seed": "Seed", "beta": "DPO beta",
+          "lora_r": "LoRA rank", "lora_alpha": "LoRA alpha", "lora_dropout": "LoRA dropout",
+          "eval_samples": "Eval generations", "eval_enabled": "Evaluate after training",
+          "merge_weights": "Also save merged weights", "evaluation_set": "Evaluation set",
+          "evaluation_judge": "Judge backend"}
+EVALUATION_INPUTS = {"evaluation_set": "evaluation_set", "judge": "evaluation_judge",
+                     "reference_metrics": "evaluation_reference"}
+
+
+def input_name(loc: tuple) -> str:
+    """The form input a TuningRunCreate error is about: ("hyperparameters", "seed") -> "seed"."""
+    head = str(loc[0]) if loc else "form"
+    if head in ("project", "export_id"):
+        return "export"
+    if head == "hyperparameters" and len(loc) > 1:
+        return str(loc[1])
+    if head == "lora" and len(loc) > 1:
+        return f"lora_{loc[1]}"
+    if head == "eval" and len(loc) > 1:
+        return "eval_samples" if loc[1] == "num_samples" else "eval_enabled"
+    if head == "evaluation" and len(loc) > 1:
+        return EVALUATION_INPUTS.get(str(loc[1]), "evaluation_set")
+    return head
 
 
 def form_choices(session: Session) -> dict[str, Any]:
@@ -30,9 +59,36 @@ def form_choices(session: Session) -> dict[str, Any]:
     models_dir = get_settings().data_dir / "models"
     models = sorted(str(p) for p in models_dir.iterdir() if (p / "config.json").exists()) if models_dir.exists() else []
     tiny = default_base_model()
+    sets = sorted(set(session.scalars(select(EvaluationSet.name))))
     return {"exports": [{"export": e, "project": p} for e, p in exports], "models": models, "methods": METHODS,
             "default_model": str(tiny), "tiny_ready": (tiny / "config.json").exists(), "presets": PRESETS,
-            "schedulers": SCHEDULERS, "templates": TEMPLATES}
+            "schedulers": SCHEDULERS, "templates": TEMPLATES,
+            "evaluation_sets": sets, "labels": LABELS}
+
+
+def form_from_run(run: TuningRun) -> dict[str, str]:
+    """The New run form filled with a run's choices: what "Clone" opens, to change before starting."""
+    settings = run.settings or {}
+    form = {"export": f"{run.project.slug}:{run.export_id}", "base_model": run.base_model, "method": run.method,
+            "name": f"{run.name} (clone)"[:200]}
+    for key in ("preset", "template"):
+        if settings.get(key):
+            form[key] = str(settings[key])
+    hyper = settings.get("hyperparameters") or {}
+    form.update({k: str(hyper[k]) for k in HP_FIELDS if hyper.get(k) is not None})
+    form.update({f"lora_{k}": str(v) for k, v in (settings.get("lora") or {}).items() if k in LORA_FIELDS})
+    evaluation = settings.get("eval") or {}
+    if evaluation.get("num_samples") is not None:
+        form["eval_samples"] = str(evaluation["num_samples"])
+    after = settings.get("evaluation") or {}
+    if after.get("evaluation_set"):
+        form["evaluation_set"] = str(after["evaluation_set"])
+        form["evaluation_judge"] = str(after.get("judge") or "")
+    ticked = {"packing": hyper.get("packing"), "padding_free": hyper.get("padding_free"),
+              "merge_weights": settings.get("merge_weights"), "eval_enabled": evaluation.get("enabled", True),
+              "evaluation_reference": after.get("reference_metrics", True)}
+    form.update({name: "on" for name, on in ticked.items() if on})
+    return form
 
 
 def preset_form(name: str) -> dict[str, Any]:
@@ -45,7 +101,7 @@ def preset_form(name: str) -> dict[str, Any]:
 
 
 def parse_form(form: dict[str, Any]) -> TuningRunCreate:
-    """Build the API's schema from the form; a 422 names each bad field."""
+    """Build the API's schema from the form; a 422 names each bad input, in the form's own words."""
     export_ref = str(form.get("export", ""))
     project, _, export_id = export_ref.partition(":")
     payload: dict[str, Any] = {
@@ -60,9 +116,11 @@ def parse_form(form: dict[str, Any]) -> TuningRunCreate:
     }
     payload["hyperparameters"].update(packing=form.get("packing") == "on",
                                       padding_free=form.get("padding_free") == "on")
+    if str(form.get("evaluation_set", "")).strip():
+        payload["evaluation"] = {"evaluation_set": str(form["evaluation_set"]).strip(),
+                                 "judge": str(form.get("evaluation_judge", "")).strip() or None,
+                                 "reference_metrics": form.get("evaluation_reference") == "on"}
     try:
         return TuningRunCreate.model_validate(payload)
     except ValidationError as exc:
-        details = pydantic_details(list(exc.errors()))
-        raise ValidationFailed("Some settings are not valid: " + "; ".join(
-            f"{d['field']}: {d['message']}" for d in details), details=details) from exc
+        raise invalid_form(exc, input_name) from exc

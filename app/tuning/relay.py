@@ -127,7 +127,10 @@ def finish(session: Session, run_id: int, *, outcome: RunState, error_kind: str 
     else:
         values["error_kind"], values["error"] = (error_kind, error)
     sources = (*LIVE_STATES, RunState.failed) if run.error_kind == "worker_lost" else LIVE_STATES
-    transition(session, run, outcome, sources, **values)
+    if transition(session, run, outcome, sources, **values) and outcome == RunState.succeeded:
+        from app.evaluation.runs import start_after_run
+
+        start_after_run(session, run)  # the evaluation the run names, queued with this commit
     return run
 
 

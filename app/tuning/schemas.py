@@ -7,8 +7,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-Method = Literal["sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora"]
-METHODS: tuple[str, ...] = ("sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora")
+from app.core.bounds import MAX_STEPS, Id, Seed
+from app.evaluation.schemas import RunEvaluation
+
+Method = Literal["sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora", "reward-lora"]
+METHODS: tuple[str, ...] = ("sft-lora", "sft-full", "sft-qlora", "dpo-lora", "dpo-qlora", "kto-lora", "reward-lora")
 
 
 class Hyperparameters(BaseModel):
@@ -18,19 +21,20 @@ class Hyperparameters(BaseModel):
 
     learning_rate: float = Field(2e-4, gt=0, lt=1)
     num_train_epochs: float = Field(1.0, gt=0, le=1000)
-    max_steps: int = Field(-1, ge=-1, description="-1 trains for num_train_epochs; otherwise stop at this step.")
+    max_steps: int = Field(-1, ge=-1, le=MAX_STEPS,
+                           description="-1 trains for num_train_epochs; otherwise stop at this step.")
     per_device_train_batch_size: int = Field(4, ge=1, le=4096)
     gradient_accumulation_steps: int = Field(1, ge=1, le=4096)
     max_length: int = Field(1024, ge=16, le=1_048_576)
     packing: bool = False
     padding_free: bool = False
-    seed: int = Field(42, ge=0)
-    logging_steps: int = Field(1, ge=1)
-    save_steps: int = Field(50, ge=1)
+    seed: Seed = 42
+    logging_steps: int = Field(1, ge=1, le=MAX_STEPS)
+    save_steps: int = Field(50, ge=1, le=MAX_STEPS)
     warmup_ratio: float = Field(0.0, ge=0, lt=1)
     lr_scheduler_type: Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts",
                                "polynomial"] = Field("linear", description="How the learning rate decays.")
-    beta: float = Field(0.1, gt=0, description="DPO's KL penalty; ignored by SFT.")
+    beta: float = Field(0.1, gt=0, le=100, description="DPO's KL penalty; ignored by SFT.")
     bf16: bool | Literal["auto"] = Field("auto", description="bfloat16: true, false, or auto (on where CUDA has it).")
 
 
@@ -55,7 +59,7 @@ class TuningRunCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     project: str = Field(..., min_length=1, max_length=100, description="The project's slug.")
-    export_id: int = Field(..., ge=1)
+    export_id: Id
     base_model: str = Field(..., min_length=1, max_length=500, description="A local model folder or a hub id.")
     method: Method = "sft-lora"
     name: str = Field("", max_length=200)
@@ -63,6 +67,8 @@ class TuningRunCreate(BaseModel):
     lora: LoraSettings = Field(default_factory=LoraSettings)
     eval: EvalSettings = Field(default_factory=EvalSettings)
     merge_weights: bool = False
+    evaluation: RunEvaluation | None = Field(
+        None, description="An evaluation to run when the run succeeds (against its parent, on an evaluation set).")
     preset: Literal["alpaca"] | None = Field(
         None, description="A named recipe whose settings fill what the request leaves out: alpaca = Stanford "
                           "Alpaca's (its prompt, lr 2e-5, 3 epochs, batch 128, max length 512, warm-up 0.03, cosine).")

@@ -95,7 +95,12 @@ def create_run(session: Session, *, user: User, data: TuningRunCreate) -> Tuning
         raise NotFound(f"Project {data.project} does not exist.")
     export = _snapshot(session, project, data.export_id)
     check_compatible(data.method, export.format)
+    from app.evaluation.runs import check_run_evaluation
+
+    check_run_evaluation(session, project, data.evaluation)
     settings = data.model_dump(include={"hyperparameters", "lora", "eval", "merge_weights", "preset", "template"})
+    if data.evaluation is not None:
+        settings["evaluation"] = data.evaluation.model_dump()
     return _new_run(session, project=project, export=export, user=user, method=data.method,
                     base_model=data.base_model.strip(), name=data.name.strip(), settings=settings)
 
@@ -130,6 +135,12 @@ def cancel_run(session: Session, *, run_id: int) -> TuningRun:
         path.touch()
         return run
     raise Conflict(f"Tuning run {run.id} is already {run.state.value}; there is nothing to cancel.")
+
+
+def eval_skipped(run: TuningRun) -> bool:
+    """Evaluation was asked for but the snapshot has no eval split, so the trainer has nothing to evaluate."""
+    wanted = bool(((run.settings or {}).get("eval") or {}).get("enabled", True))
+    return wanted and not int((run.export.row_counts or {}).get("eval") or 0)
 
 
 def has_checkpoint(run: TuningRun) -> bool:

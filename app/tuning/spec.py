@@ -18,9 +18,10 @@ METHOD_SPECS: dict[str, tuple[str, bool, str | None]] = {
     "dpo-lora": ("dpo", True, None),
     "dpo-qlora": ("dpo", True, "4bit"),
     "kto-lora": ("kto", True, None),
+    "reward-lora": ("reward", True, None),  # a reward model (TRL's RewardTrainer) on preference pairs
 }
 FORMATS_BY_METHOD = {"sft": ("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct"), "dpo": ("preference",),
-                     "kto": ("kto",)}
+                     "kto": ("kto",), "reward": ("preference",)}
 CHECKPOINT_RE = re.compile(r"checkpoint-(\d+)$")
 
 

@@ -41,6 +41,16 @@ def create_user(session: Session, *, email: str, password: str, role: Role | str
     return user
 
 
+def set_password(session: Session, *, user: User, password: str) -> User:
+    """A new password (at least 8 characters); every session of the user ends, since it was signed for the old one."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValidationFailed(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.",
+                               details=[{"field": "password"}])
+    user.password_hash = hash_password(password)
+    session.flush()
+    return user
+
+
 def authenticate(session: Session, *, email: str, password: str) -> User | None:
     """The active user with these credentials, or None. Takes the same time whether the e-mail exists."""
     user = session.scalar(select(User).where(User.email == email.strip().lower()))

@@ -139,6 +139,70 @@ def test_upload_runs_as_a_job_with_progress(start_worker, shared_data):
         assert "bad-seed.jsonl:176" in page.text
     with get_sessionmaker()() as s:
         assert s.query(Instruction).count() == 175
+    _predictions_twice_and_undo(create_app, worker, shared_data)
+
+
+def _upload(client, path_or_bytes, name: str, project: str) -> str:
+    """Upload through the real form (HTMX, as the page sends it); the job page's URL."""
+    data = path_or_bytes if isinstance(path_or_bytes, bytes) else path_or_bytes.read_bytes()
+    resp = client.post("/admin/imports", data={"project": project, "format": "auto"},
+                       headers={"X-CSRFToken": csrf_from(client), "HX-Request": "true"},
+                       files={"file": (name, io.BytesIO(data), "application/jsonl")}, follow_redirects=False)
+    assert resp.status_code == 204, resp.text
+    return resp.headers["hx-redirect"]
+
+
+def _finished(client, url: str, worker) -> str:
+    def done():
+        page = client.get(url, headers={"HX-Request": "true"})
+        return page.text if 'job-status">succeeded' in page.text or 'job-status">failed' in page.text else None
+    return wait_for(done, timeout=60, message=f"the import to finish; worker log:\n{worker.output()[-3000:]}")
+
+
+def _predictions_twice_and_undo(create_app, worker, shared_data) -> None:
+    """Issue 10: the same predictions file uploaded twice names its model from the chosen file and adds no
+    duplicate; undoing the first upload takes its candidates back out of the rankings; errors name the file."""
+    from sqlalchemy import select
+
+    from app.core.db import get_sessionmaker
+    from app.models import Candidate, Project, User
+
+    base = shared_data / "self-instruct"
+    tasks = b"".join(base.joinpath("user_oriented_instructions.jsonl").read_bytes().splitlines(True)[:12])
+    davinci = b"".join(base.joinpath("predictions", "davinci.jsonl").read_bytes().splitlines(True)[:12])
+    with get_sessionmaker()() as s:
+        s.add(Project(name="Models", slug="models", settings={}))
+        s.commit()
+    with TestClient(create_app()) as client:
+        login(client, "imports-admin@example.com")
+        assert "succeeded" in _finished(client, _upload(client, tasks, "user_oriented_instructions.jsonl", "models"),
+                                        worker)
+        first_url = _upload(client, davinci, "davinci.jsonl", "models")
+        first = _finished(client, first_url, worker)
+        assert 'data-testid="result-updated">12<' in first
+        again = _finished(client, _upload(client, davinci, "davinci.jsonl", "models"), worker)
+        assert 'data-testid="result-unchanged">12<' in again and 'data-testid="result-updated">0<' in again
+        with get_sessionmaker()() as s:
+            models = s.scalars(select(Candidate.model).where(Candidate.origin == "imported")).all()
+            assert models == ["davinci"] * 12  # named from the file chosen, once per instruction
+            inst = s.scalars(select(Instruction).join(Project).where(Project.slug == "models")).first()
+            ids = [c.id for c in inst.candidates]
+            kept = [c.id for c in inst.candidates if c.origin == "reference"]  # what undo leaves ranked
+            admin = s.scalar(select(User).where(User.email == "imports-admin@example.com"))
+            s.add(Annotation(instruction_id=inst.id, user_id=admin.id, ranking=ids[::-1], status="submitted"))
+            s.commit()
+        # A bad line is reported against the file's own name, not where the server stored the upload.
+        broken = tasks.splitlines(True)[0] + b"{oops\n"
+        failed = _finished(client, _upload(client, broken, "my-batch.jsonl", "models"), worker)
+        assert "my-batch.jsonl:2" in failed and "uploads" not in failed
+
+        undo = client.post(f"{first_url}/undo", data={"csrftoken": csrf_from(client)})
+        assert undo.status_code == 200 and 'data-testid="undo-summary"' in undo.text
+        assert "12 candidate(s) it added" in undo.text and "1 annotation(s) re-ranked" in undo.text
+    with get_sessionmaker()() as s:
+        assert s.scalars(select(Candidate.model).where(Candidate.origin == "imported")).all() == []
+        assert s.query(Instruction).join(Project).filter(Project.slug == "models").count() == 12
+        assert s.scalar(select(Annotation.ranking).where(Annotation.instruction_id == inst.id)) == kept
 
 
 def test_claim_is_idempotent_and_takes_back_silent_jobs(db, make_user, make_project):

@@ -106,3 +106,30 @@ def test_tokens_shown_once_and_revoked(client, db, make_user):
     assert client.post(f"/admin/tokens/{stored.id}/revoke", data={"csrftoken": token},
                        follow_redirects=False).status_code == 303
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+
+
+def test_first_hour_touches(client, db, make_user):
+    """Issue 10: a new project points to importing data; an admin resets a password; the favicon answers."""
+    admin, token = _admin(client, make_user)
+    resp = client.post("/admin/projects/new", data={"csrftoken": token, "name": "Fresh start", "min_submitted": "1",
+                                                    "reservation_minutes": "30"}, follow_redirects=False)
+    page = client.get(resp.headers["location"])
+    assert 'data-testid="next-step"' in page.text and 'href="/admin/imports?project=fresh-start"' in page.text
+    imports = client.get("/admin/imports", params={"project": "fresh-start"})
+    assert '<option value="fresh-start" selected>' in imports.text
+
+    forgetful = make_user("annotator", email="forgetful@example.com", password="old password here")
+    db.commit()
+    short = client.post(f"/admin/users/{forgetful.id}/password", data={"csrftoken": token, "password": "short"})
+    assert short.status_code == 422 and 'data-error="password"' in short.text and "at least 8" in short.text
+    done = client.post(f"/admin/users/{forgetful.id}/password",
+                       data={"csrftoken": token, "password": "a brand new one"}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == "/admin/users?done=password"
+    client.post("/logout", headers={"X-CSRFToken": csrf_from(client)})
+    login(client, "forgetful@example.com", "a brand new one")  # the new password signs in
+    assert client.post(f"/admin/users/{admin.id}/password", headers={"X-CSRFToken": csrf_from(client)},
+                       data={"password": "takeover!!"}).status_code == 403
+
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert 'rel="icon"' in client.get("/login").text

@@ -59,7 +59,11 @@ def test_task_page_draft_submit_and_next(client, db, make_user, make_project):
     # An incomplete ranking is refused with an inline error, and the draft is kept.
     bad = client.post(f"/annotations/{first}/submit", headers=headers,
                       data={"ranking": json.dumps([ids[1], None, ids[0]]), "comment": "so far"})
-    assert bad.status_code == 200 and "rank every candidate" in bad.text and 'data-error="ranking"' in bad.text
+    # It names the card as the page letters it (this annotation's own order), and marks that card.
+    letter = "ABC"[db.get(Annotation, first).shown_order.index(ids[2])]
+    assert bad.status_code == 200 and 'data-error="ranking"' in bad.text
+    assert f"Candidate {letter} is not ranked yet" in bad.text
+    assert re.search(rf'class="card ann-cand unranked"[^>]*data-id="{ids[2]}"', bad.text)
     assert db.get(Annotation, first).status == AnnotationStatus.in_progress
     good = client.post(f"/annotations/{first}/submit", headers=headers, data={
         "ranking": json.dumps([ids[2], ids[0], ids[1]]), "rating_" + str(ids[0]): "4", "flags": "needs_expert"})
@@ -70,9 +74,10 @@ def test_task_page_draft_submit_and_next(client, db, make_user, make_project):
     assert done.status == AnnotationStatus.submitted and done.ratings == {str(ids[0]): 4}
     assert done.flags == ["needs_expert"] and done.ranking == [ids[2], ids[0], ids[1]]
     assert 'data-testid="mine">1<' in good.text
-    # The submitted task's URL now leads back to the queue.
-    gone = client.get(f"/projects/{project.slug}/tasks/{first}", follow_redirects=False)
-    assert gone.status_code == 303
+    # The submitted task's URL now opens it for editing (until a reviewer decides), without autosave.
+    edit = client.get(f"/projects/{project.slug}/tasks/{first}", follow_redirects=False)
+    assert edit.status_code == 200 and 'data-testid="editing"' in edit.text
+    assert f'hx-post="/annotations/{first}/revise"' in edit.text and "/draft" not in edit.text
 
 
 def test_a_plain_form_post_gets_422_and_a_rating_off_the_scale_is_named(client, db, make_user, make_project):
@@ -125,8 +130,8 @@ def test_a_draft_keeps_only_this_instructions_candidates(client, db, make_user, 
     ids = [c.id for c in db.get(Annotation, first).instruction.candidates]
     headers = {"X-CSRFToken": csrf_from(client), "HX-Request": "true"}
     resp = client.post(f"/annotations/{first}/draft", headers=headers, data={
-        "ranking": json.dumps([ids[0], 99999999999999999999]), "correction_mode": "edit",
-        "corrected_candidate_id": "99999999999999999999", "correction": "x", "rating_424242": "3"})
+        "ranking": json.dumps([ids[0], 424242424242]), "correction_mode": "edit",
+        "corrected_candidate_id": "424242424242", "correction": "x", "rating_424242": "3"})
     assert resp.status_code == 200
     draft = db.get(Annotation, first)
     assert draft.ranking == [ids[0], None] and draft.corrected_candidate_id is None and draft.ratings == {}

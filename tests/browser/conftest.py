@@ -147,8 +147,10 @@ def add_user(server: Server, role: str = "annotator") -> str:
     return email
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # Per module, not per session: Playwright's sync API keeps an event loop running in the main thread while
+    # it is open, and code that calls asyncio.run() later in the same process (the job engine) would fail.
     if not Path(CHROMIUM).exists():
         unavailable("Chromium", f"{CHROMIUM} is missing")
     from playwright.sync_api import sync_playwright

@@ -90,10 +90,14 @@ def test_rank_by_dragging(page, server, project):
         y = box_s["y"] + (box_t["y"] - box_s["y"]) * step / 20 + box_s["height"] / 2
         page.mouse.move(x, y)
     page.mouse.up()
-    page.wait_for_function("JSON.parse(document.querySelector('#ranking-input').value).length === 5")
+    # The dragged card is placed first; the others are ranked by their own keys.
+    page.wait_for_function("JSON.parse(document.querySelector('#ranking-input').value).length === 1")
     order = [int(x) for x in page.eval_on_selector_all(".ann-cand", "els => els.map(e => e.dataset.id)")]
     assert order[0] == ids[4] and sorted(order) == sorted(ids)
     assert page.inner_text(f".ann-cand[data-id='{ids[4]}'] [data-rank]") == "1"
+    for rank, cid in enumerate(order[1:], start=2):
+        page.locator(f".ann-cand[data-id='{cid}']").focus()
+        page.keyboard.press(str(rank))
     page.click("#submit-btn")
     page.wait_for_function(f"document.querySelector('#task').dataset.annotation !== '{first}'")
     assert _annotation(server, first).ranking == order
@@ -122,7 +126,7 @@ def test_submit_errors_are_inline(page, server, project):
     page.keyboard.press("1")
     page.click("#submit-btn")
     page.wait_for_selector("[data-error=ranking]")
-    assert "rank every candidate" in page.inner_text("[data-error=ranking]")
+    assert page.inner_text("[data-error=ranking]") == "Candidates B, C, D and E are not ranked yet"
     assert _task_id(page) == first
     assert page.inner_text(".ann-cand >> nth=0 >> [data-rank]") == "1"
 
@@ -189,3 +193,44 @@ def test_two_annotators_at_once_never_share_an_instruction(new_page, server, pro
             select(Annotation.instruction_id, func.count()).group_by(Annotation.instruction_id)
             .having(func.count() > 1)).all()
         assert shared == [], f"instructions handed to more than one annotator: {shared}"
+
+
+def test_incomplete_ranking_names_the_cards_and_one_drag_places_one_card(page, server, project):
+    page.set_viewport_size({"width": 1280, "height": 1800})
+    first = _open_task(page, server, project)
+    cards = page.locator(".ann-cand")
+    letters = page.eval_on_selector_all(".ann-cand", "els => els.map(e => e.dataset.letter)")
+    assert letters == ["A", "B", "C", "D", "E"]  # lettered by the position this annotator was shown
+    # Drag the fifth card to the top: it alone is placed (rank 1); the cards it passed stay unranked.
+    source, target = cards.nth(4).locator(".ann-cand-head"), cards.nth(0).locator(".ann-cand-head")
+    box_s, box_t = source.bounding_box(), target.bounding_box()
+    page.mouse.move(box_s["x"] + 30, box_s["y"] + box_s["height"] / 2)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(box_s["x"] + 30 + (box_t["x"] - box_s["x"] + 5) * step / 20,
+                        box_s["y"] + (box_t["y"] - box_s["y"]) * step / 20 + box_s["height"] / 2)
+    page.mouse.up()
+    page.wait_for_function("JSON.parse(document.querySelector('#ranking-input').value).length === 1")
+    assert page.inner_text(".ann-cand >> nth=0 >> [data-rank]") == "1"
+    assert [page.inner_text(f".ann-cand >> nth={n} >> [data-rank]") for n in range(1, 5)] == ["–"] * 4
+    page.click("#submit-btn")
+    page.wait_for_selector("[data-error=ranking]")
+    # The four cards nobody placed (E was dragged), by their letters on this page, and marked.
+    assert page.inner_text("[data-error=ranking]") == "Candidates A, B, C and D are not ranked yet"
+    assert page.eval_on_selector_all(".ann-cand.unranked", "els => els.length") == 4
+    assert _task_id(page) == first
+    page.keyboard.press("Escape")
+    page.locator(".ann-cand.unranked").first.focus()
+    page.keyboard.press("2")
+    assert page.eval_on_selector_all(".ann-cand.unranked", "els => els.length") == 3  # placed: unmarked
+
+
+def test_the_task_page_fits_a_phone(page, server, project):
+    page.set_viewport_size({"width": 390, "height": 844})
+    _open_task(page, server, project)
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')].filter(e => {
+        const r = e.getBoundingClientRect(); return r.width > 0 && r.right > window.innerWidth + 1;
+    }).slice(0, 8).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))""")
+    assert wide == [], wide
+    width = page.evaluate("[document.documentElement.scrollWidth, document.body.scrollWidth, window.innerWidth]")
+    assert max(width[:2]) <= width[2], width

@@ -63,3 +63,38 @@ def test_admin_exports_from_the_page(server, page, export_worker, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "exports-failure.png"), full_page=True)
         print(export_worker.read_text()[-3000:])
         raise
+
+
+def test_run_page_learning_rate_ticks_are_readable(server, page):
+    """Issue 10: the chart read 0 for 2e-4 and "0.001" three times for a constant 1e-3."""
+    from app.models import Export, ExportStatus, TuningRun
+    from app.tuning.service import add_events
+
+    email = add_user(server, "admin")
+    runs = {}
+    with server.sessions.begin() as session:
+        project = add_project(session, "charts")
+        export = Export(project_id=project.id, version=1, format="sft-messages", status=ExportStatus.succeeded,
+                        path="charts-v1", files=[], row_counts={"train": 8})
+        session.add(export)
+        session.flush()
+        for name, rates in (("decay", [2e-4 * (1 - s / 10) for s in range(10)]), ("flat", [1e-3] * 10)):
+            run = TuningRun(project_id=project.id, export_id=export.id, name=name, method="sft-lora",
+                            base_model="/m", settings={"eval": {"enabled": True}}, state="succeeded")
+            session.add(run)
+            session.flush()
+            add_events(session, run.id, [("log", {"step": s + 1, "total_steps": 10, "loss": 2.0 - s / 10,
+                                                  "learning_rate": rate}) for s, rate in enumerate(rates)])
+            runs[name] = run.id
+    sign_in(page, server, email, "/runs")
+    ticks = {}
+    for name, run_id in runs.items():
+        page.goto(f"{server.url}/runs/{run_id}")
+        page.wait_for_function("window.tuneloopCharts && window.tuneloopCharts.lr.data[0].length === 10")
+        ticks[name] = page.evaluate("(() => { const u = window.tuneloopCharts.lr; u.redraw(false, true); "
+                                    "return u.axes[1]._values; })()")
+        # The snapshot has no eval split: the page says evaluation was skipped.
+        assert page.locator('[data-testid="eval-skipped"]').count() == 1
+    assert "2e-4" in ticks["decay"] and "0" not in ticks["decay"][1:], ticks
+    assert "1e-3" in ticks["flat"] and len(set(ticks["flat"])) == len(ticks["flat"]), ticks
+    assert all(label == "0" or "e-" in label for label in ticks["decay"] + ticks["flat"]), ticks

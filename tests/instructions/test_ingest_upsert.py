@@ -87,3 +87,35 @@ def test_empty_model_output_is_kept_as_a_candidate(ingest, client, reviewer_head
     ids = ingest([{"instruction": "Say something.", "candidates": [{"text": "", "model": "silent"}]}]).json()["ids"]
     one = client.get(f"/api/v1/instructions/{ids[0]}", headers=reviewer_headers).json()
     assert one["candidates"][0]["text"] == "" and one["candidates"][0]["model"] == "silent"
+
+
+def test_provenance_is_pushed_kept_and_read_back(client, db, make_user, token_for):
+    """Items say how they were made; without a word they are human-made, and old hashes still match."""
+    from app.models import Candidate, Instruction, Project
+
+    headers = token_for(make_user("reviewer"))
+    db.add(Project(name="Made", slug="made"))
+    db.commit()
+    items = [{"external_id": "a", "instruction": "Name a colour",
+              "candidates": [{"text": "Blue", "model": "teacher", "construction": "distilled"}, {"text": "Red"}]},
+             {"external_id": "b", "instruction": "Rendered from a template", "construction": "template"}]
+    resp = client.post("/api/v1/projects/made/instructions", json={"items": items}, headers=headers)
+    assert resp.status_code == 200, resp.text
+    rows = {i.external_id: i for i in db.query(Instruction).filter(Instruction.external_id.in_(["a", "b"]))}
+    assert rows["a"].construction == "human" and rows["b"].construction == "template"
+    made = {c.text: c.construction for c in db.query(Candidate).filter(Candidate.instruction_id == rows["a"].id)}
+    assert made == {"Blue": "distilled", "Red": "human"}
+    # The same batch again changes nothing; saying "human" out loud is a change only in the hash, not the row.
+    again = client.post("/api/v1/projects/made/instructions", json={"items": items}, headers=headers).json()
+    assert again["unchanged"] == 2
+    items[1]["construction"] = "distilled"
+    assert client.post("/api/v1/projects/made/instructions", json={"items": items},
+                       headers=headers).json()["updated"] == 1
+    db.expire_all()
+    assert db.get(Instruction, rows["b"].id).construction == "distilled"
+    one = client.get(f"/api/v1/instructions/{rows['a'].id}", headers=headers).json()
+    assert one["construction"] == "human" and one["job_id"] is None
+    assert {c["text"]: c["construction"] for c in one["candidates"]} == {"Blue": "distilled", "Red": "human"}
+    bad = client.post("/api/v1/projects/made/instructions", headers=headers,
+                      json={"items": [{"instruction": "x", "construction": "by hand"}]})
+    assert bad.status_code == 422 and "items[0].construction" in bad.text

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from tests.conftest import reset_app_caches, wait_for
@@ -17,6 +18,13 @@ from tests.jobs.conftest import create
 from tests.support.openai_server import Reply, default_reply, last_user_text
 
 PROMPTS = 60
+
+
+@pytest.fixture
+def broker_url(database_url, request) -> str:
+    """The embedded pair (SQLite with the SQLite broker) and the production pair (PostgreSQL with Redis): the
+    other two pairings add time, not cover more of what a kill can break."""
+    return request.getfixturevalue("sqlite_broker_url" if database_url.startswith("sqlite") else "redis_broker_url")
 KILL_AT = 25  # the request that finds the worker dead
 
 

@@ -34,7 +34,7 @@ def test_settings_are_merged_over_the_defaults(client, admin_headers):
     ({"name": "   "}, "name"),
     ({"name": "x", "settings": {"min_submitted": 0}}, "settings.min_submitted"),
     ({"name": "x", "settings": {"min_submitted": 21}}, "settings.min_submitted"),
-    ({"name": "x", "settings": {"rating_scale": "1-10"}}, "settings.rating_scale"),
+    ({"name": "x", "settings": {"rating_scale": "1-7"}}, "settings.rating_scale"),
     ({"name": "x", "settings": {"auto_approve": {"min_annotations": 0, "min_top1_agreement": 0.5}}},
      "settings.auto_approve.min_annotations"),
     ({"name": "x", "settings": {"auto_approve": {"min_annotations": 2, "min_top1_agreement": 1.5}}},

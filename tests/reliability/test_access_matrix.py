@@ -31,6 +31,7 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("GET", "/docs"): "public",
     ("GET", "/docs/oauth2-redirect"): "public",
     ("GET", "/redoc"): "public",
+    ("GET", "/favicon.ico"): "public",
     ("GET", "/"): "user",
     ("GET", "/api/v1/me"): "user",
     # projects and instructions (API.md); curating data (ingest, edit, delete) is a reviewer's job
@@ -43,6 +44,7 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("GET", "/api/v1/instructions/{instruction_id}"): "user",
     ("PATCH", "/api/v1/instructions/{instruction_id}"): "reviewer",
     ("DELETE", "/api/v1/instructions/{instruction_id}"): "reviewer",
+    ("DELETE", "/api/v1/candidates/{candidate_id}"): "admin",  # removing data others judged (issue 10)
     # annotation: every signed-in user annotates; whose annotation it is, the service checks (own-work tests)
     ("POST", "/api/v1/projects/{slug}/tasks/next"): "user",
     ("POST", "/api/v1/annotations/{annotation_id}/draft"): "user",
@@ -56,6 +58,9 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("POST", "/annotations/{annotation_id}/draft"): "user",
     ("POST", "/annotations/{annotation_id}/submit"): "user",
     ("POST", "/annotations/{annotation_id}/skip"): "user",
+    ("GET", "/projects/{slug}/history"): "user",  # the caller's own annotations only
+    ("POST", "/annotations/{annotation_id}/revise"): "user",
+    ("POST", "/review/{instruction_id}/candidates/{candidate_id}/remove"): "admin",
     # review
     ("POST", "/api/v1/instructions/{instruction_id}/approve"): "reviewer",
     ("GET", "/api/v1/instructions/{instruction_id}/approval"): "reviewer",
@@ -81,6 +86,37 @@ ROUTES: dict[tuple[str, str], Level] = {
     ("DELETE", "/api/v1/documents/{document_id}"): "admin",
     ("GET", "/projects/{slug}/documents"): "admin",
     ("POST", "/projects/{slug}/documents"): "admin",
+    # curation (issue 17): reviewers may read subsets and an ablation's table; starting and the pages are for admins
+    ("GET", "/api/v1/projects/{slug}/subsets"): "reviewer",
+    ("GET", "/api/v1/projects/{slug}/subsets/{name}"): "reviewer",
+    ("POST", "/api/v1/projects/{slug}/ablations"): "admin",
+    ("GET", "/api/v1/ablations/{ablation_id}"): "reviewer",
+    ("GET", "/projects/{slug}/curation"): "admin",
+    ("GET", "/projects/{slug}/ablations"): "admin",
+    ("POST", "/projects/{slug}/ablations"): "admin",
+    ("GET", "/ablations/{ablation_id}"): "admin",
+    # evaluation (issue 15): reviewers read sets, benchmarks, comparisons and rounds; admins create and run them;
+    # every user judges the pairs they are given (whose verdict it is, the service checks)
+    ("GET", "/api/v1/projects/{slug}/evaluation-sets"): "reviewer",
+    ("GET", "/api/v1/projects/{slug}/evaluation-sets/{name}"): "reviewer",
+    ("POST", "/api/v1/projects/{slug}/evaluation-sets"): "admin",
+    ("GET", "/api/v1/projects/{slug}/benchmarks"): "reviewer",
+    ("POST", "/api/v1/projects/{slug}/benchmarks"): "admin",
+    ("POST", "/api/v1/projects/{slug}/comparisons"): "admin",
+    ("GET", "/api/v1/comparisons/{comparison_id}"): "reviewer",
+    ("GET", "/api/v1/projects/{slug}/rounds"): "reviewer",
+    ("GET", "/comparisons/{comparison_id}/annotate"): "user",
+    ("POST", "/verdicts/{verdict_id}/submit"): "user",
+    ("POST", "/verdicts/{verdict_id}/skip"): "user",
+    ("GET", "/projects/{slug}/evaluation"): "admin",
+    ("GET", "/projects/{slug}/rounds"): "admin",
+    ("POST", "/projects/{slug}/comparisons"): "admin",
+    # self-instruct (issue 12): annotators flip the classification flag of what they annotate; reviewers mark
+    # evaluation-only data; the rounds report is an admin's
+    ("PUT", "/api/v1/instructions/{instruction_id}/classification"): "user",
+    ("POST", "/instructions/{instruction_id}/classification"): "user",
+    ("POST", "/api/v1/projects/{slug}/instructions/evaluation-only"): "reviewer",
+    ("GET", "/projects/{slug}/self-instruct/report"): "admin",
     # served models (issue 11): OpenAI-compatible, any user's API token; 401 in OpenAI's error shape otherwise
     ("GET", "/v1/models"): "token",
     ("POST", "/v1/chat/completions"): "token",
@@ -99,6 +135,7 @@ PREFIX_RULES: list[tuple[str | None, str, Level]] = [
     ("POST", "/api/v1/projects/{slug}/jobs", "admin"),
     ("POST", "/api/v1/jobs", "admin"),
     (None, "/jobs", "admin"),
+    (None, "/api/v1/backends", "admin"),
     (None, "/documents", "admin"),
     (None, "/api/v1/exports", "admin"),
     (None, "/api/v1/users", "admin"),
@@ -117,7 +154,7 @@ def world(world: World, db) -> Iterator[World]:
     routes answer for real (200 to whoever may call them) instead of 404 to everyone."""
     import shutil
 
-    from app.models import GenerationJob, GenerationStatus, RunState, TuningRun
+    from app.models import Job, JobStatus, RunState, TuningRun
     from app.tuning.spec import run_dir
     from tests.tuning.conftest import make_snapshot
 
@@ -132,8 +169,8 @@ def world(world: World, db) -> Iterator[World]:
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text(f'{{"r": 8, "note": "{RUN_MARKER}"}}')
     run.artifacts = [{"name": "adapter", "path": str(adapter), "size_bytes": 40}]
-    job = GenerationJob(project_id=world.project.id, run_id=run.id, base_model="/m", model_name=RUN_MARKER,
-                        status=GenerationStatus.succeeded)
+    job = Job(project_id=world.project.id, kind="answer", params={"backend": f"run-{run.id}"},
+              backends=[f"run-{run.id}"], state={"model": RUN_MARKER}, status=JobStatus.succeeded)
     db.add(job)
     db.commit()
     world.path_values.update(run_id=run.id, job_id=job.id, name="adapter")

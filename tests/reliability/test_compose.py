@@ -11,7 +11,7 @@ import typer.main
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = {"migrate", "web", "worker", "worker-gpu"}
+APP_SERVICES = {"migrate", "web", "worker", "worker-gpu", "model-server"}
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,9 @@ def _cli_accepts(argv: list[str]) -> None:
 
 def test_every_service_is_there_with_the_right_command(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", *APP_SERVICES}
+    assert set(services) == {"postgres", "redis", "vllm", *APP_SERVICES}
+    assert services["vllm"]["profiles"] == ["gpu"]  # an outside server: only with the GPU profile
+    assert services["model-server"]["command"][:2] == ["model", "serve"]
     assert services["migrate"]["command"] == ["migrate"]
     web = services["web"]["command"]
     assert web[:2] == ["serve", "--no-worker"] and web[web.index("--host") + 1] == "0.0.0.0"

@@ -18,7 +18,7 @@ from typing import Any
 
 from markupsafe import escape
 
-from app.models import Export, ExportStatus, GenerationJob, GenerationStatus, Project, RunState, TuningRun
+from app.models import Export, ExportStatus, Job, JobStatus, Project, RunState, TuningRun
 from tests.annotation.xss import PAYLOADS, TEXT, injected
 from tests.conftest import csrf_from, login
 
@@ -126,8 +126,8 @@ def _hostile_rows(db) -> dict[str, Any]:
     db.add_all([failed, ok])
     db.flush()
     add_events(db, failed.id, _events())
-    job = GenerationJob(project_id=project.id, run_id=ok.id, base_model=ok.base_model, model_name="m",
-                        status=GenerationStatus.failed, error=V["job.error"])
+    job = Job(project_id=project.id, kind="answer", params={"backend": f"run-{ok.id}"}, backends=[f"run-{ok.id}"],
+              status=JobStatus.failed, error=V["job.error"])
     db.add(job)
     # Artifact files named with the payloads a file name can hold, where the worker puts a run's output.
     adapter = run_dir(ok.id) / "output" / "adapter"

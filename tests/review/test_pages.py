@@ -36,7 +36,7 @@ def test_review_list_and_item(client, db, make_user, make_project, make_instruct
     figures = client.get("/review", params={"project": project.slug})
     assert 'data-testid="alpha"' in figures.text and "τ with consensus" not in figures.text  # admins only
     bad = client.get("/review", params={"tau_min": "abc"})
-    assert bad.status_code == 200 and "is not a number" in bad.text
+    assert bad.status_code == 422 and "is not a number" in bad.text
 
     item = client.get(f"/review/{inst.id}")
     assert item.status_code == 200

@@ -63,10 +63,35 @@ def completion_reply(*texts: str, finish_reason: str = "stop", model: str = "scr
 
 
 def default_reply(body: dict[str, Any], path: str) -> Reply:
-    """An answer that says what it answered, `n` times: 'answer 0 to: <the user text>'."""
+    """An answer that says what it answered, `n` times: 'answer 0 to: <the user text>'; for /embeddings, each
+    input's word_vector."""
+    if path.endswith("/embeddings"):
+        texts = body.get("input") or []
+        return embeddings_reply([texts] if isinstance(texts, str) else list(texts))
     n = int(body.get("n") or 1)
     texts = [f"answer {i} to: {last_user_text(body)}" for i in range(n)]
     return chat_reply(*texts) if path.endswith("chat/completions") else completion_reply(*texts)
+
+
+def word_vector(text: str, dim: int = 64) -> list[float]:
+    """A deterministic bag-of-words embedding: texts sharing most of their words are near-duplicates (cosine of
+    "a b c d e" and "a b c d e f" is 5 / sqrt(30), about 0.91), unrelated ones are far apart."""
+    import hashlib
+
+    import numpy as np
+
+    total = np.zeros(dim)
+    for word in text.lower().split():
+        seed = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
+        vector = np.random.default_rng(seed).standard_normal(dim)
+        total += vector / np.linalg.norm(vector)
+    norm = np.linalg.norm(total)
+    return (total / norm if norm else total).round(6).tolist()
+
+
+def embeddings_reply(texts: list[str], model: str = "scripted-embed") -> Reply:
+    data = [{"object": "embedding", "index": i, "embedding": word_vector(t)} for i, t in enumerate(texts)]
+    return Reply(json={"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": len(texts)}})
 
 
 Script = Callable[[str, dict[str, Any], dict[str, str]], Reply | None]
@@ -81,6 +106,7 @@ class ScriptedServer:
         self.url = f"http://127.0.0.1:{self.port}/v1"
         app = Starlette(routes=[Route("/v1/chat/completions", self._handle, methods=["POST"]),
                                 Route("/v1/completions", self._handle, methods=["POST"]),
+                                Route("/v1/embeddings", self._handle, methods=["POST"]),
                                 Route("/v1/models", self._models, methods=["GET"])])
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False,
                                 lifespan="off", backlog=4096, timeout_keep_alive=30)

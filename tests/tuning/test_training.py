@@ -10,11 +10,13 @@ from tests.tuning.livehelp import client, events, live_setup, wait_run
 pytestmark = pytest.mark.training
 
 
-def test_run_trains_the_tiny_model_and_its_adapter_generates_candidates(start_worker, tiny_model):
+def test_run_trains_the_tiny_model_and_its_adapter_generates_candidates(start_worker, tiny_model, model_server,
+                                                                       monkeypatch):
     from app.core.db import get_sessionmaker
     from app.models import Candidate, Instruction, InstructionStatus
     from tests.tuning.conftest import run_body
 
+    monkeypatch.setenv("TUNELOOP_MODEL_SERVER_URL", model_server.url)  # the worker's jobs ask it for the run
     headers, project, export = live_setup()
     worker = start_worker(queues="default,training")
     with client() as api:

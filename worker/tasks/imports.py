@@ -32,7 +32,7 @@ def run(job_id: int) -> None:
         if job is None:
             log.info("import %s: nothing to do", job_id)
             return
-        project_id, path, fmt = job.project_id, job.path, job.format
+        project_id, path, fmt, name = job.project_id, job.path, job.format, job.source_name
     with task_session() as session:  # on SQLite this makes the progress file the heartbeat touches
         jobs.record_progress(session, job_id=job_id, done=0, total=None)
     last = 0.0
@@ -49,7 +49,9 @@ def run(job_id: int) -> None:
     try:
         with heartbeat(job_id), task_session() as session:
             project = session.get(Project, project_id)
-            result = import_file(session, project=project, path=path, fmt=fmt, progress=progress)
+            # Named as the admin named it (not by the stored upload's name): the same path as the command line.
+            result = import_file(session, project=project, path=path, fmt=fmt, progress=progress, name=name,
+                                 import_job_id=job_id)
             summary = {"rows": result.rows, "items": result.items, "created": result.created,
                        "updated": result.updated, "unchanged": result.unchanged, "format": result.format}
             if not jobs.finish_job(session, job_id=job_id, result=summary, rows=result.rows):

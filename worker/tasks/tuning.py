@@ -263,7 +263,6 @@ def init_tiny() -> None:
 
 def _reaper_loop() -> None:
     # Celery beat is not part of the embedded setup: every worker reaps on its own timer.
-    from app.generations.service import reap_generations
     from app.jobs.service import reap_jobs
 
     while True:
@@ -271,7 +270,6 @@ def _reaper_loop() -> None:
         try:
             with task_session() as session:
                 relay.reap(session)
-                reap_generations(session)
                 reap_jobs(session)
         except Exception:
             logger.exception("the reaper failed; trying again later")

@@ -1,4 +1,4 @@
-"""`python -m worker.training run|validate|generate SPEC.json` and `init-tiny DIR`; events go to stdout."""
+"""`python -m worker.training run|validate|score SPEC.json` and `init-tiny DIR`; events go to stdout."""
 
 from __future__ import annotations
 
@@ -51,13 +51,13 @@ def _validate(path: str, emitter: Emitter) -> int:
     return 0 if report["ok"] else 1
 
 
-def _generate(path: str, emitter: Emitter) -> int:
-    from worker.training.config import GenerateSpec
+def _score(path: str, emitter: Emitter) -> int:
+    from worker.training.config import ScoreSpec
 
-    spec = GenerateSpec.from_file(path)
-    from worker.training.generate import generate
+    spec = ScoreSpec.from_file(path)
+    from worker.training.reward import score
 
-    return generate(spec, emitter)
+    return score(spec, emitter)
 
 
 def _init_tiny(args: argparse.Namespace) -> int:
@@ -71,14 +71,14 @@ def _init_tiny(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    from worker.training.config import GenerateSpec, RunSpec
+    from worker.training.config import RunSpec, ScoreSpec
     from worker.training.specs import help_text
 
     top = argparse.ArgumentParser(prog="python -m worker.training", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     for name, about, cls in (("run", "Train as SPEC.json says; JSON-line events on stdout.", RunSpec),
                              ("validate", "Check a run spec and its data; prints one JSON report.", RunSpec),
-                             ("generate", "Sample answers for a prompts file; JSON-line events.", GenerateSpec)):
+                             ("score", "Reward-model scores for a file of responses; JSON-line events.", ScoreSpec)):
         command = sub.add_parser(name, help=about, description=f"{about}\n\nSpec fields:\n{help_text(cls)}",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         command.add_argument("spec", help="path to the JSON spec")
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return _init_tiny(args)
     emitter = Emitter(stream=_events_stream())
     _quiet()
-    handler = {"run": _run, "validate": _validate, "generate": _generate}[args.command]
+    handler = {"run": _run, "validate": _validate, "score": _score}[args.command]
     try:
         return handler(args.spec, emitter)
     except TrainingError as exc:

@@ -10,7 +10,7 @@ from worker.training.specs import field, read_json
 from worker.training.speed import SpeedSpec
 
 SFT_FORMATS = ("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct")
-FORMATS_BY_METHOD = {"sft": SFT_FORMATS, "dpo": ("preference",), "kto": ("kto",)}
+FORMATS_BY_METHOD = {"sft": SFT_FORMATS, "dpo": ("preference",), "kto": ("kto",), "reward": ("preference",)}
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial")
 TEMPLATES = ("auto", "chat", "alpaca")
 
@@ -89,7 +89,8 @@ class RunSpec:
                             check=lambda v: bool(v.strip()), rule="must not be empty")
     train_file: str = field(help="The training data file (an export snapshot).",
                             check=lambda v: bool(v.strip()), rule="must not be empty")
-    method: str = field("sft", "Training method.", choices=("sft", "dpo", "kto"))
+    method: str = field("sft", "Training method (reward: a reward model on preference pairs, TRL's RewardTrainer).",
+                        choices=("sft", "dpo", "kto", "reward"))
     eval_file: str | None = field(None, "Evaluation data in the same format, or null.")
     data_format: str = field("sft-messages", "Format of the data files.",
                              choices=("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct", "preference", "kto"))
@@ -115,8 +116,8 @@ class RunSpec:
         hp = self.hyperparameters
         if hp.packing and self.method != "sft":
             raise ConfigError("field 'hyperparameters.packing' works with method \"sft\" only")
-        if hp.padding_free and self.method == "kto":
-            raise ConfigError("field 'hyperparameters.padding_free' is not supported with method \"kto\"")
+        if hp.padding_free and self.method in ("kto", "reward"):
+            raise ConfigError(f"field 'hyperparameters.padding_free' is not supported with method \"{self.method}\"")
         if self.quantization and not self.lora.enabled:
             raise ConfigError("field 'quantization' \"4bit\" needs 'lora.enabled' true (QLoRA trains an adapter)")
         if self.stop_file is None:
@@ -129,27 +130,19 @@ class RunSpec:
 
 
 @dataclass
-class GenerateSpec:
-    """A generation job: sample n answers per prompt from a base model, optionally with an adapter."""
+class ScoreSpec:
+    """Score responses with a reward model: a base model with a reward-lora adapter (a sequence classifier)."""
 
-    base_model: str = field(help="A local model directory or a hub id.", check=lambda v: bool(v.strip()),
+    base_model: str = field(help="The base model the reward adapter was trained on.", check=lambda v: bool(v.strip()),
                             rule="must not be empty")
-    prompts_file: str = field(help="JSONL of {\"id\", \"messages\": [{\"role\", \"content\"}]}.")
-    output_file: str = field(help="Where to write JSONL of {\"id\", \"texts\": [...]}.")
-    adapter_dir: str | None = field(None, "A LoRA adapter directory to apply, or null for the base model.")
-    n: int = field(1, "Answers per prompt.", check=lambda v: 1 <= v <= 64, rule="must be between 1 and 64")
-    temperature: float = field(0.8, "Sampling temperature; 0 means greedy.", check=lambda v: 0 <= v <= 5,
-                               rule="must be between 0 and 5")
-    top_p: float = field(0.95, "Nucleus sampling mass.", check=lambda v: 0 < v <= 1,
-                         rule="must be above 0 and at most 1")
-    max_new_tokens: int = field(128, "Longest answer in tokens.", check=lambda v: 1 <= v <= 8192,
-                                rule="must be between 1 and 8192")
-    seed: int = field(0, "Random seed.", check=lambda v: v >= 0, rule="must not be negative")
-    model_name: str = field("", "A name for the model, recorded with the answers.")
-    batch_size: int = field(8, "Prompts generated together.", check=lambda v: 1 <= v <= 256,
+    adapter_dir: str = field(help="The reward run's adapter directory.", check=lambda v: bool(v.strip()),
+                             rule="must not be empty")
+    input_file: str = field(help="JSONL of {\"prompt\": [{\"role\", \"content\"}], \"response\"}.")
+    output_file: str = field(help="Where to write JSONL of {\"score\"}, one per input line.")
+    batch_size: int = field(8, "Texts scored together.", check=lambda v: 1 <= v <= 256,
                             rule="must be between 1 and 256")
 
     @classmethod
-    def from_file(cls, path: str | Path) -> GenerateSpec:
-        """Read and validate a generation spec file."""
+    def from_file(cls, path: str | Path) -> ScoreSpec:
+        """Read and validate a scoring spec file."""
         return read_json(path, cls)

@@ -41,3 +41,34 @@ def greedy_answers(model: Any, tokenizer: Any, records: list[dict[str, Any]], ma
     finally:
         model.train(was_training)
     return answers
+
+
+def example_losses(trainer: Any) -> list[float] | None:
+    """Mean token loss of each eval example, in eval-file order: what confidence intervals and paired comparisons
+    between runs on the same eval file need (the trainer reports only the mean). None where rows are not whole
+    examples (packing, padding-free), for preference methods, or across several processes."""
+    import torch
+
+    args = trainer.args
+    if getattr(args, "packing", False) or getattr(args, "padding_free", False) or args.world_size != 1:
+        return None
+    if trainer.eval_dataset is None or "labels" not in (trainer.data_collator([trainer.eval_dataset[0]]) or {}):
+        return None
+    model = trainer.model
+    was_training = model.training
+    model.eval()
+    losses: list[float] = []
+    try:
+        with torch.no_grad():
+            for batch in trainer.get_eval_dataloader():
+                batch = trainer._prepare_inputs(batch)
+                labels = batch.pop("labels")
+                logits = model(**{k: v for k, v in batch.items() if k in ("input_ids", "attention_mask")}).logits
+                targets = labels[:, 1:]
+                token_loss = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets,
+                                                               ignore_index=-100, reduction="none")
+                counted = (targets != -100).sum(dim=1).clamp(min=1)
+                losses += ((token_loss * (targets != -100)).sum(dim=1) / counted).tolist()
+    finally:
+        model.train(was_training)
+    return [round(v, 6) for v in losses]

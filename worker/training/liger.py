@@ -46,9 +46,17 @@ def self_test(config: Any, device: str = "cuda", patch: Any = None) -> str | Non
     2 %, gradients within 5 % of their norm); None when it agrees, else what went wrong. (`patch` replaces `apply`
     for tests on a CPU.)"""
     import torch
-    from transformers import AutoModelForCausalLM
 
     patch = patch or apply
+    # The run's random state (LoRA's initialisation comes after this) must not depend on whether the test ran.
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if device == "cuda" else []):
+        return _self_test(config, device, patch)
+
+
+def _self_test(config: Any, device: str, patch: Any) -> str | None:
+    import torch
+    from transformers import AutoModelForCausalLM
+
     small = copy.deepcopy(config)
     for name, value in SMALL.items():
         if hasattr(small, name):

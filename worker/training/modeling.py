@@ -61,9 +61,10 @@ def quantization_problem() -> str | None:
 
 
 def load_model(spec: RunSpec, bf16: bool) -> Any:
-    """The base model in the run's precision, 4-bit quantized for QLoRA."""
+    """The base model in the run's precision, 4-bit quantized for QLoRA; for a reward model, the base with a
+    one-output classification head (the reward) on its last token."""
     import torch
-    from transformers import AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if bf16 else torch.float32}
     if spec.quantization == "4bit":
@@ -76,17 +77,21 @@ def load_model(spec: RunSpec, bf16: bool) -> Any:
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float16)
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+    if spec.method == "reward":
+        kwargs["num_labels"] = 1
+    loader = AutoModelForSequenceClassification if spec.method == "reward" else AutoModelForCausalLM
     try:
-        return AutoModelForCausalLM.from_pretrained(spec.base_model, **kwargs)
+        return loader.from_pretrained(spec.base_model, **kwargs)
     except Exception as exc:
         raise ConfigError(f"could not load the model from {_where(spec.base_model)}: {exc}") from exc
 
 
-def lora_config(lora: LoraSpec) -> Any:
-    """The PEFT LoraConfig for the run, or None for full fine-tuning."""
+def lora_config(lora: LoraSpec, method: str = "sft") -> Any:
+    """The PEFT LoraConfig for the run, or None for full fine-tuning. A reward model's head is trained whole
+    (PEFT's sequence-classification task keeps it as a module to save)."""
     if not lora.enabled:
         return None
     from peft import LoraConfig
 
     return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=lora.target_modules, task_type="CAUSAL_LM")
+                      target_modules=lora.target_modules, task_type="SEQ_CLS" if method == "reward" else "CAUSAL_LM")

@@ -80,7 +80,7 @@ def to_row(record: dict[str, Any], method: str, chat: bool, template: str = "aut
     """One TRL row: prompt-completion for SFT (so the loss covers the response only), prompt-chosen-rejected
     for DPO, prompt-completion-label for KTO; conversational when the tokenizer has a chat template."""
     prompt = record["prompt"] if chat else plain_prompt(record, template)
-    if method == "dpo":
+    if method in ("dpo", "reward"):
         return {"prompt": prompt, "chosen": _answer(record["chosen"], chat),
                 "rejected": _answer(record["rejected"], chat)}
     row = {"prompt": prompt, "completion": _answer(record["completion"], chat)}

@@ -17,6 +17,7 @@ from worker.training.errors import ConfigError, DataError
 from worker.training.events import Emitter, is_main_process, log
 from worker.training.modeling import load_model, load_tokenizer, lora_config, use_bf16
 from worker.training.render import full_texts, to_dataset, uses_chat
+from worker.training.reward import ACCURACY_PAIRS, pair_metrics
 from worker.training.speed import announce, apply_to_model, compile_layers, plan
 from worker.training.trainers import build_trainer, training_args
 
@@ -123,6 +124,10 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
     if spec.method == "sft" and hp.padding_free and not hp.packing:
         records, max_length = _drop_long(records, tokenizer, hp.max_length, spec.template), None
     bf16 = use_bf16(hp.bf16)
+    if spec.method == "reward":
+        from transformers import set_seed
+
+        set_seed(hp.seed)  # the reward head starts random: seeded, a run is reproducible
     model = load_model(spec, bf16)
     speed = plan(spec, model)
     apply_to_model(model, speed)
@@ -132,7 +137,7 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
         spec, model=model, tokenizer=tokenizer, args=args,
         train_dataset=to_dataset(records, spec.method, tokenizer, spec.template),
         eval_dataset=to_dataset(eval_records, spec.method, tokenizer, spec.template) if eval_records else None,
-        peft_config=lora_config(spec.lora), callbacks=[callback])
+        peft_config=lora_config(spec.lora, spec.method), callbacks=[callback])
     compile_layers(trainer.model, speed)
     announce(trainer, emitter, speed)
     if len(trainer.train_dataset) == 0:
@@ -157,8 +162,12 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     trainer, tokenizer, callback, resume = prepared.trainer, prepared.tokenizer, prepared.callback, prepared.resume
     eval_records, config_path = prepared.eval_records, prepared.config_path
     evaluate = bool(eval_records)
-    samples = eval_records[: spec.eval.num_samples] if evaluate else []
+    reward = spec.method == "reward"  # a reward model generates nothing: its check is accuracy on pairs
+    samples = eval_records[: spec.eval.num_samples] if evaluate and not reward else []
     loss_before = evaluation.eval_loss(trainer) if evaluate else None
+    losses_before = evaluation.example_losses(trainer) if evaluate and spec.method == "sft" else None
+    before = (pair_metrics(trainer.model, tokenizer, prepared.records, spec.template)
+              if reward and is_main_process() else {})
     # Before train() the weights are the base model's, even when resuming: the checkpoint loads inside train().
     base_answers = (evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens,
                                               spec.template)
@@ -169,12 +178,22 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
         emitter.emit("cancelled", step=step, checkpoint=callback.last_checkpoint)
         return 0
     _save_artifacts(spec, trainer, tokenizer, emitter, config_path)
-    if evaluate:
+    if reward:
+        loss_after = evaluation.eval_loss(trainer) if evaluate else None  # collective: every rank
+        if is_main_process():
+            after = pair_metrics(trainer.model, tokenizer, prepared.records, spec.template)
+            emitter.emit("eval", accuracy_before=before.get("accuracy"), accuracy_after=after["accuracy"],
+                         margin_before=before.get("margin"), margin_after=after["margin"],
+                         pairs=min(len(prepared.records), ACCURACY_PAIRS), loss_before=loss_before,
+                         loss_after=loss_after)
+    elif evaluate:
         loss_after = evaluation.eval_loss(trainer)
+        losses_after = evaluation.example_losses(trainer) if spec.method == "sft" else None
         if is_main_process():
             tuned = evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens,
                                               spec.template)
-            emitter.emit("eval", loss_before=loss_before, loss_after=loss_after, samples=[
+            emitter.emit("eval", loss_before=loss_before, loss_after=loss_after, losses_before=losses_before,
+                         losses_after=losses_after, samples=[
                 {"prompt": evaluation.user_prompt(r), "base": b, "tuned": t}
                 for r, b, t in zip(samples, base_answers, tuned, strict=True)])
     if spec.merge_weights and spec.lora.enabled and is_main_process():

@@ -42,6 +42,10 @@ def training_args(spec: RunSpec, *, bf16: bool, max_length: int | None, override
         from trl import DPOConfig
 
         return DPOConfig(**common, max_length=max_length, beta=hp.beta, padding_free=hp.padding_free)
+    if spec.method == "reward":
+        from trl import RewardConfig
+
+        return RewardConfig(**common, max_length=max_length)
     from trl import KTOConfig
 
     return KTOConfig(**common, max_length=max_length, beta=hp.beta)
@@ -84,6 +88,10 @@ def build_trainer(spec: RunSpec, *, model: Any, tokenizer: Any, args: Any, train
             from trl import DPOTrainer
 
             return DPOTrainer(**kwargs)
+        if spec.method == "reward":
+            from trl import RewardTrainer
+
+            return RewardTrainer(**kwargs)
         from trl import KTOTrainer
 
         return KTOTrainer(**kwargs)

@@ -10,6 +10,8 @@
   const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
   const form = () => $("#task-form");
   const taskId = () => ($("#task") || {}).dataset?.annotation || "";
+  // Editing a submitted annotation: nothing is saved until Save, so no draft is kept anywhere.
+  const editing = () => ($("#task") || {}).dataset?.editing === "yes";
   const cards = () => $$("#candidates .ann-cand");
 
   function readRanking() {
@@ -32,6 +34,7 @@
       const badge = $("[data-rank]", card);
       badge.textContent = pos >= 0 ? String(pos + 1) : "–";
       badge.classList.toggle("set", pos >= 0);
+      if (pos >= 0) card.classList.remove("unranked");  // the error's mark goes once the card is placed
     });
   }
 
@@ -50,8 +53,11 @@
     writeRanking(ranking);
   }
 
-  function rankByOrder() {
-    writeRanking(cards().map((c) => Number(c.dataset.id)));
+  function placeDragged(ev) {
+    // Only the card the annotator dragged is placed: it takes the rank of the slot it was dropped on, as if
+    // that number had been pressed. The cards it passed keep their own ranks (or none), so a card nobody
+    // judged is never ranked by accident, and the incomplete-ranking check still catches it.
+    setRank(ev.item, ev.newIndex + 1);
   }
 
   function rate(card, index) {
@@ -82,7 +88,7 @@
 
   function storeLocal() {
     const f = form();
-    if (!f || !taskId()) return;
+    if (!f || !taskId() || editing()) return;
     const fields = [];
     new FormData(f).forEach((v, k) => { if (k !== "csrftoken") fields.push([k, v]); });
     try { localStorage.setItem(draftKey(taskId()), JSON.stringify({ at: Date.now(), fields: fields })); } catch (e) { /* storage full or off */ }
@@ -90,7 +96,7 @@
 
   function restoreLocal() {
     // A draft the server never acknowledged (offline, closed tab) is newer than what the server rendered.
-    const raw = taskId() && localStorage.getItem(draftKey(taskId()));
+    const raw = taskId() && !editing() && localStorage.getItem(draftKey(taskId()));
     if (!raw) return false;
     let saved;
     try { saved = JSON.parse(raw); } catch (e) { return false; }
@@ -111,6 +117,7 @@
   function changed() {
     storeLocal();
     clearTimeout(saveTimer);
+    if (editing()) return;
     saveTimer = setTimeout(() => document.body.dispatchEvent(new Event("tl-save")), 600);
     const status = $("#save-status");
     if (status) status.textContent = navigator.onLine ? "Saving…" : "Offline: kept on this device";
@@ -142,7 +149,7 @@
     list.classList.toggle("stack", localStorage.getItem(LAYOUT_KEY) === "stack");
     list.classList.toggle("side", localStorage.getItem(LAYOUT_KEY) !== "stack");
     if (window.Sortable) {
-      window.Sortable.create(list, { handle: ".ann-cand-head", animation: 120, forceFallback: true, onEnd: rankByOrder });
+      window.Sortable.create(list, { handle: ".ann-cand-head", animation: 120, forceFallback: true, onEnd: placeDragged });
     }
     f.addEventListener("input", changed);
     f.addEventListener("change", (ev) => {

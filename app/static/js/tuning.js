@@ -8,19 +8,60 @@
   var steps = [], losses = [], rates = [];
   var seen = 0;
 
+  // Tick labels that tell ticks apart: 2e-4 rather than "0", and 5e-4, 1e-3, 1.5e-3 rather than "0.001"
+  // three times. Small and large magnitudes use scientific notation; each label has the digits the step
+  // between ticks needs (more if two would still read the same), and no trailing zeros.
+  function trim(text) {
+    return text.replace(/(\.\d*?)0+(e|$)/, "$1$2").replace(/\.(e|$)/, "$1").replace("e+", "e");
+  }
+  function tickLabels(values) {
+    var finite = values.filter(function (v) { return v != null && isFinite(v); });
+    var big = finite.reduce(function (m, v) { return Math.max(m, Math.abs(v)); }, 0);
+    var sci = big !== 0 && (big < 1e-2 || big >= 1e5);
+    var sorted = finite.slice().sort(function (a, b) { return a - b; });
+    var step = Infinity;
+    for (var i = 1; i < sorted.length; i++) if (sorted[i] > sorted[i - 1]) step = Math.min(step, sorted[i] - sorted[i - 1]);
+    if (!isFinite(step)) step = big || 1;
+    var stepExp = Math.floor(Math.log10(step) + 1e-9);
+    function one(v, extra) {
+      if (v == null || !isFinite(v)) return "";
+      if (v === 0 || Math.abs(v) < step * 1e-6) return "0";
+      if (sci) {
+        var exp = Math.floor(Math.log10(Math.abs(v)) + 1e-9);
+        return trim(v.toExponential(Math.min(Math.max(0, exp - stepExp) + extra, 12)));
+      }
+      return trim(v.toFixed(Math.min(Math.max(0, -stepExp) + extra, 12)));
+    }
+    for (var extra = 0; extra <= 6; extra++) {
+      var labels = values.map(function (v) { return one(v, extra); });
+      if (new Set(labels).size === labels.length) return labels;
+    }
+    return labels;
+  }
+  window.tuneloopTickLabels = tickLabels;
+
+  // A flat series (a constant learning rate) gets a range from 0 to above its value, so its ticks differ.
+  function range(u, min, max) {
+    if (min == null || max == null) return [0, 1];
+    if (min === max) return max > 0 ? [0, max * 2] : (max < 0 ? [max * 2, 0] : [0, 1]);
+    return uPlot.rangeNum(min, max, 0.1, true);
+  }
+
   function chart(el, label, color, values) {
     if (!el || typeof uPlot === "undefined") return null;
     var width = Math.max(280, el.clientWidth || 400);
     return new uPlot({
       width: width, height: 220,
-      scales: { x: { time: false } },
-      axes: [{ label: "step" }, {}],
-      series: [{ label: "step" }, { label: label, stroke: color, width: 2, spanGaps: true }],
+      scales: { x: { time: false }, y: { range: range } },
+      axes: [{ label: "step" }, { values: function (u, splits) { return tickLabels(splits); }, size: 60 }],
+      series: [{ label: "step" }, { label: label, stroke: color, width: 2, spanGaps: true,
+                                    value: function (u, v) { return v == null ? "—" : trim(v.toPrecision(4)); } }],
     }, [steps, values], el);
   }
   var accent = getComputedStyle(document.documentElement).getPropertyValue("--accent").trim() || "#4f46e5";
   var lossChart = chart(document.getElementById("chart-loss"), "loss", accent, losses);
   var lrChart = chart(document.getElementById("chart-lr"), "learning rate", "#d97706", rates);
+  window.tuneloopCharts = { loss: lossChart, lr: lrChart };  // what the page draws, for checks
   var pending = false;
 
   function redraw() {

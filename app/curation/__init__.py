@@ -1,0 +1,1 @@
+"""Curation: quality filters and scores, embeddings and near-duplicates, subsets, ablations (issue 17)."""
