@@ -113,17 +113,19 @@ def serve(
 
 
 DEMO_MODEL_DIR = "models/tiny-llama"
+DEMO_T5_DIR = "models/tiny-t5"  # an encoder-decoder, as Flan's models are
 
 
 def ensure_demo_model() -> None:
-    """Build the tiny demo model once, so a fresh install can start a tuning run with no download."""
-    target = get_settings().data_dir / DEMO_MODEL_DIR
-    if (target / "config.json").exists():
-        return
-    typer.echo(f"Building the tiny demo base model in {target} in the background (once).")
-    # In the background: the server must come up at once; the model is ready a few seconds later.
-    subprocess.Popen([sys.executable, "-m", "worker.training", "init-tiny", str(target)],
-                     stdout=subprocess.DEVNULL, start_new_session=True)
+    """Build the tiny demo models once, so a fresh install can start a tuning run with no download."""
+    for folder, extra in ((DEMO_MODEL_DIR, []), (DEMO_T5_DIR, ["--arch", "t5"])):
+        target = get_settings().data_dir / folder
+        if (target / "config.json").exists():
+            continue
+        typer.echo(f"Building the tiny demo base model in {target} in the background (once).")
+        # In the background: the server must come up at once; the model is ready a few seconds later.
+        subprocess.Popen([sys.executable, "-m", "worker.training", "init-tiny", str(target), *extra],
+                         stdout=subprocess.DEVNULL, start_new_session=True)
 
 
 def _redact(url: str) -> str:
@@ -195,11 +197,13 @@ def model_init_tiny(
     hidden_size: Annotated[int, typer.Option(help="Hidden size, a multiple of 16.")] = 96,
     layers: Annotated[int, typer.Option(help="Decoder layers.")] = 2,
     seed: Annotated[int, typer.Option(help="Random seed for the weights.")] = 0,
+    arch: Annotated[str, typer.Option(help="llama (a causal LM with a chat template) or t5 (an encoder-decoder, "
+                                           "as Flan's models are).")] = "llama",
 ) -> None:
-    """Write a tiny random Llama-style model with an offline-trained tokenizer and a chat template to DIR."""
+    """Write a tiny random model (Llama-style, or T5 with --arch t5) with an offline-trained tokenizer to DIR."""
     # The training stack lives in the worker; the web package must not import it, so run it as its own program.
     args = [sys.executable, "-m", "worker.training", "init-tiny", str(directory), "--vocab-size", str(vocab_size),
-            "--hidden-size", str(hidden_size), "--layers", str(layers), "--seed", str(seed)]
+            "--hidden-size", str(hidden_size), "--layers", str(layers), "--seed", str(seed), "--arch", arch]
     raise typer.Exit(subprocess.run(args, check=False).returncode)
 
 
@@ -264,6 +268,15 @@ def _register_backend() -> None:
 
 
 _register_backend()
+
+
+def _register_dataset() -> None:
+    from app.datasets.cli import dataset_cli  # cheap: the service is imported when a command runs
+
+    cli.add_typer(dataset_cli, name="dataset")
+
+
+_register_dataset()
 
 
 def main() -> None:

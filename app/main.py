@@ -52,6 +52,11 @@ ROUTER_MODULES = [
     "app.curation.routes",
     "app.curation.pages",
     "app.curation.ablation_pages",
+    "app.datasets.routes",
+    "app.prompts.routes",
+    "app.datasets.pages",
+    "app.prompts.pages",
+    "app.flan.pages",
 ]
 
 

@@ -9,7 +9,7 @@ import sys
 import time
 
 PARTS = ["ingest", "annotation", "export", "tuning", "jobs", "generation", "documents", "novelty", "limiter",
-         "curation"]
+         "curation", "flan"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,9 @@ def export_command(
     approved_since: Annotated[str | None, typer.Option(help="Only approvals at or after this ISO time.")] = None,
     annotator_id: Annotated[int | None, typer.Option(help="Only items this user annotated.")] = None,
     subset: Annotated[str | None, typer.Option(help="Only instructions of this saved subset (curation).")] = None,
+    mixture: Annotated[str | None, typer.Option(help="Sample a Flan-style mixture: a preset (flan2022) or a JSON "
+                                                     "file with the mixture's fields.")] = None,
+    mixture_total: Annotated[int | None, typer.Option(help="Rows in the mixture (with --mixture).")] = None,
     user: Annotated[str | None, typer.Option(help="The admin recorded as its creator (default: first admin).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the worker to finish, with a progress bar.")] = False,
 ) -> None:
@@ -48,7 +51,7 @@ def export_command(
     try:
         data = ExportCreate(format=format, file_format=file_format, preference_style=style,
                             eval_fraction=eval_fraction, seed=seed, dedupe=dedupe, include_holdout=include_holdout,
-                            filters=filters)
+                            filters=filters, mixture=_mixture(mixture, mixture_total))
     except ValidationError as exc:
         _fail("; ".join(f"{d['field'] or 'options'}: {d['message']}" for d in pydantic_details(list(exc.errors()))))
     with get_sessionmaker()() as session:
@@ -62,6 +65,31 @@ def export_command(
     typer.echo(f"export {export_id} queued: {project} v{version} {format}")
     if wait:
         _wait(export_id)
+
+
+def _mixture(value: str | None, total: int | None) -> dict | None:
+    """--mixture flan2022 --mixture-total N, or --mixture recipe.json (its fields; --mixture-total overrides)."""
+    import json
+    from pathlib import Path
+
+    if value is None:
+        if total is not None:
+            _fail("--mixture-total needs --mixture (a preset or a JSON file)")
+        return None
+    if Path(value).is_file():
+        try:
+            recipe = json.loads(Path(value).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            _fail(f"--mixture {value}: not a JSON file ({exc})")
+        if not isinstance(recipe, dict):
+            _fail(f"--mixture {value}: the file must hold one JSON object")
+    else:
+        recipe = {"preset": value}
+    if total is not None:
+        recipe["total"] = total
+    if "total" not in recipe:
+        _fail("a mixture needs its size: --mixture-total N")
+    return recipe
 
 
 def _wait(export_id: int) -> None:

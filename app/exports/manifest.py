@@ -28,8 +28,18 @@ def file_entry(path: Path, split: str | None, rows: int | None, root: Path) -> d
 
 def content(spec: Spec, *, row_counts: dict[str, int], files: list[dict[str, Any]], approvals: int,
             duplicates: int, instructions: int, evaluation_only: int = 0,
-            construction: dict[str, Any] | None = None, leakage_excluded: int = 0) -> dict[str, Any]:
+            construction: dict[str, Any] | None = None, leakage_excluded: int = 0,
+            mixture: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything that defines the snapshot's bytes, and nothing that changes between identical runs."""
+    if mixture is not None:
+        # A mixture's rows are drawn instructions (reviewed or not): its ids file and its recipe met.
+        return {"schema_version": SCHEMA_VERSION, "project": spec.project_slug, "format": spec.format,
+                "options": spec.options, "row_counts": row_counts, "instructions_matched": instructions,
+                "duplicates_removed": duplicates, "evaluation_only_excluded": evaluation_only,
+                "construction": construction or {}, "leakage_excluded": leakage_excluded,
+                "instructions": {"count": approvals, "file": "instruction_ids.txt",
+                                 "order": "one id a line, in the order of the rows (the mixture's shuffle)"},
+                "mixture": mixture, "files": files}
     return {
         "schema_version": SCHEMA_VERSION,
         "project": spec.project_slug,

@@ -54,7 +54,38 @@ def parse_form(form: dict[str, Any], multi: dict[str, list[str]]) -> tuple[str, 
     }
     if form.get("file_format"):
         data["file_format"] = form["file_format"]
+    mixture = _mixture_form(form)
+    if mixture is not None:
+        data["mixture"] = mixture
     return str(form.get("project") or ""), ExportCreate.model_validate(data)
+
+
+def _pairs(text: str | None) -> dict[str, str] | None:
+    """"key=value" lines as a dict (a line without '=' becomes an empty key, which validation names)."""
+    out = {}
+    for line in (text or "").splitlines():
+        if line.strip():
+            key, sep, value = line.partition("=")
+            out[key.strip() if sep else ""] = value.strip()
+    return out or None
+
+
+def _mixture_form(form: dict[str, Any]) -> dict[str, Any] | None:
+    """The mixture fieldset: a preset or custom weights, the total, caps, setting split, inverted weight."""
+    preset = (form.get("mixture_preset") or "").strip()
+    if not preset:
+        return None
+    mixture: dict[str, Any] = {"total": form.get("mixture_total") or None,
+                               "reviewed_only": form.get("mixture_reviewed_only") == "on"}
+    if preset != "custom":
+        mixture["preset"] = preset
+    for field in ("weights", "caps", "settings"):
+        value = _pairs(form.get(f"mixture_{field}"))
+        if value is not None:
+            mixture[field] = value
+    if (form.get("mixture_inverted_weight") or "").strip():
+        mixture["inverted_weight"] = form["mixture_inverted_weight"]
+    return mixture
 
 
 def _page(request: Request, session, user, *, form: dict[str, Any] | None = None,

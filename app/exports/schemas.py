@@ -8,9 +8,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.core.bounds import MAX_ID, Id
+from app.flan.schemas import MixtureOptions
 
 FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "txtinstruct", "prompt-completion",
            "alpaca-prompt", "ranking")
+# One response a row: what a mixture of template rows can be written as.
+MIXTURE_FORMATS = ("sft-alpaca", "sft-messages", "sharegpt", "prompt-completion", "alpaca-prompt")
 FILE_FORMATS = ("jsonl", "json", "parquet", "hf")
 ExportFormat = Literal["sft-alpaca", "sft-messages", "sharegpt", "preference", "kto", "txtinstruct",
                        "prompt-completion", "alpaca-prompt", "ranking"]
@@ -72,6 +75,9 @@ class ExportCreate(BaseModel):
     include_holdout: bool = Field(
         False, description="Also write holdout instructions, to a separate holdout file that is never trained on.")
     filters: ExportFilters = Field(default_factory=ExportFilters)
+    mixture: MixtureOptions | None = Field(
+        None, description="Sample a Flan-style mixture of the project's template rows instead of exporting every "
+                          "approval (see the README's Mixtures section).")
 
     @model_validator(mode="after")
     def _file_format_fits(self) -> ExportCreate:
@@ -81,12 +87,24 @@ class ExportCreate(BaseModel):
             raise ValueError("file_format 'json' (one JSON list) is for sft-alpaca; use jsonl for this format")
         if self.file_format == "jsonl" and self.format == "sft-alpaca":
             raise ValueError("sft-alpaca is a JSON list: use file_format 'json', 'parquet' or 'hf'")
+        if self.mixture is not None:
+            if self.format not in MIXTURE_FORMATS:
+                raise ValueError(f"a mixture is written as {', '.join(MIXTURE_FORMATS)} (one response a row)")
+            if self.filters.approved_since or self.filters.annotator_id is not None:
+                raise ValueError("a mixture draws from rows whether reviewed or not: filter by split, source or "
+                                 "metadata, not by approval time or annotator")
+            # A mixture draws distinct rows by recipe; dropping identical ones afterwards would bend its shares.
+            self.dedupe = False
         return self
 
     def options(self) -> dict[str, Any]:
         """The normalised options stored on the export: everything but the format that shapes the content."""
         data = self.model_dump(mode="json", exclude={"format"})
         data["filters"] = {k: v for k, v in data["filters"].items() if v is not None}
+        if self.mixture is None:
+            data.pop("mixture")
+        else:
+            data["mixture"] = self.mixture.resolved(self.seed)
         return data
 
 

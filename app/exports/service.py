@@ -47,11 +47,14 @@ def create_export(session: Session, *, project_slug: str, data: ExportCreate, us
                                details=[{"loc": ["filters", "subset"], "field": "filters.subset",
                                          "message": f"no subset named '{subset}' in this project",
                                          "type": "value_error"}])
-    _refuse_evaluation_only(session, project, options)
-    if count_records(session.connection(), project.id, options) == 0:
-        raise ValidationFailed(f"No approved instructions in '{project_slug}' match these filters.",
-                               details=[{"loc": ["filters"], "field": "filters",
-                                         "message": "matches no approved instruction", "type": "value_error"}])
+    if options.get("mixture"):
+        _check_mixture(session, project.id, options)  # a mixture leaves evaluation-only rows out in its SQL
+    else:
+        _refuse_evaluation_only(session, project, options)
+        if count_records(session.connection(), project.id, options) == 0:
+            raise ValidationFailed(f"No approved instructions in '{project_slug}' match these filters.",
+                                   details=[{"loc": ["filters"], "field": "filters",
+                                             "message": "matches no approved instruction", "type": "value_error"}])
     for _attempt in range(5):
         version = (session.scalar(select(func.max(Export.version)).where(Export.project_id == project.id)) or 0) + 1
         export = Export(project_id=project.id, version=version, format=data.format, options=options,
@@ -67,6 +70,17 @@ def create_export(session: Session, *, project_slug: str, data: ExportCreate, us
         raise Conflict("Could not allocate an export version; try again.")
     enqueue_after_commit(session, RUN_TASK, export.id)
     return export
+
+
+def _check_mixture(session: Session, project_id: int, options: dict[str, Any]) -> None:
+    """Refuse a mixture the stored rows cannot meet (422 naming the source), before it is queued."""
+    from app.exports.mixture import make_plan
+    from app.flan.mixing import MixtureError
+
+    try:
+        make_plan(session.connection(), project_id, options)
+    except MixtureError as exc:
+        raise ValidationFailed(exc.message, details=exc.details) from exc
 
 
 # Filters that pick rows by what they are (rather than by split, date or annotator): choosing evaluation-only

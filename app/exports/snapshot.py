@@ -23,6 +23,7 @@ from app.exports import encoded
 from app.exports import manifest as manifest_mod
 from app.exports.dedupe import DigestSet
 from app.exports.formats import NEEDS_CANDIDATES, builder, shorten
+from app.exports.mixture import MixtureRun
 from app.exports.source import count_records, iter_batches
 from app.exports.writers import ArrowBatchWriter, JsonListWriter, JsonlWriter, RowWriter, arrow_schema, fsync_path
 
@@ -31,6 +32,7 @@ PREVIEW_ROWS = 5
 TMP_PREFIX = ".tmp-"
 EXTENSIONS = {"jsonl": "jsonl", "json": "json", "parquet": "parquet", "hf": "arrow"}
 APPROVALS_FILE = "approval_ids.txt"
+INSTRUCTIONS_FILE = "instruction_ids.txt"  # a mixture's rows are instructions, approved or not
 
 # (arrow files by split, output folder, fingerprint) -> None; the worker supplies it (app never imports datasets).
 HfWriter = Callable[[dict[str, Path], Path, str], None]
@@ -114,7 +116,8 @@ def build_snapshot(conn: Connection, spec: Spec, exports_root: Path, *, provenan
     opts = spec.options
     if opts["file_format"] == "hf" and hf_writer is None:
         raise ExportFailed("The hf layout is written by the worker (it needs the datasets library).")
-    total = count_records(conn, spec.project_id, opts)
+    mix = _mixture(conn, spec)
+    total = mix.total if mix else count_records(conn, spec.project_id, opts)
     if on_progress:
         on_progress(0, total)
     if total == 0:
@@ -126,16 +129,19 @@ def build_snapshot(conn: Connection, spec: Spec, exports_root: Path, *, provenan
     try:
         files_dir = tmp / ".scratch" if opts["file_format"] == "hf" else tmp
         files_dir.mkdir(exist_ok=True)
-        splits, stats = _write_rows(conn, spec, files_dir, tmp, total, on_progress)
+        splits, stats = _write_rows(conn, spec, files_dir, tmp, total, on_progress, mix)
         files = _close(splits, tmp, spec, hf_writer)
-        approvals_path = tmp / APPROVALS_FILE
+        approvals_path = tmp / (INSTRUCTIONS_FILE if mix else APPROVALS_FILE)
         files.append(manifest_mod.file_entry(approvals_path, None, stats["approvals"], tmp))
         row_counts = {"train": 0, "eval": 0, **{s: w.rows for s, w in splits.writers.items()}}
-        excluded = count_records(conn, spec.project_id, opts, evaluation_only=True)
+        excluded = mix.evaluation_only if mix else count_records(conn, spec.project_id, opts, evaluation_only=True)
         content = manifest_mod.content(spec, row_counts=row_counts, files=files, approvals=stats["approvals"],
                                        duplicates=stats["duplicates"], instructions=total, evaluation_only=excluded,
-                                       construction=export_counts(conn, spec.project_id, opts),
-                                       leakage_excluded=leakage_excluded(conn, spec.project_id, opts))
+                                       construction=mix.construction() if mix else
+                                       export_counts(conn, spec.project_id, opts),
+                                       leakage_excluded=mix.leakage_excluded if mix else
+                                       leakage_excluded(conn, spec.project_id, opts),
+                                       mixture=mix.report() if mix else None)
         digest = manifest_mod.write(tmp, content, provenance)
         fsync_path(tmp)
         final = snapshot_dir(exports_root, spec.project_slug, spec.version, spec.format)
@@ -183,7 +189,19 @@ class Batch:
                 self.rows += rows
 
 
-def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
+def _mixture(conn: Connection, spec: Spec) -> MixtureRun | None:
+    """The export's mixture, planned over the rows its transaction sees; None for a plain export."""
+    if not spec.options.get("mixture"):
+        return None
+    from app.flan.mixing import MixtureError
+
+    try:
+        return MixtureRun(conn, spec.project_id, spec.options)
+    except MixtureError as exc:
+        raise ExportFailed(exc.message) from exc
+
+
+def _batches(conn: Connection, spec: Spec, mix: MixtureRun | None = None) -> Iterator[Batch]:
     """The rows, a batch at a time: JSON files encoded by the database, other layouts built here."""
     opts = spec.options
     style = opts.get("preference_style", "plain")
@@ -194,6 +212,14 @@ def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
         # Eval and holdout instructions keep their split whatever the fraction: never in a train file.
         return "eval" if split == "train" and to_eval(instruction_id) else split
 
+    if mix is not None:
+        dumps = orjson.dumps
+        for part in mix.batches(spec.format):
+            batch = Batch([], [], [], owners=[], rows=[], with_rows=[])
+            for instruction_id, split, rows in part:
+                batch.add(instruction_id, split_of(split, instruction_id), [dumps(row) for row in rows], rows)
+            yield batch
+        return
     in_sql = encoded.applies(conn, opts["file_format"]) and spec.format in encoded.SQL_FORMATS
     if in_sql and spec.format in encoded.LINE_FORMATS:
         for part in encoded.iter_lines(conn, spec.project_id, opts, spec.format):
@@ -222,12 +248,13 @@ def _batches(conn: Connection, spec: Spec) -> Iterator[Batch]:
 
 
 def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: int,
-                on_progress: Progress | None) -> tuple[_Splits, dict[str, Any]]:
+                on_progress: Progress | None, mix: MixtureRun | None = None) -> tuple[_Splits, dict[str, Any]]:
     """The hot loop: rows deduplicated and routed to their split's file; on any failure every file is closed."""
     splits = _Splits(folder, spec)
-    approvals_out = JsonlWriter(tmp / APPROVALS_FILE)  # one approval id a line, in row order
+    # One approval id a line, in row order (a mixture's: instruction ids).
+    approvals_out = JsonlWriter(tmp / (INSTRUCTIONS_FILE if mix else APPROVALS_FILE))
     try:
-        stats = _route(conn, spec, splits, approvals_out, total, on_progress)
+        stats = _route(conn, spec, splits, approvals_out, total, on_progress, mix)
         approvals_out.close()
     except BaseException:
         for writer in [approvals_out, *splits.writers.values()]:
@@ -239,7 +266,7 @@ def _write_rows(conn: Connection, spec: Spec, folder: Path, tmp: Path, total: in
 
 
 def _route(conn: Connection, spec: Spec, splits: _Splits, approvals_out: JsonlWriter, total: int,
-           on_progress: Progress | None) -> dict[str, Any]:
+           on_progress: Progress | None, mix: MixtureRun | None = None) -> dict[str, Any]:
     dedupe = bool(spec.options.get("dedupe", True))
     seen = DigestSet()  # 8-byte row digests, at most 16 bytes a row: the one thing that grows with size
     preview: list[dict[str, Any]] = []
@@ -247,7 +274,7 @@ def _route(conn: Connection, spec: Spec, splits: _Splits, approvals_out: JsonlWr
     xxh3 = xxhash.xxh3_64_digest
     last_progress = time.monotonic()
     by_lines = spec.options["file_format"] in ("jsonl", "json")
-    for batch in _batches(conn, spec):
+    for batch in _batches(conn, spec, mix):
         kept: list[int] | None = None  # the rows kept, when the duplicate check dropped some
         if dedupe and batch.lines:
             # Same bytes = same prompt and response(s): the first occurrence (instruction-id order) wins.

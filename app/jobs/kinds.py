@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 KIND_MODULES = ["app.answer.kind", "app.grounded.kind", "app.grounded.evaluation", "app.self_instruct.kind",
                 "app.evaluation.judge_kind", "app.evaluation.reference_kind", "app.evaluation.benchmark_kind",
                 "app.evaluation.reward_kind", "app.curation.curate_kind", "app.curation.diversity_kind",
-                "app.curation.score_kind", "app.curation.filter_kind"]
+                "app.curation.score_kind", "app.curation.filter_kind", "app.flan.kind"]
 
 
 class JobKind(ABC):

@@ -14,6 +14,7 @@ from app.models.curation import (
     Subset,
     SubsetMember,
 )
+from app.models.dataset import SourceDataset, SourceRecord
 from app.models.document import Document, Passage, PassageEmbedding
 from app.models.evaluation import (
     BenchmarkTask,
@@ -29,6 +30,7 @@ from app.models.import_job import ImportJob, ImportStatus
 from app.models.instruction import Candidate, CandidateOrigin, Construction, Instruction, InstructionStatus, Split
 from app.models.job import ItemStatus, Job, JobEvent, JobItem, JobStatus, StoredResponse
 from app.models.project import DEFAULT_PROJECT_SETTINGS, Project
+from app.models.prompt_template import PromptTemplate, PromptTemplateVersion, TemplateType
 from app.models.system import WorkerPing
 from app.models.tuning import RunEvent, RunState, TuningRun
 from app.models.user import ApiToken, Role, User
@@ -73,14 +75,19 @@ __all__ = [
     "Passage",
     "PassageEmbedding",
     "Project",
+    "PromptTemplate",
+    "PromptTemplateVersion",
     "Role",
     "RunEvent",
     "RunState",
     "ScoreKind",
+    "SourceDataset",
+    "SourceRecord",
     "Split",
     "StoredResponse",
     "Subset",
     "SubsetMember",
+    "TemplateType",
     "TuningRun",
     "User",
     "VerdictStatus",

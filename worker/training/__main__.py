@@ -61,10 +61,11 @@ def _score(path: str, emitter: Emitter) -> int:
 
 
 def _init_tiny(args: argparse.Namespace) -> int:
-    from worker.training.tiny import init_tiny
+    from worker.training.tiny import init_tiny, init_tiny_t5
 
-    summary = init_tiny(Path(args.directory), vocab_size=args.vocab_size, hidden_size=args.hidden_size,
-                        layers=args.layers, seed=args.seed)
+    build = init_tiny_t5 if args.arch == "t5" else init_tiny
+    summary = build(Path(args.directory), vocab_size=args.vocab_size, hidden_size=args.hidden_size,
+                    layers=args.layers, seed=args.seed)
     print(json.dumps(summary), flush=True)
     return 0
 
@@ -82,8 +83,10 @@ def parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=about, description=f"{about}\n\nSpec fields:\n{help_text(cls)}",
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
         command.add_argument("spec", help="path to the JSON spec")
-    tiny = sub.add_parser("init-tiny", help="Write a tiny random Llama-style model and tokenizer to DIR.")
+    tiny = sub.add_parser("init-tiny", help="Write a tiny random model (Llama-style, or T5) and tokenizer to DIR.")
     tiny.add_argument("directory", metavar="DIR")
+    tiny.add_argument("--arch", choices=("llama", "t5"), default="llama",
+                      help="llama: a causal LM with a chat template; t5: an encoder-decoder (Flan's models)")
     tiny.add_argument("--vocab-size", type=int, default=1024, help="largest vocabulary (the corpus may give fewer)")
     tiny.add_argument("--hidden-size", type=int, default=96, help="hidden size (a multiple of 16)")
     tiny.add_argument("--layers", type=int, default=2, help="decoder layers")

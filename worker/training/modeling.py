@@ -40,6 +40,17 @@ def load_model_config(base_model: str) -> Any:
         raise ConfigError(f"could not load the model config from {_where(base_model)}: {exc}") from exc
 
 
+def is_encoder_decoder(base_model: str) -> bool:
+    """Whether the model is an encoder-decoder (the T5 family) rather than a causal LM."""
+    return bool(getattr(load_model_config(base_model), "is_encoder_decoder", False))
+
+
+def auto_model_class(seq2seq: bool) -> Any:
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    return AutoModelForSeq2SeqLM if seq2seq else AutoModelForCausalLM
+
+
 def use_bf16(setting: bool | str) -> bool:
     """Resolve the bf16 setting: "auto" means on where CUDA supports it."""
     import torch
@@ -60,11 +71,11 @@ def quantization_problem() -> str | None:
     return None
 
 
-def load_model(spec: RunSpec, bf16: bool) -> Any:
+def load_model(spec: RunSpec, bf16: bool, *, seq2seq: bool = False) -> Any:
     """The base model in the run's precision, 4-bit quantized for QLoRA; for a reward model, the base with a
-    one-output classification head (the reward) on its last token."""
+    one-output classification head (the reward) on its last token; an encoder-decoder with `seq2seq`."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers import AutoModelForSequenceClassification
 
     kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if bf16 else torch.float32}
     if spec.quantization == "4bit":
@@ -79,14 +90,14 @@ def load_model(spec: RunSpec, bf16: bool) -> Any:
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     if spec.method == "reward":
         kwargs["num_labels"] = 1
-    loader = AutoModelForSequenceClassification if spec.method == "reward" else AutoModelForCausalLM
+    loader = AutoModelForSequenceClassification if spec.method == "reward" else auto_model_class(seq2seq)
     try:
         return loader.from_pretrained(spec.base_model, **kwargs)
     except Exception as exc:
         raise ConfigError(f"could not load the model from {_where(spec.base_model)}: {exc}") from exc
 
 
-def lora_config(lora: LoraSpec, method: str = "sft") -> Any:
+def lora_config(lora: LoraSpec, method: str = "sft", *, seq2seq: bool = False) -> Any:
     """The PEFT LoraConfig for the run, or None for full fine-tuning. A reward model's head is trained whole
     (PEFT's sequence-classification task keeps it as a module to save)."""
     if not lora.enabled:
@@ -94,4 +105,5 @@ def lora_config(lora: LoraSpec, method: str = "sft") -> Any:
     from peft import LoraConfig
 
     return LoraConfig(r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                      target_modules=lora.target_modules, task_type="SEQ_CLS" if method == "reward" else "CAUSAL_LM")
+                      target_modules=lora.target_modules,
+                      task_type="SEQ_CLS" if method == "reward" else "SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM")

@@ -9,13 +9,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from worker.training import evaluation
+from worker.training import evaluation, seq2seq
 from worker.training.callback import EventCallback
 from worker.training.config import RunSpec
 from worker.training.data import load_records
 from worker.training.errors import ConfigError, DataError
 from worker.training.events import Emitter, is_main_process, log
-from worker.training.modeling import load_model, load_tokenizer, lora_config, use_bf16
+from worker.training.modeling import (
+    auto_model_class,
+    is_encoder_decoder,
+    load_model,
+    load_tokenizer,
+    lora_config,
+    use_bf16,
+)
 from worker.training.render import full_texts, to_dataset, uses_chat
 from worker.training.reward import ACCURACY_PAIRS, pair_metrics
 from worker.training.speed import announce, apply_to_model, compile_layers, plan
@@ -108,6 +115,7 @@ class Prepared:
     eval_records: list[dict]
     resume: str | None
     config_path: Path
+    seq2seq: bool = False
 
 
 def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
@@ -120,6 +128,9 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
     records = load_records(spec.train_file, spec.data_format)
     eval_records = load_records(spec.eval_file, spec.data_format) if spec.eval_file and spec.eval.enabled else []
     tokenizer = load_tokenizer(spec.base_model)
+    encoder_decoder = is_encoder_decoder(spec.base_model)
+    if encoder_decoder:
+        seq2seq.check(spec)
     max_length: int | None = hp.max_length
     if spec.method == "sft" and hp.padding_free and not hp.packing:
         records, max_length = _drop_long(records, tokenizer, hp.max_length, spec.template), None
@@ -128,16 +139,26 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
         from transformers import set_seed
 
         set_seed(hp.seed)  # the reward head starts random: seeded, a run is reproducible
-    model = load_model(spec, bf16)
+    model = load_model(spec, bf16, seq2seq=True) if encoder_decoder else load_model(spec, bf16)
     speed = plan(spec, model)
     apply_to_model(model, speed)
-    args = training_args(spec, bf16=bf16, max_length=max_length, overrides=speed.trainer_overrides())
     callback = EventCallback(emitter, stop_file=spec.stop_file, num_samples=len(records), resumed_from=resume)
-    trainer = build_trainer(
-        spec, model=model, tokenizer=tokenizer, args=args,
-        train_dataset=to_dataset(records, spec.method, tokenizer, spec.template),
-        eval_dataset=to_dataset(eval_records, spec.method, tokenizer, spec.template) if eval_records else None,
-        peft_config=lora_config(spec.lora, spec.method), callbacks=[callback])
+    if encoder_decoder:
+        args = seq2seq.training_args(spec, bf16=bf16)
+        for name, value in speed.trainer_overrides().items():  # the micro-batch split, as for causal models
+            setattr(args, name, value)
+        trainer = seq2seq.build_trainer(
+            spec, model=model, tokenizer=tokenizer, args=args,
+            train_dataset=seq2seq.to_dataset(records, tokenizer, hp.max_length),
+            eval_dataset=seq2seq.to_dataset(eval_records, tokenizer, hp.max_length) if eval_records else None,
+            peft_config=lora_config(spec.lora, spec.method, seq2seq=True), callbacks=[callback])
+    else:
+        trainer = build_trainer(
+            spec, model=model, tokenizer=tokenizer,
+            args=training_args(spec, bf16=bf16, max_length=max_length, overrides=speed.trainer_overrides()),
+            train_dataset=to_dataset(records, spec.method, tokenizer, spec.template),
+            eval_dataset=to_dataset(eval_records, spec.method, tokenizer, spec.template) if eval_records else None,
+            peft_config=lora_config(spec.lora, spec.method), callbacks=[callback])
     compile_layers(trainer.model, speed)
     announce(trainer, emitter, speed)
     if len(trainer.train_dataset) == 0:
@@ -147,11 +168,12 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
     config_path = out / "run_config.json"
     if is_main_process():
         _write_config(spec, config_path, {"bf16": bf16, "checkpoint": resume, "max_length": max_length,
-                                          "template": "chat" if uses_chat(tokenizer, spec.template) else
+                                          "template": "encoder-decoder (plain text)" if encoder_decoder
+                                          else "chat" if uses_chat(tokenizer, spec.template) else
                                           ("alpaca-original" if spec.template == "alpaca" else "alpaca"),
                                           "trainer": type(trainer).__name__, "speed": speed.describe(),
                                           "world_size": trainer.args.world_size})
-    return Prepared(trainer, tokenizer, callback, records, eval_records, resume, config_path)
+    return Prepared(trainer, tokenizer, callback, records, eval_records, resume, config_path, encoder_decoder)
 
 
 def run(spec: RunSpec, emitter: Emitter) -> int:
@@ -164,14 +186,19 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
     evaluate = bool(eval_records)
     reward = spec.method == "reward"  # a reward model generates nothing: its check is accuracy on pairs
     samples = eval_records[: spec.eval.num_samples] if evaluate and not reward else []
+
+    def answer(model: Any, records: list[dict]) -> list[str]:
+        if prepared.seq2seq:
+            return seq2seq.greedy_answers(model, tokenizer, records, spec.eval.max_new_tokens)
+        return evaluation.greedy_answers(model, tokenizer, records, spec.eval.max_new_tokens, spec.template)
+
     loss_before = evaluation.eval_loss(trainer) if evaluate else None
-    losses_before = evaluation.example_losses(trainer) if evaluate and spec.method == "sft" else None
+    example_losses = seq2seq.example_losses if prepared.seq2seq else evaluation.example_losses
+    losses_before = example_losses(trainer) if evaluate and spec.method == "sft" else None
     before = (pair_metrics(trainer.model, tokenizer, prepared.records, spec.template)
               if reward and is_main_process() else {})
     # Before train() the weights are the base model's, even when resuming: the checkpoint loads inside train().
-    base_answers = (evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens,
-                                              spec.template)
-                    if samples and is_main_process() else [])
+    base_answers = answer(trainer.model, samples) if samples and is_main_process() else []
     result = trainer.train(resume_from_checkpoint=resume)
     step = trainer.state.global_step
     if callback.cancelled:
@@ -188,16 +215,15 @@ def run(spec: RunSpec, emitter: Emitter) -> int:
                          loss_after=loss_after)
     elif evaluate:
         loss_after = evaluation.eval_loss(trainer)
-        losses_after = evaluation.example_losses(trainer) if spec.method == "sft" else None
+        losses_after = example_losses(trainer) if spec.method == "sft" else None
         if is_main_process():
-            tuned = evaluation.greedy_answers(trainer.model, tokenizer, samples, spec.eval.max_new_tokens,
-                                              spec.template)
+            tuned = answer(trainer.model, samples)
             emitter.emit("eval", loss_before=loss_before, loss_after=loss_after, losses_before=losses_before,
                          losses_after=losses_after, samples=[
                 {"prompt": evaluation.user_prompt(r), "base": b, "tuned": t}
                 for r, b, t in zip(samples, base_answers, tuned, strict=True)])
     if spec.merge_weights and spec.lora.enabled and is_main_process():
-        _merge(spec, trainer, tokenizer, emitter)
+        _merge(spec, trainer, tokenizer, emitter, prepared.seq2seq)
     if is_main_process():
         log_path = out / "events.jsonl"
         emitter.emit("artifact", name="log", path=str(log_path), size_bytes=dir_size(log_path))
@@ -218,16 +244,15 @@ def _save_artifacts(spec: RunSpec, trainer: Any, tokenizer: Any, emitter: Emitte
         emitter.emit("artifact", name="config", path=str(config_path), size_bytes=dir_size(config_path))
 
 
-def _merge(spec: RunSpec, trainer: Any, tokenizer: Any, emitter: Emitter) -> None:
+def _merge(spec: RunSpec, trainer: Any, tokenizer: Any, emitter: Emitter, encoder_decoder: bool = False) -> None:
     """Base weights with the adapter merged in, in the base model's precision."""
     target = Path(spec.output_dir) / "merged"
     if spec.quantization:
         # A 4-bit base cannot hold merged weights: merge into a fresh full-precision copy instead.
         import torch
         from peft import PeftModel
-        from transformers import AutoModelForCausalLM
 
-        base = AutoModelForCausalLM.from_pretrained(spec.base_model, dtype=torch.bfloat16)
+        base = auto_model_class(encoder_decoder).from_pretrained(spec.base_model, dtype=torch.bfloat16)
         merged = PeftModel.from_pretrained(base, str(Path(spec.output_dir) / "adapter")).merge_and_unload()
     else:
         merged = trainer.accelerator.unwrap_model(trainer.model).merge_and_unload()

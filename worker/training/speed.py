@@ -197,6 +197,11 @@ def compile_layers(model: Any, speed: SpeedPlan) -> int:
     # A graph dynamo cannot compile runs eagerly (with a warning) instead of failing the run.
     torch._dynamo.config.suppress_errors = True
     blocks = [m for m in model.modules() if type(m).__name__.endswith("DecoderLayer")]
+    if not blocks:
+        speed.torch_compile = False
+        speed.reasons["torch_compile"] = "asked for, but this model has no decoder layers to compile one by one"
+        log(f"speed: torch_compile: {speed.reasons['torch_compile']}")
+        return 0
     for block in blocks:
         # Dynamic shapes: a packed batch's length changes every step; in place, so saving and PEFT see no wrapper.
         block.compile(dynamic=True)

@@ -1,4 +1,5 @@
-"""`init-tiny DIR`: a small random Llama-style model with an offline-trained byte-level BPE tokenizer."""
+"""`init-tiny DIR`: a small random Llama-style model (or, with `--arch t5`, a T5 encoder-decoder as Flan's models
+are) with an offline-trained byte-level BPE tokenizer."""
 
 from __future__ import annotations
 
@@ -64,4 +65,54 @@ def init_tiny(directory: Path, *, vocab_size: int = 1024, hidden_size: int = 96,
     tokenizer.save_pretrained(directory)
     params = sum(p.numel() for p in model.parameters())
     return {"path": str(directory), "parameters": params, "vocab_size": len(tokenizer),
+            "hidden_size": hidden_size, "layers": layers}
+
+
+T5_SPECIAL_TOKENS = ["<pad>", "</s>", "<unk>"]  # ids 0, 1, 2 as in T5's own vocabulary
+
+
+def train_t5_tokenizer(vocab_size: int):
+    """A byte-level BPE tokenizer with T5's special tokens that ends every sequence with </s>, as T5's does."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=T5_SPECIAL_TOKENS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(CORPUS.splitlines(keepends=True), trainer=trainer)
+    eos = tokenizer.token_to_id("</s>")
+    tokenizer.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
+                                                             special_tokens=[("</s>", eos)])
+    wrapped = PreTrainedTokenizerFast(tokenizer_object=tokenizer, pad_token="<pad>", eos_token="</s>",
+                                      unk_token="<unk>")
+    wrapped.model_max_length = 4096
+    return wrapped
+
+
+def init_tiny_t5(directory: Path, *, vocab_size: int = 1024, hidden_size: int = 96, layers: int = 2,
+                 seed: int = 0) -> dict:
+    """Write a randomly initialised T5 (encoder-decoder) and its tokenizer to directory; returns a summary."""
+    import torch
+    from transformers import GenerationConfig, T5Config, T5ForConditionalGeneration
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = train_t5_tokenizer(vocab_size)
+    heads = max(1, hidden_size // 16)
+    config = T5Config(
+        vocab_size=len(tokenizer), d_model=hidden_size, d_kv=hidden_size // heads, d_ff=hidden_size * 2,
+        num_layers=layers, num_decoder_layers=layers, num_heads=heads, relative_attention_num_buckets=8,
+        dropout_rate=0.0, feed_forward_proj="relu", tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    model = T5ForConditionalGeneration(config)
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, do_sample=False)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    params = sum(p.numel() for p in model.parameters())
+    return {"path": str(directory), "arch": "t5", "parameters": params, "vocab_size": len(tokenizer),
             "hidden_size": hidden_size, "layers": layers}

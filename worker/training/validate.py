@@ -9,8 +9,10 @@ from typing import Any
 from worker.training.config import RunSpec
 from worker.training.data import load_records
 from worker.training.errors import TrainingError
-from worker.training.modeling import load_model_config, load_tokenizer, quantization_problem
-from worker.training.render import full_texts, tokenize_with_mask
+from worker.training.modeling import is_encoder_decoder, load_model_config, load_tokenizer, quantization_problem
+from worker.training.render import answer_of, full_texts, tokenize_with_mask
+from worker.training.seq2seq import check as seq2seq_check
+from worker.training.seq2seq import source_text
 
 MEASURED_SAMPLES = 50_000  # token statistics over at most this many samples keep validation to seconds
 MIN_FREE_BYTES = 1 << 30
@@ -92,7 +94,20 @@ def validate(path: str) -> dict[str, Any]:
     tokenizer = report.attempt("tokenizer", lambda: _tokenizer(spec.base_model))
     sample = stats = None
     max_length = spec.hyperparameters.max_length
-    if records and tokenizer is not None:
+    encoder_decoder = tokenizer is not None and is_encoder_decoder(spec.base_model)
+    if encoder_decoder:
+        report.attempt("encoder_decoder", lambda: (seq2seq_check(spec), "an encoder-decoder (T5 family): trained "
+                                                                        "with Seq2SeqTrainer, the loss on the target"))
+    if records and encoder_decoder:
+        # The prompt is the encoder's input and never in the loss; the target is all the decoder learns.
+        source = tokenizer(source_text(records[0]), truncation=True, max_length=max_length)["input_ids"]
+        target = tokenizer(text_target=answer_of(records[0]), truncation=True, max_length=max_length)["input_ids"]
+        sample = {"text": tokenizer.decode(source) + " => " + tokenizer.decode(target),
+                  "masked_tokens": len(source), "trained_tokens": len(target)}
+        report.add("loss_mask", bool(target), f"encoder-decoder: the encoder reads the first sample's {len(source)} "
+                                              f"prompt tokens; the loss covers its {len(target)} target tokens")
+        stats = _token_stats(records, tokenizer, max_length)
+    elif records and tokenizer is not None:
         ids, masked = tokenize_with_mask(records[0], tokenizer, spec.template)
         trained = max(0, min(len(ids), max_length) - masked)
         sample = {"text": tokenizer.decode(ids), "masked_tokens": masked, "trained_tokens": trained}

@@ -1,0 +1,1 @@
+"""Flan: render source datasets through templates into instructions, and mix them by recipe."""

@@ -1,0 +1,1 @@
+"""The template library: promptsource-form templates per task, versioned, rendered in a sandbox."""
