@@ -97,4 +97,4 @@ def _compare(expected: tuple[float, dict[str, Any]], got: tuple[float, dict[str,
 def _loss_and_grads(model: Any, ids: Any) -> tuple[float, dict[str, Any]]:
     loss = model(input_ids=ids, labels=ids, use_cache=False).loss
     loss.backward()
-    return float(loss), {n: p.grad.float().clone() for n, p in model.named_parameters() if p.grad is not None}
+    return float(loss.detach()), {n: p.grad.float().clone() for n, p in model.named_parameters() if p.grad is not None}
