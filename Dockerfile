@@ -40,6 +40,8 @@ COPY templates templates
 COPY --from=frontend /src/app/static/vendor app/static/vendor
 # Editable on purpose: the app finds templates/, migrations/ and alembic.ini next to its package in /app.
 RUN pip install -e ".[train]" && tuneloop --help >/dev/null
+# A CUDA image also gets the `gpu` extra (Liger Kernel's Triton kernels, which CUDA torch's triton runs).
+RUN [ "$TORCH_VARIANT" = cpu ] || pip install -e ".[train,gpu]"
 
 USER tuneloop
 VOLUME ["/data"]

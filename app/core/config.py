@@ -56,7 +56,8 @@ class Settings(BaseSettings):
         "auto", description="torch.compile of decoding (with the static cache); auto: on with a GPU.")
     serving_dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="Weights' precision; auto: bfloat16 on a GPU that has it, else float32.")
-    serving_max_batch_size: int = Field(64, ge=1, description="Sequences one model decodes together.")
+    serving_max_batch_size: int = Field(0, ge=0, description="Sequences one model decodes together; 0: as many as "
+                                        "free GPU memory holds, up to 512 (64 on a CPU).")
     serving_max_batch_tokens: int = Field(0, ge=0, description="KV cache cells (rows x tokens) a batch may hold; "
                                           "0: from free GPU memory (a fixed 1M cells on a CPU).")
     serving_max_padding: float = Field(0.3, ge=0, lt=1, description="Largest share of padding in a group of prompts "

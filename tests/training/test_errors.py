@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.training.conftest import run_cli, sum_messages, write_jsonl, write_spec
-from worker.training.config import GenerateSpec, RunSpec
+from worker.training.config import RunSpec, ScoreSpec
 from worker.training.data import load_records
 from worker.training.errors import ConfigError, DataError
 from worker.training.specs import load
@@ -41,11 +41,12 @@ def test_bad_spec_fields_are_named(change: dict, named: str) -> None:
         load(RunSpec, {**BASE, **change})
 
 
-def test_missing_fields_and_generate_spec() -> None:
+def test_missing_fields_and_score_spec() -> None:
     with pytest.raises(ConfigError, match="missing required field 'output_dir'"):
         load(RunSpec, {"base_model": "m", "train_file": "t"})
-    with pytest.raises(ConfigError, match="'n' must be between 1 and 64"):
-        load(GenerateSpec, {"base_model": "m", "prompts_file": "p", "output_file": "o", "n": 0})
+    with pytest.raises(ConfigError, match="'batch_size' must be between 1 and 256"):
+        load(ScoreSpec, {"base_model": "m", "adapter_dir": "a", "input_file": "i", "output_file": "o",
+                         "batch_size": 0})
     spec = load(RunSpec, dict(BASE))
     assert spec.stop_file == str(Path("o") / "STOP") and spec.lora.r == 16 and spec.hyperparameters.bf16 == "auto"
 

@@ -18,7 +18,9 @@ def test_packed_rows_attend_within_each_sample(tiny_model: Path, tmp_path: Path)
     train = write_jsonl(tmp_path / "train.jsonl", sum_messages(12))
     spec = load(RunSpec, {"base_model": str(tiny_model), "output_dir": str(tmp_path / "out"),
                           "train_file": str(train), "eval": {"enabled": False},
-                          "hyperparameters": {"packing": True, "max_length": 64, "per_device_train_batch_size": 2}})
+                          "hyperparameters": {"packing": True, "max_length": 64, "per_device_train_batch_size": 2},
+                          # The mask path; the default varlen path is tested in test_speed.py.
+                          "speed": {"packed_attention": "mask"}})
     with open(tmp_path / "events", "w") as sink:
         trainer = prepare(spec, Emitter(stream=sink)).trainer
     rows = [trainer.train_dataset[i] for i in range(2)]

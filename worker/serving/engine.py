@@ -190,7 +190,7 @@ class LocalEngine:
 
     def _decode(self) -> None:
         batch = self._batch
-        room = self.settings.max_batch_size - len(batch)
+        room = self.resolved.max_batch_size - len(batch)
         if self._waiting and room > 0 and self._changed and (not batch.rows or batch.can_merge):
             reach = max((remaining(r) for r in batch.rows), default=0)
             real = int(batch.positions.sum()) if batch.rows else 0
@@ -227,7 +227,7 @@ class LocalEngine:
                 seq.request.sequence_done(self.loaded.tokenizer)
 
     def _run_static(self) -> None:
-        group = take(self._waiting, slots=self.settings.max_batch_size, max_cells=self._max_cells,
+        group = take(self._waiting, slots=self.resolved.max_batch_size, max_cells=self._max_cells,
                      max_padding=self.settings.max_padding)
         chosen = {id(s) for s in group}
         self._waiting = [s for s in self._waiting if id(s) not in chosen]
@@ -258,13 +258,18 @@ class LocalEngine:
             request.fail(error)
 
 
-def _auto_cells(loaded: LoadedModel, fraction: float) -> int:
-    """KV cache cells (one token of one row, all layers) that fit in the free GPU memory; a fixed size on a CPU."""
-    if loaded.device.type != "cuda":
-        return 1 << 20
-    config = loaded.model.config.get_text_config()
+def kv_cells(free_bytes: int, config: Any, itemsize: int, fraction: float) -> int:
+    """KV cache cells (one token of one row, all layers) that `fraction` of `free_bytes` holds for this config."""
     heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-    per_cell = 2 * config.num_hidden_layers * heads * head_dim * loaded.model.dtype.itemsize
+    per_cell = 2 * config.num_hidden_layers * heads * head_dim * itemsize
+    return max(4096, int(free_bytes * fraction / per_cell))
+
+
+def _auto_cells(loaded: LoadedModel, fraction: float) -> int:
+    """KV cache cells that fit in the free GPU memory; a fixed size on a CPU. With max_batch_size 0 this is what
+    bounds the batch on a GPU: rows are added while rows x (width + new tokens) stays within it."""
+    if loaded.device.type != "cuda":
+        return 1 << 20
     free, _total = torch.cuda.mem_get_info(loaded.device)
-    return max(4096, int(free * fraction / per_cell))
+    return kv_cells(free, loaded.model.config.get_text_config(), loaded.model.dtype.itemsize, fraction)

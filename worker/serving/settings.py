@@ -9,6 +9,11 @@ from dataclasses import dataclass
 logger = logging.getLogger("tuneloop.serving")
 
 SWITCH_VALUES = ("auto", "on", "off")
+# max_batch_size 0 on a GPU: this many rows at most, fewer when the KV cache cells that free memory holds run out
+# (max_batch_tokens). Large batches are what make decoding fast on a GPU: a step costs about the same for 64 rows
+# as for 512 (the weights are read once either way). A power of two, since the static path rounds rows up to one.
+AUTO_GPU_BATCH = 512
+AUTO_CPU_BATCH = 64
 ENGINE_VALUES = ("auto", "transformers", "vllm")
 DTYPE_VALUES = ("auto", "float32", "bfloat16", "float16")
 
@@ -20,7 +25,7 @@ class EngineSettings:
     compile: str = "auto"  # torch.compile of the decoding step (needs the static cache): auto = on with CUDA
     dtype: str = "auto"  # auto: bfloat16 on a GPU that has it, float32 otherwise
     device: str = "auto"  # auto: cuda when available, else cpu
-    max_batch_size: int = 64  # sequences decoded together
+    max_batch_size: int = 0  # sequences decoded together; 0: from free memory on a GPU (AUTO_GPU_BATCH), 64 on a CPU
     max_batch_tokens: int = 0  # KV cache cells (rows x columns) one batch may hold; 0: from free GPU memory
     max_padding: float = 0.3  # largest share of padding in a prefill group (prompts of similar length go together)
     batch_wait_ms: float = 5.0  # an idle engine waits this long for more requests before its first prefill
@@ -39,10 +44,11 @@ class Resolved:
     static_cache: bool
     compile: bool
     settings: EngineSettings
+    max_batch_size: int = AUTO_CPU_BATCH
 
     def describe(self) -> dict[str, object]:
         return {"engine": self.engine, "device": self.device, "dtype": self.dtype, "static_cache": self.static_cache,
-                "compile": self.compile, "max_batch_size": self.settings.max_batch_size}
+                "compile": self.compile, "max_batch_size": self.max_batch_size}
 
 
 def _switch(value: str, default: bool, name: str, problem: str | None) -> bool:
@@ -82,8 +88,9 @@ def resolve(settings: EngineSettings) -> Resolved:
     if not static:
         compile_problem = compile_problem or "compiled decoding needs the static KV cache"
     compiled = _switch(settings.compile, on_gpu and static, "compiled decoding", compile_problem)
+    batch = settings.max_batch_size or (AUTO_GPU_BATCH if on_gpu else AUTO_CPU_BATCH)
     resolved = Resolved(engine=engine, device=device, dtype=dtype, static_cache=static, compile=compiled,
-                        settings=settings)
+                        settings=settings, max_batch_size=batch)
     logger.info("serving: %s", resolved.describe())
     return resolved
 

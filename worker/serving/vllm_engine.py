@@ -52,7 +52,7 @@ class VllmEngine:
         try:
             self.llm = LLM(model=source.model, dtype=resolved.dtype, enable_lora=bool(source.adapter),
                            max_lora_rank=64, gpu_memory_utilization=self.settings.gpu_memory_fraction,
-                           max_num_seqs=max(self.settings.max_batch_size, 256))
+                           max_num_seqs=max(resolved.max_batch_size, 256))
         except Exception as exc:
             raise LoadError(f"vLLM could not load {source.describe()}: {exc}") from exc
         self.lora = LoRARequest("adapter", 1, source.adapter) if source.adapter else None

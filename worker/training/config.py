@@ -7,6 +7,7 @@ from pathlib import Path
 
 from worker.training.errors import ConfigError
 from worker.training.specs import field, read_json
+from worker.training.speed import SpeedSpec
 
 SFT_FORMATS = ("sft-messages", "sft-alpaca", "sharegpt", "txtinstruct", "llava", "vision-messages")
 FORMATS_BY_METHOD = {"sft": SFT_FORMATS, "dpo": ("preference",), "kto": ("kto",), "reward": ("preference",)}
@@ -106,6 +107,7 @@ class RunSpec:
                                         "(default: OUTPUT_DIR/STOP).")
     merge_weights: bool = field(False, "Also save the base model with the adapter merged in.")
     eval: EvalSpec = field(help="Evaluation after training.", factory=EvalSpec)  # noqa: RUF009
+    speed: SpeedSpec = field(help="Speed switches (never change results).", factory=SpeedSpec)  # noqa: RUF009
     vision_stage: str | None = field(None, "Vision-language runs (llava, vision-messages data): \"projector\" "
                                            "(stage 1), \"projector+lm\" (stage 2, full) or \"projector+lora\" "
                                            "(stage 2, LoRA; the default).",

@@ -25,6 +25,7 @@ from worker.training.modeling import (
 )
 from worker.training.render import full_texts, to_dataset, uses_chat
 from worker.training.reward import ACCURACY_PAIRS, pair_metrics
+from worker.training.speed import announce, apply_to_model, compile_layers, plan
 from worker.training.trainers import build_trainer, training_args
 from worker.training.vision import VISION_FORMATS
 
@@ -143,21 +144,28 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
         from transformers import set_seed
 
         set_seed(hp.seed)  # the reward head starts random: seeded, a run is reproducible
+    model = load_model(spec, bf16, seq2seq=True) if encoder_decoder else load_model(spec, bf16)
+    speed = plan(spec, model)
+    apply_to_model(model, speed)
     callback = EventCallback(emitter, stop_file=spec.stop_file, num_samples=len(records), resumed_from=resume)
     if encoder_decoder:
+        args = seq2seq.training_args(spec, bf16=bf16)
+        for name, value in speed.trainer_overrides().items():  # the micro-batch split, as for causal models
+            setattr(args, name, value)
         trainer = seq2seq.build_trainer(
-            spec, model=load_model(spec, bf16, seq2seq=True), tokenizer=tokenizer,
-            args=seq2seq.training_args(spec, bf16=bf16),
+            spec, model=model, tokenizer=tokenizer, args=args,
             train_dataset=seq2seq.to_dataset(records, tokenizer, hp.max_length),
             eval_dataset=seq2seq.to_dataset(eval_records, tokenizer, hp.max_length) if eval_records else None,
             peft_config=lora_config(spec.lora, spec.method, seq2seq=True), callbacks=[callback])
     else:
         trainer = build_trainer(
-            spec, model=load_model(spec, bf16), tokenizer=tokenizer,
-            args=training_args(spec, bf16=bf16, max_length=max_length),
+            spec, model=model, tokenizer=tokenizer,
+            args=training_args(spec, bf16=bf16, max_length=max_length, overrides=speed.trainer_overrides()),
             train_dataset=to_dataset(records, spec.method, tokenizer, spec.template),
             eval_dataset=to_dataset(eval_records, spec.method, tokenizer, spec.template) if eval_records else None,
             peft_config=lora_config(spec.lora, spec.method), callbacks=[callback])
+    compile_layers(trainer.model, speed)
+    announce(trainer, emitter, speed)
     if len(trainer.train_dataset) == 0:
         # TRL drops samples whose prompt alone fills max_length: nothing would be left to learn from.
         raise DataError(f"no sample of {spec.train_file} has a response token within max_length "
@@ -168,7 +176,7 @@ def prepare(spec: RunSpec, emitter: Emitter) -> Prepared:
                                           "template": "encoder-decoder (plain text)" if encoder_decoder
                                           else "chat" if uses_chat(tokenizer, spec.template) else
                                           ("alpaca-original" if spec.template == "alpaca" else "alpaca"),
-                                          "trainer": type(trainer).__name__,
+                                          "trainer": type(trainer).__name__, "speed": speed.describe(),
                                           "world_size": trainer.args.world_size})
     return Prepared(trainer, tokenizer, callback, records, eval_records, resume, config_path, encoder_decoder)
 

@@ -9,8 +9,9 @@ from worker.training.config import RunSpec
 from worker.training.errors import ConfigError
 
 
-def training_args(spec: RunSpec, *, bf16: bool, max_length: int | None) -> Any:
-    """The TRL config (SFTConfig, DPOConfig or KTOConfig) for the spec."""
+def training_args(spec: RunSpec, *, bf16: bool, max_length: int | None, overrides: dict | None = None) -> Any:
+    """The TRL config (SFTConfig, DPOConfig or KTOConfig) for the spec; `overrides` (the speed plan's micro-batch)
+    replace fields of it."""
     import torch
 
     hp = spec.hyperparameters
@@ -31,6 +32,7 @@ def training_args(spec: RunSpec, *, bf16: bool, max_length: int | None) -> Any:
         # Without it, accelerate sets up no CPU process group under torchrun and each process trains alone.
         use_cpu=not torch.cuda.is_available(),
     )
+    common.update(overrides or {})
     if spec.method == "sft":
         from trl import SFTConfig
 
@@ -78,7 +80,8 @@ def build_trainer(spec: RunSpec, *, model: Any, tokenizer: Any, args: Any, train
 
             trainer = SFTTrainer(**kwargs)
             attention = getattr(trainer.model.config, "_attn_implementation", "") or ""
-            if spec.hyperparameters.packing and "flash" not in attention:
+            # Flash and our varlen attention read the samples' boundaries from TRL's flattened padding-free batch.
+            if spec.hyperparameters.packing and "flash" not in attention and attention != "tuneloop_varlen":
                 trainer.data_collator = _row_packing_collator(tokenizer.pad_token_id)
             return trainer
         if spec.method == "dpo":
