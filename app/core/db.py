@@ -61,22 +61,10 @@ def get_sessionmaker() -> sessionmaker[Session]:
     return sessionmaker(get_engine(), expire_on_commit=False)
 
 
-def get_session() -> Iterator[Session]:
-    """The request's session: committed once when the route returns, rolled back if it raises."""
-    session = get_sessionmaker()()
-    try:
-        yield session
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
-    finally:
-        session.close()
-
-
 @contextmanager
 def session_scope() -> Iterator[Session]:
-    """One session for a task or a thread's unit of work, committed once at the end, like a request."""
+    """One session for a request, a task or a thread's unit of work: committed once at the end, rolled back if
+    it raises."""
     session = get_sessionmaker()()
     try:
         yield session
@@ -86,6 +74,12 @@ def session_scope() -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def get_session() -> Iterator[Session]:
+    """The request's session (a FastAPI dependency): committed once when the route returns."""
+    with session_scope() as session:
+        yield session
 
 
 # scope="function": the commit runs before the response is sent, so a client never gets a 2xx for a write
