@@ -23,11 +23,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 def apply(payload: dict[str, Any]) -> dict[str, Any]:
     """The request with its preset's values under the ones it gives itself."""
-    name = payload.get("preset")
-    if not name or name not in PRESETS:
-        return payload  # no preset, or an unknown one the schema then names
+    name, given = payload.get("preset"), payload.get("hyperparameters") or {}
+    if not isinstance(name, str) or name not in PRESETS or not isinstance(given, dict):
+        return payload  # no preset, or a malformed request the schema then names
     preset = PRESETS[name]
-    given = payload.get("hyperparameters") or {}
     merged = {**payload, "hyperparameters": {**preset["hyperparameters"], **given}}
     if merged.get("template") is None:
         merged["template"] = preset["template"]

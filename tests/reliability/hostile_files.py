@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 from hypothesis import strategies as st
 
-FORMATS = ("alpaca", "messages", "sharegpt", "self-instruct", "prompt-completion")
+FORMATS = ("alpaca", "messages", "sharegpt", "llava", "self-instruct", "prompt-completion", "comparison")
 CONTAINERS = ("jsonl", "json", "jsonl.gz", "json.gz")
 STYLES = ("utf8", "ascii", "crlf", "bom")  # ascii: every non-ASCII character escaped, astral ones as surrogate pairs
 BOM = b"\xef\xbb\xbf"
@@ -24,7 +24,8 @@ ROLES = ("system", "user", "assistant", "user", "assistant")  # a system turn, o
 SPEAKERS = {"system": "system", "user": "human", "assistant": "gpt"}
 # Columns some reader takes: an unknown column must not be one of them (or it would change the format).
 RESERVED = {"id", "external_id", "instruction", "input", "output", "system", "history", "messages", "conversations",
-            "instances", "prompt", "completion", "template", "response", "target"}
+            "instances", "prompt", "completion", "template", "response", "target", "image", "user_input",
+            "responses_and_scores", "generator", "name", "is_classification", "motivation_app"}
 
 ODD_PIECES = [
     "\u202eevil\u202c", "\u200f\u200e", "\u2067isolate\u2069",  # bidi overrides, marks and isolates
@@ -88,18 +89,30 @@ def row_for(fmt: str, t: Texts, ext: str, extra: dict[str, Any]) -> dict[str, An
     if fmt == "sharegpt":
         return {"id": ext, "conversations": [{"from": SPEAKERS[r], "value": c}
                                              for r, c in zip(ROLES, contents, strict=True)], **extra}
+    if fmt == "llava":  # no system turn; "image": [] (no pictures) still marks the row as LLaVA's
+        turns = zip(("human", "gpt", "human", "gpt"), (t.user, t.reply, t.instruction, t.output), strict=True)
+        return {"id": ext, "image": [], "conversations": [{"from": f, "value": v} for f, v in turns], **extra}
     if fmt == "self-instruct":
         return {"id": ext, "instruction": t.instruction, "instances": [{"input": t.input, "output": t.output}],
                 **extra}
+    if fmt == "comparison":  # one instruction per user input: the row's id makes each input distinct
+        return {"user_input": f"{ext} {t.instruction}",
+                "responses_and_scores": [{"response": t.output, "score": 7.5, "source": t.source}], **extra}
     return {"id": ext, "prompt": t.instruction, "completion": t.output + EOT, "template": t.source, **extra}
 
 
 def stored_for(fmt: str, t: Texts, ext: str, extra: dict[str, Any], stem: str) -> dict[str, Any]:
     """What the instruction row must hold after importing row_for(fmt, t, ext, extra) from a file named stem.*."""
-    chat = fmt in ("alpaca", "messages", "sharegpt")
+    chat = fmt in ("alpaca", "messages", "sharegpt", "llava")
+    if fmt == "comparison":
+        from app.imports.readers import comparison_id
+
+        prompt = f"{ext} {t.instruction}"
+        return {"external_id": comparison_id(prompt), "instruction": prompt, "input": "", "system": "",
+                "history": [], "source": stem, "metadata": extra, "candidates": [(t.output, "imported")]}
     return {"external_id": ext, "instruction": t.instruction,
             "input": t.input if fmt in ("alpaca", "self-instruct") else "",
-            "system": t.system if chat else "",
+            "system": t.system if chat and fmt != "llava" else "",
             "history": [{"role": "user", "content": t.user}, {"role": "assistant", "content": t.reply}] if chat else [],
             "source": t.source if fmt == "prompt-completion" else stem, "metadata": extra,
             "candidates": [(t.output, "reference")]}
@@ -169,6 +182,18 @@ FIELDS: dict[str, list[Field]] = {
                Field(("history", 0, 0), "text", True, ("history",)), Field(("id",), "id", False)],
     "messages": _turn_fields("messages", "role", "content"),
     "sharegpt": _turn_fields("conversations", "from", "value"),
+    # LLaVA: human, gpt (the history), human (the instruction), gpt (the reference); no system turn.
+    "llava": [Field(("conversations",), "list", True), Field(("conversations", 1), "obj", False),
+              Field(("conversations", 1, "from"), "speaker", True),
+              Field(("conversations", 0, "value"), "text", True, ("history",)),
+              Field(("conversations", 2, "value"), "text", True, ("instruction",)),
+              Field(("conversations", 3, "value"), "text", True, ("candidates",)), Field(("id",), "id", False),
+              Field(("image",), "image", False)],
+    "comparison": [Field(("user_input",), "text", True, ("instruction",)),
+                   Field(("responses_and_scores",), "list", True), Field(("responses_and_scores", 0), "obj", True),
+                   Field(("responses_and_scores", 0, "response"), "text", True, ("candidates",)),
+                   Field(("responses_and_scores", 0, "score"), "number", True),
+                   Field(("responses_and_scores", 0, "source"), "opt_text", False)],
     "self-instruct": [Field(("id",), "req_id", True), Field(("instruction",), "text", True, ("instruction",)),
                       Field(("instances",), "list", True), Field(("instances", 0), "obj", True),
                       Field(("instances", 0, "input"), "opt_text", False, ("input",)),
@@ -178,6 +203,9 @@ FIELDS: dict[str, list[Field]] = {
                           Field(("template",), "opt_text", False, ("source",)), Field(("id",), "id", False)],
     "predictions": [Field(("instruction",), "text", True, ("instruction",)), Field(("input",), "opt_text", False),
                     Field(("response",), "text", True, ("candidates",)), Field(("target",), "opt_text", False)],
+    # AlpacaEval-style answers of one model, joined to the project's instructions like predictions.
+    "answers": [Field(("instruction",), "text", True, ("instruction",)), Field(("input",), "opt_text", False),
+                Field(("output",), "text", True, ("candidates",)), Field(("generator",), "opt_text", False)],
 }
 
 _scalars = st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False) | st.booleans()
@@ -194,6 +222,8 @@ WRONG: dict[str, st.SearchStrategy] = {
     "req_id": _dicts | _lists | st.booleans() | st.none(),
     "role": _scalars | _lists | _dicts | st.none() | st.sampled_from(["human", "gpt", "tool", "", "[/red]"]),
     "speaker": _scalars | _lists | _dicts | st.none() | st.sampled_from(["tool", "", "[/red]", "x" * 300]),
+    "number": clean_text | _lists | _dicts | st.none() | st.booleans(),
+    "image": _scalars | _dicts | st.just([""]) | st.lists(_scalars, min_size=1, max_size=2),
 }
 
 
@@ -383,21 +413,29 @@ def prediction_row(t: Texts, *, target: bool) -> dict[str, Any]:
     return {**row, "target": t.reply} if target else row
 
 
+def answer_row(t: Texts) -> dict[str, Any]:
+    return {"instruction": t.instruction, "input": t.input, "output": t.output, "generator": t.source}
+
+
 @st.composite
-def spoiled_prediction(draw, *, missing: bool) -> Bad:
-    """Prediction rows (davinci.jsonl), then one with a field of the wrong type or a required one left out."""
+def spoiled_prediction(draw, *, missing: bool, answers: bool = False) -> Bad:
+    """Prediction rows (davinci.jsonl), or AlpacaEval answers (gpt4.json), then one with a field of the wrong
+    type or a required one left out."""
     container, style = draw(st.sampled_from(CONTAINERS)), draw(st.sampled_from(STYLES))
-    before = [prediction_row(draw(texts), target=draw(st.booleans())) for _ in range(draw(st.integers(1, 3)))]
-    fields = [f for f in FIELDS["predictions"] if f.required] if missing else FIELDS["predictions"]
-    field = draw(st.sampled_from(fields))
-    bad = prediction_row(draw(texts), target=True)
+    make = answer_row if answers else (lambda t: prediction_row(t, target=draw(st.booleans())))
+    before = [make(draw(texts)) for _ in range(draw(st.integers(1, 3)))]
+    spec = FIELDS["answers" if answers else "predictions"]
+    field = draw(st.sampled_from([f for f in spec if f.required] if missing else spec))
+    bad = make(draw(texts))
     if missing:
         _set(bad, field.path, None, delete=True)
     else:
         _set(bad, field.path, draw(WRONG[field.kind]))
     rows = [*before, bad]
-    return Bad("prediction " + ("missing field" if missing else "wrong type"), name_for(container, "davinci"),
-               assemble(lines_of(rows, style), container, style), draw(st.sampled_from(["auto", "self-instruct"])),
+    kind = ("answer " if answers else "prediction ") + ("missing field" if missing else "wrong type")
+    formats = ["auto", "answers"] if answers else ["auto", "self-instruct"]
+    return Bad(kind, name_for(container, "gpt4" if answers else "davinci"),
+               assemble(lines_of(rows, style), container, style), draw(st.sampled_from(formats)),
                len(before) + 1, (field.name,), r"missing|must be", before)
 
 
@@ -405,4 +443,5 @@ def hostile_file() -> st.SearchStrategy[Bad]:
     """Any of the hostile kinds above, for the tests that go through a user's entry point."""
     return st.one_of(spoiled_field(missing=False), spoiled_field(missing=True), blank_text(), byte_damage(),
                      truncated(), escaped_control(), deep(), foreign(), spoiled_prediction(missing=False),
-                     spoiled_prediction(missing=True))
+                     spoiled_prediction(missing=True), spoiled_prediction(missing=False, answers=True),
+                     spoiled_prediction(missing=True, answers=True))

@@ -125,8 +125,9 @@ def stored(db, project, external_id: str) -> dict[str, Any]:
 
 def test_every_format_the_importer_reads_is_fuzzed():
     assert set(readers.READERS) == set(hf.FORMATS)
-    assert set(readers.FORMATS) == {"auto", *hf.FORMATS}
-    assert set(hf.FIELDS) == {*hf.FORMATS, "predictions"}
+    # Predictions and answers are not read into instructions of their own: they join the project's.
+    assert set(readers.FORMATS) == {"auto", "answers", *hf.FORMATS}
+    assert set(hf.FIELDS) == {*hf.FORMATS, "predictions", "answers"}
 
 
 # ---------------------------------------------------------------- valid files: odd Unicode stored exactly
@@ -494,7 +495,8 @@ def _upload_and_run(client, case: Any) -> None:
     run(job_id)
     with get_sessionmaker()() as session:
         job = session.get(ImportJob, job_id)
-        status, error, path = job.status, job.error, job.path
+        # Errors and sources name the file as the admin chose it, not the stored upload's name.
+        status, error, path = job.status, job.error, job.source_name
     page = client.get(f"/admin/imports/{job_id}")
     assert page.status_code == 200
     assert status in (ImportStatus.succeeded, ImportStatus.failed), status  # never left queued or running

@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from app.tuning.presets import PRESETS
 from app.tuning.schemas import TuningRunCreate
 
@@ -18,6 +21,15 @@ def test_the_preset_fills_what_the_request_leaves_out():
     assert (hp.num_train_epochs, hp.per_device_train_batch_size * hp.gradient_accumulation_steps, hp.max_length,
             hp.warmup_ratio, hp.lr_scheduler_type) == (3.0, 128, 512, 0.03, "cosine")
     assert TuningRunCreate.model_validate({"project": "p", "export_id": 1, "base_model": "m"}).template is None
+
+
+@pytest.mark.parametrize(("field", "value"), [("preset", ["alpaca"]), ("preset", "vicuna"),
+                                              ("hyperparameters", ["lr"])])
+def test_a_malformed_preset_request_is_refused_naming_the_field(field, value):
+    payload = {"project": "p", "export_id": 1, "base_model": "m", "preset": "alpaca", field: value}
+    with pytest.raises(ValidationError) as refused:
+        TuningRunCreate.model_validate(payload)
+    assert [e["loc"][0] for e in refused.value.errors()] == [field]
 
 
 def test_supervised_tokens_are_exactly_the_response_and_eos(tiny_model: Path, tmp_path: Path) -> None:
