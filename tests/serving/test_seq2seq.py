@@ -84,6 +84,28 @@ def test_chat_messages_become_the_source_text_a_t5_is_trained_on(lively_t5):
         "[system] You answer briefly.\n[user] Write a poem about the sea\n[assistant]", False)
 
 
+def test_prompts_of_different_lengths_decoded_together_answer_as_each_alone(lively_t5, t5_reference):
+    """The engine in-process: four requests at once are one group (padding and rows leaving as they end change no
+    answer), and each greedy answer is `generate`'s for that prompt alone."""
+    from tests.serving.test_engine import run_all
+    from worker.serving.loading import ModelSource, load
+    from worker.serving.params import SamplingParams
+    from worker.serving.seq2seq_engine import Seq2SeqEngine
+    from worker.serving.settings import EngineSettings, resolve
+
+    resolved = resolve(EngineSettings(batch_wait_ms=50))
+    engine = Seq2SeqEngine(load(ModelSource(str(lively_t5)), resolved), resolved)
+    try:
+        texts = ["Hi", SOURCE, "Give me a list of four colours and a short reason for each one", "Colours:"]
+        tokenizer = engine.loaded.tokenizer
+        results = run_all(engine, [(tokenizer(t)["input_ids"], SamplingParams(max_tokens=3 + i, temperature=0))
+                                   for i, t in enumerate(texts)])
+        assert [r.samples[0].text for r in results] == [t5_reference(t, 3 + i)[0] for i, t in enumerate(texts)]
+        assert engine.describe()["groups"] == 1 and engine.describe()["max_rows"] == 4
+    finally:
+        engine.close()
+
+
 def test_a_t5_answers_chat_and_completions_through_v1(t5, t5_reference):
     resp = t5.post("/v1/chat/completions", {"model": t5.backend, "messages": QUESTION, "max_tokens": 6,
                                             "temperature": 0})
