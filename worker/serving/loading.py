@@ -1,8 +1,7 @@
 """Loading a model to serve: one loader per model family, picked from the model's config.
 
-Decoder-only causal LMs and vision-language (LLaVA-style) models are served; encoder-decoder (T5) models will add
-a loader here and an engine that knows their inputs; `detect_family` already tells them apart so that such a model
-gets a clear refusal instead of a confusing failure.
+Decoder-only causal LMs, vision-language (LLaVA-style) models and encoder-decoder models (the T5 family, Flan's
+models) are served; `detect_family` tells them apart and each family has its engine (see worker/serving/registry.py).
 """
 
 from __future__ import annotations
@@ -113,6 +112,41 @@ def _merge_adapter(model: Any, adapter: str) -> Any:
         raise LoadError(f"could not apply the adapter {adapter}: {exc}") from exc
 
 
+# An encoder-decoder whose config and tokenizer declare no length (T5's relative positions have none): T5's own.
+ENCODER_DEFAULT_LENGTH = 512
+
+
+def _encoder_length(config: Any, tokenizer: Any) -> int:
+    """The longest input the encoder reads (and the longest answer asked of the decoder): the smaller of the
+    config's positions and the tokenizer's declared limit, whichever exist, else T5's 512."""
+    limits = [getattr(config, "max_position_embeddings", None), getattr(tokenizer, "model_max_length", None)]
+    # Tokenizers without a limit report a huge sentinel; only a real declaration counts.
+    real = [v for v in limits if isinstance(v, int) and 0 < v < 10**7]
+    return min(real) if real else ENCODER_DEFAULT_LENGTH
+
+
+def load_seq2seq(source: ModelSource, resolved: Resolved) -> LoadedModel:
+    """An encoder-decoder in eval mode on the engine's device, the adapter merged into its weights; `extras` holds
+    the token the decoder starts from."""
+    from transformers import AutoModelForSeq2SeqLM
+
+    tokenizer = _tokenizer(source)
+    try:
+        model = AutoModelForSeq2SeqLM.from_pretrained(source.model, dtype=_torch_dtype(resolved.dtype))
+    except Exception as exc:
+        raise LoadError(f"could not load the encoder-decoder model from {source.model}: {exc}") from exc
+    if source.adapter:
+        model = _merge_adapter(model, source.adapter)
+    model = model.to(resolved.device).eval()
+    start = getattr(model.generation_config, "decoder_start_token_id", None)
+    start = start if start is not None else getattr(model.config, "decoder_start_token_id", None)
+    if not isinstance(start, int):
+        raise LoadError(f"{source.model} declares no decoder_start_token_id: its decoder has no token to start from")
+    return LoadedModel(model=model, tokenizer=tokenizer, family="seq2seq", device=model.device,
+                       context_length=_encoder_length(model.config, tokenizer), eos_ids=_eos_ids(model, tokenizer),
+                       source=source, extras={"decoder_start_token_id": start})
+
+
 def _load_vision(source: ModelSource, resolved: Resolved) -> LoadedModel:
     from worker.serving.vision_engine import load_vision
 
@@ -120,6 +154,7 @@ def _load_vision(source: ModelSource, resolved: Resolved) -> LoadedModel:
 
 
 LOADERS: dict[str, Callable[[ModelSource, Resolved], LoadedModel]] = {"causal-lm": load_causal_lm,
+                                                                      "seq2seq": load_seq2seq,
                                                                       "vision": _load_vision}
 
 
@@ -137,6 +172,6 @@ def load(source: ModelSource, resolved: Resolved) -> LoadedModel:
     family = detect_family(config)
     loader = LOADERS.get(family)
     if loader is None:
-        raise LoadError(f"{source.model} is a {family} model; the model server serves causal language and "
-                        "vision-language models only for now")
+        raise LoadError(f"{source.model} is a {family} model; the model server serves causal language, "
+                        "encoder-decoder (T5 family) and vision-language models")
     return loader(source, resolved)

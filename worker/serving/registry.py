@@ -66,7 +66,7 @@ class Registry:
         source = ModelSource(model=weights.model, adapter=weights.adapter)
         logger.info("serving: loading %s for '%s'", source.describe(), name)
         try:
-            if self._resolved.engine == "vllm":
+            if self._resolved.engine == "vllm" and not _encoder_decoder(source.model):
                 from worker.serving.vllm_engine import VllmEngine
 
                 return VllmEngine(source, self._resolved)
@@ -78,6 +78,10 @@ class Registry:
                 from worker.serving.vision_engine import VisionEngine
 
                 return VisionEngine(loaded, self._resolved)
+            if loaded.family == "seq2seq":
+                from worker.serving.seq2seq_engine import Seq2SeqEngine
+
+                return Seq2SeqEngine(loaded, self._resolved)
             return LocalEngine(loaded, self._resolved)
         except LoadError as exc:
             raise OpenAIError(404, f"The model '{name}' could not be loaded: {exc}", param="model",
@@ -107,6 +111,18 @@ class Registry:
         for engine in self._engines.values():
             engine.close()
         self._engines.clear()
+
+
+def _encoder_decoder(model: str) -> bool:
+    """Whether the model is an encoder-decoder: those are served by our own engine even where vLLM is on, since
+    vLLM's engine serves decoder-only models. A config that cannot be read is left to vLLM to report."""
+    from worker.training.errors import ConfigError
+    from worker.training.modeling import is_encoder_decoder
+
+    try:
+        return is_encoder_decoder(model)
+    except ConfigError:
+        return False
 
 
 def _import_stack() -> None:

@@ -16,9 +16,13 @@ _ids = itertools.count(1)
 
 
 class EngineRequest:
-    def __init__(self, prompt_ids: list[int], params: SamplingParams, sink: Sink, max_length: int) -> None:
+    def __init__(self, prompt_ids: list[int], params: SamplingParams, sink: Sink, max_length: int,
+                 text_context: list[int] | None = None) -> None:
         self.id = next(_ids)
         self.prompt_ids = prompt_ids
+        # Tokens decoded before the answer so its first token keeps its leading space: the prompt's last few for a
+        # causal model (the answer continues it), none for an encoder-decoder (its decoder starts afresh).
+        self.text_context = prompt_ids[-CONTEXT_TOKENS:] if text_context is None else text_context
         self.params = params
         self.sink = sink
         self.max_length = max_length  # prompt + answer may not exceed the model's context
@@ -53,7 +57,7 @@ class Sequence:
         self.finish_reason: str | None = None
         params = request.params
         watch = bool(params.stop) or params.stream
-        self.text = IncrementalText(tokenizer, request.prompt_ids, params.stop) if watch else None
+        self.text = IncrementalText(tokenizer, request.text_context, params.stop) if watch else None
         self._sent_chars = 0
         self._sent_logprobs = 0
         self._final_text: str | None = None
@@ -93,7 +97,7 @@ class Sequence:
 
     def final_text(self, tokenizer: Any) -> str:
         if self._final_text is None:
-            text = answer_text(tokenizer, self.request.prompt_ids[-CONTEXT_TOKENS:], self.tokens)
+            text = answer_text(tokenizer, self.request.text_context, self.tokens)
             cut = find_stop(text, self.params.stop) if self.params.stop else -1
             if cut >= 0:
                 text, self.finish_reason = text[:cut], "stop"

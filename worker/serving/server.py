@@ -115,7 +115,7 @@ def create_server(settings: Settings | None = None) -> FastAPI:
                               "model); send text only.", param="messages", code="invalid_value")
         loaded = engine.loaded
         prepared = await anyio.to_thread.run_sync(
-            protocol.prepare_chat, body, loaded.tokenizer, loaded.context_length,
+            _preparing(engine).prepare_chat, body, loaded.tokenizer, loaded.context_length,
             engine.settings.default_max_tokens)
         return await _answer("chat.completion", body, engine, prepared)
 
@@ -127,11 +127,21 @@ def create_server(settings: Settings | None = None) -> FastAPI:
             raise OpenAIError(400, f"The model '{body.model}' is a vision-language model: use /v1/chat/completions.",
                               param="model", code="invalid_value")
         loaded = engine.loaded
-        prepared = await anyio.to_thread.run_sync(protocol.prepare_completion, body, loaded.tokenizer,
+        prepared = await anyio.to_thread.run_sync(_preparing(engine).prepare_completion, body, loaded.tokenizer,
                                                   loaded.context_length)
         return await _answer("text_completion", body, engine, prepared)
 
     return app
+
+
+def _preparing(engine: Any) -> Any:
+    """The module that turns requests into prompt ids for this engine: an encoder-decoder reads its prompt as a
+    source text and has separate limits for prompt and answer."""
+    if getattr(engine, "encoder_decoder", False):
+        from worker.serving import seq2seq_prompt
+
+        return seq2seq_prompt
+    return protocol
 
 
 async def _answer(kind: str, body: ChatCompletionRequest | CompletionRequest, engine: Any,
