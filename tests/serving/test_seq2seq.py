@@ -77,11 +77,14 @@ def test_chat_messages_become_the_source_text_a_t5_is_trained_on(lively_t5):
     from worker.training.seq2seq import source_text
 
     tokenizer = AutoTokenizer.from_pretrained(lively_t5)
-    assert source(QUESTION, tokenizer) == (SOURCE, True) == (source_text({"prompt": QUESTION}), True)
-    # A tokenizer that brings a chat template is asked to render the conversation itself.
+    assert source(QUESTION) == SOURCE == source_text({"prompt": QUESTION})
+    # A chat template changes nothing: the trainer ignores it for encoder-decoders, so serving must too.
     tokenizer.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}[assistant]"
-    assert source(QUESTION, tokenizer) == (
-        "[system] You answer briefly.\n[user] Write a poem about the sea\n[assistant]", False)
+    from app.serving.schemas import ChatCompletionRequest
+    from worker.serving.seq2seq_prompt import prepare_chat
+
+    prepared = prepare_chat(ChatCompletionRequest(model="t5", messages=QUESTION), tokenizer, 512, 16)
+    assert prepared.prompts == [list(tokenizer(text=SOURCE)["input_ids"])]
 
 
 def test_prompts_of_different_lengths_decoded_together_answer_as_each_alone(lively_t5, t5_reference):

@@ -1,10 +1,10 @@
 """OpenAI's requests for an encoder-decoder (the T5 family): what the encoder reads, and how long an answer may be.
 
-Chat messages become one source text: the tokenizer's chat template when it has one, else the text Tuneloop trains
-encoder-decoders on (worker/training/seq2seq.py `source_text`: the turns' contents, blank-line separated), so a
-tuned T5 reads at serve time what it read in training. The encoder and the decoder each have the context length
-(T5's relative positions set none: the tokenizer's declared limit, else 512); the prompt does not use up the
-answer's room as it does in a causal model."""
+Chat messages become one source text, the text Tuneloop trains encoder-decoders on (worker/training/seq2seq.py
+`source_text`: the turns' contents, blank-line separated), whatever chat template the tokenizer brings: the
+trainer ignores templates for these models, so a tuned T5 reads at serve time exactly what it read in training.
+The encoder and the decoder each have the context length (T5's relative positions set none: the tokenizer's
+declared limit, else 512); the prompt does not use up the answer's room as it does in a causal model."""
 
 from __future__ import annotations
 
@@ -13,16 +13,12 @@ from typing import Any
 from app.serving.schemas import ChatCompletionRequest, CompletionRequest
 from worker.serving.params import RequestError
 from worker.serving.protocol import Prepared, _sampling
-from worker.training.render import has_chat_template
 from worker.training.seq2seq import source_text
 
 
-def source(messages: list[dict[str, Any]], tokenizer: Any) -> tuple[str, bool]:
-    """The encoder's input text for a conversation, and whether the tokenizer should add its special tokens
-    (a chat template writes its own)."""
-    if has_chat_template(tokenizer):
-        return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), False
-    return source_text({"prompt": messages}), True
+def source(messages: list[dict[str, Any]]) -> str:
+    """The encoder's input text for a conversation (tokenized with the model's special tokens, as in training)."""
+    return source_text({"prompt": messages})
 
 
 def _check_prompt(ids: list[int], context: int, param: str) -> None:
@@ -44,8 +40,7 @@ def _limit(name: str, asked: int | None, default: int, context: int) -> int:
 def prepare_chat(body: ChatCompletionRequest, tokenizer: Any, context: int, default_max_tokens: int) -> Prepared:
     """The conversation as one source text for the encoder."""
     messages = [{"role": "system" if m.role == "developer" else m.role, "content": m.text()} for m in body.messages]
-    text, special = source(messages, tokenizer)
-    ids = list(tokenizer(text=text, add_special_tokens=special)["input_ids"])
+    ids = list(tokenizer(text=source(messages), add_special_tokens=True)["input_ids"])
     _check_prompt(ids, context, "messages")
     name = "max_completion_tokens" if body.max_completion_tokens else "max_tokens"
     max_tokens = _limit(name, body.answer_limit(), default_max_tokens, context)
