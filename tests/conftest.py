@@ -15,7 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -320,15 +320,16 @@ def _purge_broker(url: str) -> None:
         redis.Redis.from_url(url).flushdb()
 
 
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: str = "condition"):
-    """Poll until predicate() is truthy; fail with `message` after `timeout` seconds."""
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1, message: str | Callable[[], str] = "condition"):
+    """Poll until predicate() is truthy; fail with `message` after `timeout` seconds (a callable message is read
+    then, so it can show a log as it stands at the failure)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:g} s waiting for {message}")
+    pytest.fail(f"timed out after {timeout:g} s waiting for {message() if callable(message) else message}")
 
 
 @pytest.fixture(scope="session")
@@ -350,3 +351,31 @@ def shared_data() -> Path:
 
 def pytest_sessionfinish(session, exitstatus) -> None:
     shutil.rmtree(_TMP, ignore_errors=True)
+
+
+# The deployments people run: SQLite with its SQLite broker (`make run`), PostgreSQL with Redis (compose). A test
+# over both databases and both brokers runs those two pairs; the mixed pairs add minutes to every run and exercise
+# nothing the two pairs do not (the database and the broker never talk to each other).
+DEPLOYED_PAIRS = {("sqlite", "sqlite"), ("postgresql", "redis")}
+
+
+def _param(item: pytest.Item, name: str) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get(name) if callspec is not None else None
+
+
+def _kept(item: pytest.Item) -> bool:
+    database, broker = _param(item, "database_url"), _param(item, "broker_url")
+    if database and broker and (database, broker) not in DEPLOYED_PAIRS:
+        return False
+    # `@pytest.mark.one_database("postgresql")`: a slow test whose subject is not the database (a trainer killed,
+    # a run cancelled) runs on one of them; the module's other tests cover both.
+    marker = item.get_closest_marker("one_database")
+    return not (marker and database and database != marker.args[0])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    dropped = [item for item in items if not _kept(item)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if _kept(item)]

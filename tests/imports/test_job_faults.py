@@ -90,6 +90,24 @@ def _status(client: TestClient, job_url: str) -> tuple[str, str]:
     return status, page.text
 
 
+def _diagnosis(job_url: str, worker) -> str:
+    """The job's row and the worker's log as they stand, and any PostgreSQL session still holding locks."""
+    from sqlalchemy import text
+
+    from app.core.db import get_sessionmaker
+
+    job_id = int(job_url.rsplit("/", 1)[1])
+    with get_sessionmaker()() as s:
+        job = s.get(ImportJob, job_id)
+        row = f"job {job_id}: {job.status} rows {job.rows_done}/{job.rows_total} error={job.error}"
+        locks = ""
+        if s.bind.dialect.name == "postgresql":
+            locks = "\n".join(str(tuple(r)) for r in s.execute(text(
+                "select pid, state, wait_event_type, left(query, 80) from pg_stat_activity "
+                "where datname = current_database() and pid <> pg_backend_pid()")))
+    return f"{row}\n--- sessions ---\n{locks}\n--- worker ---\n{worker.output()[-3000:]}"
+
+
 def test_a_worker_killed_mid_import_fails_the_job_and_the_file_imports_again(start_worker, tmp_path, monkeypatch):
     from app.admin import imports_service
     from app.imports.service import BATCH
@@ -135,7 +153,7 @@ def test_a_worker_killed_mid_import_fails_the_job_and_the_file_imports_again(sta
         job_url = _upload(client, data)
         status, page = wait_for(lambda: (s := _status(client, job_url))[0] in ("succeeded", "failed") and s,
                                 timeout=120, interval=0.2,
-                                message=f"the second import to finish\n{worker.output()[-3000:]}")
+                                message=lambda: f"the second import to finish\n{_diagnosis(job_url, worker)}")
         assert status == "succeeded", page
         assert f"{ROWS} rows read of {ROWS} (100%)" in page
     after = _instructions()

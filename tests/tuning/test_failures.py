@@ -11,6 +11,8 @@ from app.tuning.spec import checkpoint_step as checkpoint_step_of
 from tests.conftest import wait_for
 from tests.tuning.livehelp import child_process, client, events, is_zombie, live_setup, wait_ready, wait_run
 
+# Each path runs on one database, two on each: what they test is the worker and the trainer, and a trainer run is
+# the slowest thing in the suite.
 pytestmark = pytest.mark.training
 TERMINAL = ("succeeded", "failed", "cancelled")
 
@@ -64,6 +66,7 @@ def _resume_and_finish(api, headers, run_id: int, checkpoint_step: int, total: i
     assert run["progress"]["step"] == total
 
 
+@pytest.mark.one_database("postgresql")
 def test_cancel_mid_run_stops_with_a_checkpoint_and_resume_continues(fast_heartbeat, start_worker, tiny_model):
     headers, project, export = live_setup()
     worker = start_worker()
@@ -79,6 +82,7 @@ def test_cancel_mid_run_stops_with_a_checkpoint_and_resume_continues(fast_heartb
         _resume_and_finish(api, headers, run_id, run["checkpoint"]["step"], 30, worker)
 
 
+@pytest.mark.one_database("sqlite")
 def test_kill_9_of_the_trainer_fails_the_run_and_resume_finishes_it(fast_heartbeat, start_worker, tiny_model):
     headers, project, export = live_setup()
     worker = start_worker()
@@ -99,6 +103,7 @@ def test_kill_9_of_the_trainer_fails_the_run_and_resume_finishes_it(fast_heartbe
         _resume_and_finish(api, headers, run_id, run["checkpoint"]["step"], 120, worker)
 
 
+@pytest.mark.one_database("postgresql")
 def test_kill_9_of_the_worker_is_caught_by_the_reaper(fast_heartbeat, start_worker, tiny_model):
     headers, project, export = live_setup()
     worker = start_worker()
@@ -123,6 +128,7 @@ def test_kill_9_of_the_worker_is_caught_by_the_reaper(fast_heartbeat, start_work
         assert run["error_kind"] == "worker_lost" and "Worker lost" in run["error"]
 
 
+@pytest.mark.one_database("sqlite")
 def test_kill_9_of_the_worker_while_validating_fails_the_run_and_a_clone_trains(fast_heartbeat, start_worker,
                                                                                tiny_model):
     headers, project, export = live_setup()
