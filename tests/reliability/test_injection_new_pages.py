@@ -1,0 +1,418 @@
+"""Script injection on the pages added since test_injection_pages.py: jobs, backends, Flan datasets and templates,
+documents, evaluation, curation, the Self-Instruct report, and images with LLaVA conversations.
+
+The corpus of tests/annotation/xss.py goes into every text a user, an uploaded file or a model controls there, and
+each page and HTMX fragment is checked as test_injection_pages.py checks its own: no forbidden element, inline
+script, `on*` attribute or `javascript:` URL, no payload with a `<` verbatim, and every field present in its escaped
+form (a field no longer shown fails the test rather than passing it by absence). Texts a page transforms (shortened,
+`tojson`, `pretty_json`, underscores replaced) are expected as the app's own Jinja environment writes them.
+
+Rows are made through the product's services or routes where they accept the text (uploads, templates, evaluation
+sets, comparisons); where a service would refuse it (slugs, backend names) or where only a worker writes it (job
+items, events, results), the row is written as the code that owns it writes it: the pages must not depend on the
+validation in front of them.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import pytest
+from markupsafe import escape
+
+from tests.annotation.xss import PAYLOADS, TEXT
+from tests.conftest import csrf_from, login
+from tests.reliability.conftest import quick_user
+from tests.reliability.test_injection_pages import FILE_SAFE, _no_injection, as_json, fit
+
+HTMX = {"HX-Request": "true"}
+# File names as a browser sends them in a multipart upload: a double quote arrives as %22.
+UPLOAD_NAMES = [p.replace('"', "%22") for p in FILE_SAFE]
+Pages = dict[str, tuple[Any, list[str]]]
+
+
+def jinja(source: str, **values: Any) -> str:
+    """`source` rendered by the templates' own environment (autoescaping, the app's filters)."""
+    from app.core.templating import templates
+
+    return templates.env.from_string(source).render(**values)
+
+
+def check(pages: Pages, values: dict[str, str], *, expect: tuple[int, ...] = (200,)) -> None:
+    """Every page parses clean and shows each of its fields escaped."""
+    for name, (resp, fields) in pages.items():
+        assert resp.status_code in expect, (name, resp.status_code, resp.text[:800])
+        if "fragment" in name:
+            assert "<html" not in resp.text, f"{name}: a whole page where HTMX asked for a fragment"
+        _no_injection(name, resp.text)
+        missing = [f for f in fields if str(escape(values[f])) not in resp.text]
+        assert missing == [], f"{name} does not show these fields escaped: {missing}"
+
+
+def shows(name: str, html: str, *texts: str) -> None:
+    """Texts already in their rendered (escaped or encoded) form."""
+    missing = [t for t in texts if t not in html]
+    assert missing == [], f"{name} does not show {missing}"
+
+
+@pytest.fixture
+def admin(client, db):
+    user = quick_user(db, "admin")
+    db.commit()
+    login(client, user.email)
+    return user
+
+
+def _project(db, name: str, slug: str | None = None):
+    from app.models import Project
+
+    project = Project(name=name, slug=slug or f"inj-{secrets.token_hex(4)}", guidelines="")
+    db.add(project)
+    db.flush()
+    return project
+
+
+# ---------------------------------------------------------------- jobs
+
+J: dict[str, str] = {
+    "project.name": fit("job project", 200, 0), "project.slug": fit("PS", 100, 3),
+    "params.key": fit("param key"), "params.value": fit("param value"), "job.error": fit("job error"),
+    "reason": fit("R", 40, 1), "stage": fit("S", 30, 2), "item.error": fit("item error"),
+    "item.text": fit("item text"), "item.verdict": fit("verdict"), "response": fit("raw answer"),
+    "result.key": fit("result key"), "result.value": fit("result value"), "result.model": fit("answer model"),
+    "result.construction": fit("construction"), "asked": fit("asked"),
+    "event.kind": fit("E", 30, 4), "event.message": fit("event message"),
+    "backend.name": fit("b", 100, 5), "backend.model": fit("backend model", 500, 6),
+    "run.name": fit("tuned run", 200, 7), "run.base_model": fit("/models/base", 500, 8),
+    "unknown.project": "x" + "".join(PAYLOADS[:3]), "form.q": fit("q"), "form.source": fit("source"),
+    "form.stop": fit("stop"), "form.metadata": fit("metadata"),
+}
+
+
+def _job_rows(db) -> dict[str, Any]:
+    """A failed quality-filter job (no result panel of its own) with rejected, failed and done items, events and
+    a stored raw answer; a succeeded answer job; a running job (the list polls); a backend and a tuned run for
+    the new-job form's backend choices."""
+    from app.jobs.context import add_event
+    from app.models import (
+        Backend,
+        Export,
+        ExportStatus,
+        ItemStatus,
+        Job,
+        JobItem,
+        JobStatus,
+        RunState,
+        StoredResponse,
+        TuningRun,
+    )
+    from app.models.base import utcnow
+
+    project = _project(db, J["project.name"], J["project.slug"])
+    failed = Job(project_id=project.id, kind="quality-filter", status=JobStatus.failed, error=J["job.error"],
+                 params={J["params.key"]: J["params.value"], "filter": {"q": J["params.value"]}},
+                 reasons={J["reason"]: 1}, items_total=3, items_done=1, items_rejected=1, items_failed=1,
+                 result={J["result.key"]: J["result.value"], "nested": {"text": J["result.value"]}})
+    answered = Job(project_id=project.id, kind="answer", status=JobStatus.succeeded, params={"backend": "x"},
+                   result={"candidates_added": 1, "instructions_answered": 1, "model": J["result.model"],
+                           "construction": J["result.construction"]})
+    running = Job(project_id=project.id, kind="answer", status=JobStatus.running, heartbeat_at=utcnow(),
+                  params={"backend": "x"})
+    db.add_all([failed, answered, running])
+    db.flush()
+    digest = secrets.token_hex(32)
+    db.add(StoredResponse(request_hash=digest, backend="b", model="m", response={"text": J["response"]}))
+    items = [JobItem(job_id=failed.id, stage=J["stage"], status=ItemStatus.rejected, reason=J["reason"],
+                     input={"text": J["item.text"]}, output={"verdict": J["item.verdict"]}),
+             JobItem(job_id=failed.id, stage="rule", status=ItemStatus.failed, error=J["item.error"],
+                     input={"text": J["item.text"]}),
+             JobItem(job_id=failed.id, stage="rule", status=ItemStatus.done, request_hash=digest,
+                     input={"text": J["item.text"]}, output={"verdict": J["item.verdict"]}),
+             JobItem(job_id=answered.id, stage="prompt", status=ItemStatus.done,
+                     input={"messages": [{"role": "user", "content": J["asked"]}]}, output={"added": 1})]
+    db.add_all(items)
+    add_event(db, failed.id, J["event.kind"], J["event.message"])
+    add_event(db, failed.id, "failed", J["job.error"])
+    db.add(Backend(name=J["backend.name"], kind="openai", base_url="http://127.0.0.1:9/v1", model=J["backend.model"],
+                   limits={}, last_test={}))
+    export = Export(project_id=project.id, version=1, format="sft-alpaca", status=ExportStatus.succeeded)
+    db.add(export)
+    db.flush()
+    db.add(TuningRun(project_id=project.id, export_id=export.id, name=J["run.name"], method="sft-lora",
+                     base_model=J["run.base_model"], state=RunState.succeeded, settings={}))
+    db.commit()
+    return {"project": project, "failed": failed, "answered": answered, "items": items}
+
+
+def test_job_pages(client, db, admin):
+    rows = _job_rows(db)
+    failed, answered, items = rows["failed"], rows["answered"], rows["items"]
+    slug = rows["project"].slug
+    status_fields = ["job.error", "reason", "result.value"]
+    item_fields = ["stage", "reason", "item.error"]
+    pages: Pages = {
+        "jobs": (client.get("/jobs"), ["project.name", "project.slug"]),
+        "jobs fragment": (client.get("/jobs", headers=HTMX), ["project.name"]),
+        "jobs filtered": (client.get("/jobs", params={"project": slug, "kind": "quality-filter"}),
+                          ["project.name"]),
+        "failed job": (client.get(f"/jobs/{failed.id}"),
+                       [*status_fields, "project.name", "params.key", "event.kind", "event.message"]),
+        "failed job fragment": (client.get(f"/jobs/{failed.id}", headers=HTMX), status_fields),
+        "answer job": (client.get(f"/jobs/{answered.id}"), ["result.model", "result.construction"]),
+        "items fragment": (client.get(f"/jobs/{failed.id}/items", headers=HTMX), item_fields),
+        "rejected items fragment": (client.get(f"/jobs/{failed.id}/items", headers=HTMX, params={
+            "status": "rejected", "reason": J["reason"], "stage": J["stage"]}), ["stage", "reason"]),
+        "answer items fragment": (client.get(f"/jobs/{answered.id}/items", headers=HTMX), []),
+        "rejected item fragment": (client.get(f"/jobs/{failed.id}/items/{items[0].id}", headers=HTMX), []),
+        "failed item fragment": (client.get(f"/jobs/{failed.id}/items/{items[1].id}", headers=HTMX),
+                                 ["item.error"]),
+        "done item fragment": (client.get(f"/jobs/{failed.id}/items/{items[2].id}", headers=HTMX), []),
+        # Links from other pages fill the form from the query string.
+        "new job form": (client.get("/jobs/new", params={
+            "project": J["project.slug"], "kind": "answer", "filter.q": J["form.q"], "filter.source": J["form.source"],
+            "stop": J["form.stop"], "filter.metadata": J["form.metadata"]}),
+            ["project.name", "form.q", "form.source", "form.stop", "form.metadata"]),
+        "new job form fragment": (client.get("/jobs/new", headers=HTMX,
+                                             params={"kind": "answer", "filter.q": J["form.q"]}), ["form.q"]),
+    }
+    csrf = csrf_from(client)
+    form = {"csrftoken": csrf, "project": slug, "kind": "answer", "backend": J["backend.name"],
+            "filter.q": J["form.q"], "filter.source": J["form.source"], "stop": J["form.stop"],
+            "filter.metadata": J["form.metadata"], "n": J["form.q"][:20]}
+    refused: Pages = {
+        "refused new job": (client.post("/jobs", data=form), ["form.q", "form.source", "form.stop", "form.metadata"]),
+        # Valid parameters, so that the project is looked up: the error names the project asked for.
+        "refused unknown project": (client.post("/jobs", data={
+            "csrftoken": csrf, "project": J["unknown.project"], "kind": "answer", "backend": J["backend.name"],
+            "filter.q": J["form.q"]}), ["form.q", "unknown.project"]),
+    }
+    check(pages, J)
+    check(refused, J, expect=(422,))
+
+    failed_page = pages["failed job"][0].text
+    shows("failed job", failed_page,
+          jinja("{{ k | replace('_', ' ') }}", k=J["result.key"]),  # the generic result panel
+          as_json(J["params.value"]), as_json({"q": J["params.value"]}), as_json({"text": J["result.value"]}))
+    rows_html = pages["items fragment"][0].text
+    shows("items fragment", rows_html, jinja("{{ v | truncate(240) }}", v=J["item.text"]),
+          jinja("{{ v | truncate(240) }}", v=f"verdict: {J['item.verdict']}"))
+    shows("answer items fragment", pages["answer items fragment"][0].text,
+          jinja("{{ v | truncate(240) }}", v=J["asked"]))
+    detail = pages["done item fragment"][0].text
+    shows("done item fragment", detail, *(jinja("{{ v | pretty_json }}", v=v) for v in (
+        items[2].input, items[2].output, {"text": J["response"]})))
+    form_page = pages["new job form"][0].text
+    shows("new job form", form_page, str(escape(f"{J['backend.name']} · openai · {J['backend.model']}")),
+          str(escape(f"tuned {J['run.name']} on {J['run.base_model']}")))
+
+
+# ---------------------------------------------------------------- backends
+
+B: dict[str, str] = {
+    "row.name": fit("b", 100, 0), "row.base_url": fit("http://h/", 500, 1), "row.model": fit("row model", 500, 2),
+    "row.adapter": fit("row adapter", 1000, 3), "row.api_key_env": fit("ENV", 200, 4),
+    "test.sample": fit("sample answer"), "test.error": fit("test error"),
+    "made.base_url": "http://127.0.0.1:9/v1/" + "".join(p for p in PAYLOADS if not set("?#") & set(p))[:450],
+    "made.model": fit("made model", 500, 5), "made.adapter": fit("made adapter", 1000, 6),
+    "form.name": fit("form name", 100, 7), "form.base_url": fit("form url", 500, 8),
+    "form.model": fit("form model", 500, 9), "form.adapter": fit("form adapter", 1000, 10),
+}
+
+
+def test_backend_pages(client, db, admin):
+    from app.backends import service
+    from app.backends.schemas import BackendCreate
+    from app.models import Backend
+
+    # A row as no form would write it (names are slugs, URLs are checked), with a recorded test; and one made
+    # through the service, whose name is a slug and whose URL, model and adapter carry payloads.
+    db.add(Backend(name=B["row.name"], kind="openai", base_url=B["row.base_url"], model=B["row.model"],
+                   adapter=B["row.adapter"], api_key_env=B["row.api_key_env"], limits={},
+                   last_test={"ok": False, "sample": B["test.sample"], "error": B["test.error"],
+                              "latency_ms": 3.0, "capabilities": {"chat": False}, "tested_at": "2026-01-02T03:04:05"}))
+    name = f"inj-{secrets.token_hex(3)}"
+    made = service.create_backend(db, data=BackendCreate(
+        name=name, kind="openai", base_url=B["made.base_url"], model=B["made.model"], adapter=B["made.adapter"],
+        limits={"max_retries": 0, "timeout_s": 5}), by=admin)
+    db.commit()
+    assert made.base_url == B["made.base_url"].rstrip("/")
+    csrf = csrf_from(client)
+    row_fields = ["row.name", "row.base_url", "row.model", "row.adapter", "row.api_key_env", "test.sample",
+                  "test.error"]
+    pages: Pages = {
+        "backends": (client.get("/admin/backends"), [*row_fields, "made.model", "made.adapter"]),
+        "backend": (client.get(f"/admin/backends/{name}"), ["made.model", "made.adapter"]),
+        "new backend form": (client.get("/admin/backends/new"), []),
+        # The Test button: the server is not there, and the row's result cell comes back with the error.
+        "test result fragment": (client.post(f"/admin/backends/{name}/test", headers={**HTMX, "X-CSRFToken": csrf}),
+                                 []),
+    }
+    form = {"csrftoken": csrf, "kind": "openai", "name": B["form.name"], "base_url": B["form.base_url"],
+            "model": B["form.model"], "adapter": B["form.adapter"], "api_key_env": "", "rpm": "x"}
+    refused: Pages = {
+        "refused new backend": (client.post("/admin/backends/new", data=form),
+                                ["form.name", "form.base_url", "form.model", "form.adapter"]),
+        "refused edit": (client.post(f"/admin/backends/{name}", data={**form, "base_url": B["form.base_url"]}),
+                         ["form.base_url", "form.model", "form.adapter"]),
+    }
+    check(pages, B)
+    check(refused, B, expect=(422,))
+    shows("backends", pages["backends"][0].text, str(escape(made.base_url)))
+    shows("backend", pages["backend"][0].text, str(escape(made.base_url)))
+    # The probe's error names the URL it could not reach.
+    shows("test result fragment", pages["test result fragment"][0].text, "failed", str(escape(made.base_url)))
+
+
+# ---------------------------------------------------------------- Flan: datasets and templates
+
+NO_JINJA = "".join(p for p in PAYLOADS if "{" not in p)  # literal text a template may hold and still compile
+F: dict[str, str] = {
+    "project.name": fit("flan project", 200, 1), "dataset.source": fit("src", 100, 2),
+    "dataset.file": "records " + UPLOAD_NAMES[0] + ".jsonl", "record.key": fit("field"),
+    "record.question": fit("question"), "record.answer": fit("answer"), "record.other": fit("other value"),
+    "template.name": fit("template", 200, 3), "template.reference": fit("reference", 2000),
+    "template.metric": fit("metric"), "template.language": fit("language"),
+    "template.input_prefix": fit("in", 200, 4), "template.target_prefix": fit("out", 200, 5),
+    "render.error": fit("render error"), "render.reason": fit("R", 40, 6), "render.setting": fit("setting"),
+    "render.template": fit("by template"), "render.tokenizer": fit("tokenizer"),
+    "form.name": fit("ds name", 200, 7), "form.source": fit("form source", 100, 8),
+    "form.file": "bad " + UPLOAD_NAMES[4] + ".jsonl", "draft.jinja": "{{ question " + NO_JINJA,
+    "yaml": "dataset: x\ntemplates: " + TEXT,
+}
+F["template.jinja"] = "Q: {{ question }} " + NO_JINJA + " ||| {{ answer }}"
+F["template.choices"] = "yes ||| no " + NO_JINJA
+
+
+def _upload_dataset(client, csrf: str, slug: str, name: str, task: str) -> Any:
+    records = [{"question": F["record.question"], "answer": F["record.answer"], F["record.key"]: F["record.other"]}
+               for _ in range(3)]
+    body = "".join(json.dumps(r) + "\n" for r in records).encode()
+    return client.post(f"/projects/{slug}/datasets", headers={"X-CSRFToken": csrf},
+                       data={"name": name, "task": task, "source": F["dataset.source"]},
+                       files={"file": (F["dataset.file"], body, "application/jsonl")}, follow_redirects=False)
+
+
+def test_flan_dataset_and_template_pages(client, db, admin):
+    from app.models import Job, JobStatus
+    from app.prompts.schemas import TemplateCreate
+    from app.prompts.service import create_template
+
+    project = _project(db, F["project.name"])
+    db.commit()
+    slug, name, task = project.slug, "payloads", "payload_task"
+    csrf = csrf_from(client)
+    uploaded = _upload_dataset(client, csrf, slug, name, task)
+    assert uploaded.status_code == 303, uploaded.text[:800]
+    template = create_template(db, project_slug=slug, user=admin, data=TemplateCreate(
+        task=task, name=F["template.name"], jinja=F["template.jinja"], answer_choices=F["template.choices"],
+        reference=F["template.reference"], type="few-shot",
+        metadata={"metrics": [F["template.metric"]], "languages": [F["template.language"]]},
+        few_shot={"input_prefix": F["template.input_prefix"], "target_prefix": F["template.target_prefix"]}))
+    # A render job of the dataset, failed, as the worker leaves one: its error, a rejection reason, its result.
+    db.add(Job(project_id=project.id, kind="render-templates", status=JobStatus.failed, error=F["render.error"],
+               params={"dataset": name}, reasons={F["render.reason"]: 2}, items_total=2, items_rejected=2,
+               result={"rows_added": 0, "by_setting": {F["render.setting"]: 1},
+                       "by_template": {F["render.template"]: 1}, "tokenizer": F["render.tokenizer"],
+                       "token_budget": 10, "k": 0, "seed": 0}))
+    db.commit()
+    record = {"question": F["record.question"], "answer": F["record.answer"], F["record.key"]: F["record.other"]}
+    dataset_fields = ["dataset.source", "record.key"]
+    render_fields = ["render.error", "render.reason", "render.setting", "render.template", "render.tokenizer"]
+    editor_fields = ["template.name", "template.jinja", "template.choices", "template.reference",
+                     "template.metric", "template.language", "template.input_prefix", "template.target_prefix"]
+    draft = {"csrftoken": csrf, "task": task, "jinja": F["template.jinja"], "answer_choices": F["template.choices"]}
+    pages: Pages = {
+        "flan overview": (client.get("/flan"), ["project.name"]),
+        "datasets": (client.get(f"/projects/{slug}/datasets"), ["project.name", *dataset_fields]),
+        "dataset": (client.get(f"/projects/{slug}/datasets/{name}"),
+                    ["project.name", "dataset.file", "template.name", *dataset_fields, *render_fields]),
+        "dataset jobs fragment": (client.get(f"/projects/{slug}/datasets/{name}", headers=HTMX), render_fields),
+        "templates": (client.get(f"/projects/{slug}/templates"), ["project.name", "template.name"]),
+        "template editor": (client.get(f"/projects/{slug}/templates/{template.id}/edit"), editor_fields),
+        # Typing in the editor: the preview renders the draft on the stored records, payloads and all.
+        "preview fragment": (client.post(f"/projects/{slug}/templates/draft", data=draft, headers=HTMX),
+                             ["record.question", "record.answer"]),
+        "broken preview fragment": (client.post(f"/projects/{slug}/templates/draft", headers=HTMX,
+                                                data={**draft, "jinja": F["draft.jinja"]}), []),
+    }
+    refused: Pages = {
+        "refused template": (client.post(f"/projects/{slug}/templates/save", data={
+            **draft, "name": F["template.name"], "reference": F["template.reference"]}),
+            ["template.name", "template.jinja", "template.choices", "template.reference"]),
+        "refused yaml": (client.post(f"/projects/{slug}/templates/import", data={"csrftoken": csrf, "yaml": F["yaml"]}),
+                         ["yaml"]),
+        "refused dataset": (_upload_dataset(client, csrf, slug, F["form.name"], task), ["form.name", "dataset.source"]),
+        "refused file": (client.post(f"/projects/{slug}/datasets", headers={"X-CSRFToken": csrf},
+                                     data={"name": "second", "task": task, "source": F["form.source"]},
+                                     files={"file": (F["form.file"], b'{"a": 1}\n[2]\n', "application/jsonl")}),
+                         ["form.source", "form.file"]),
+    }
+    check(pages, F)
+    check(refused, F, expect=(409, 422))
+    shows("dataset", pages["dataset"][0].text, as_json(record, indent=2))
+    shows("templates", pages["templates"][0].text, jinja("{{ v | truncate(90) }}", v=F["template.jinja"]))
+    broken = pages["broken preview fragment"][0].text
+    assert 'data-code="syntax"' in broken, broken[:2000]
+
+
+# ---------------------------------------------------------------- documents
+
+D: dict[str, str] = {
+    "project.name": fit("documents project", 200, 2), "licence": fit("L", 200, 3),
+    "md.name": "notes " + UPLOAD_NAMES[3] + ".md", "txt.name": "plain " + UPLOAD_NAMES[0] + ".txt",
+    "txt.text": "zebra " + TEXT, "jsonl.name": "rows " + UPLOAD_NAMES[1] + ".jsonl",
+    "jsonl.id": fit("id", 500, 4), "jsonl.title": fit("title", 500, 5), "jsonl.text": "okapi " + TEXT,
+    "bad.name": "bad " + UPLOAD_NAMES[4] + ".exe", "q": "zebra " + PAYLOADS[0] + PAYLOADS[1],
+}
+MARKDOWN = f"# Title {TEXT}\n\nBody of the notes, {TEXT}\n\n## Part {TEXT}\n\nMore of the notes.\n"
+
+
+def test_document_pages(client, db, admin):
+    from sqlalchemy import select
+
+    from app.models import Document, Passage
+
+    project = _project(db, D["project.name"])
+    db.commit()
+    slug = project.slug
+    csrf = csrf_from(client)
+    jsonl = json.dumps({"id": D["jsonl.id"], "title": D["jsonl.title"], "text": D["jsonl.text"]}) + "\n"
+    files = [("files", (D["md.name"], MARKDOWN.encode(), "text/markdown")),
+             ("files", (D["txt.name"], D["txt.text"].encode(), "text/plain")),
+             ("files", (D["jsonl.name"], jsonl.encode(), "application/jsonl")),
+             ("files", (D["bad.name"], b"MZ", "application/octet-stream"))]
+    uploaded = client.post(f"/projects/{slug}/documents", headers={"X-CSRFToken": csrf}, files=files,
+                           data={"licence": D["licence"]})
+    docs = {d.format: d for d in db.scalars(select(Document).where(Document.project_id == project.id))}
+    assert set(docs) == {"markdown", "text", "jsonl"}, uploaded.text[:1000]
+    # Markdown keeps the text of its inline markup, so the title and headings still hold payloads with a `<`.
+    md = docs["markdown"]
+    headings = [h for h in db.scalars(select(Passage.heading).where(Passage.document_id == md.id)) if h]
+    assert "<" in md.title and headings and all("<" in h for h in headings), (md.title, headings)
+    D.update({"md.title": md.title, **{f"md.heading{i}": h for i, h in enumerate(headings)}})
+    doc_fields = ["md.name", "txt.name", "jsonl.id", "jsonl.title", "md.title", "licence"]
+    pages: Pages = {
+        "upload outcomes": (uploaded, [*doc_fields, "bad.name"]),
+        "documents": (client.get("/documents"), ["project.name"]),
+        "collection": (client.get(f"/projects/{slug}/documents"), ["project.name", *doc_fields]),
+        # The query is shown back; whether its words match is the search's business (PostgreSQL parses
+        # `window.__xss=1` as one token), so the hits are read with a plain word.
+        "search": (client.get(f"/projects/{slug}/documents", params={"q": D["q"]}), ["q"]),
+        "search results fragment": (client.get(f"/projects/{slug}/documents", params={"q": "zebra"}, headers=HTMX),
+                                    ["txt.name"]),
+        "markdown document": (client.get(f"/documents/{md.id}"),
+                              ["project.name", "md.name", "md.title", "licence", *(f"md.heading{i}" for i in
+                                                                                  range(len(headings)))]),
+        "text document": (client.get(f"/documents/{docs['text'].id}"), ["txt.name", "txt.text"]),
+        "jsonl document": (client.get(f"/documents/{docs['jsonl'].id}"), ["jsonl.id", "jsonl.title", "jsonl.text"]),
+    }
+    check(pages, D)
+    shows("search results fragment", pages["search results fragment"][0].text, "<mark>zebra</mark>",
+          str(escape(PAYLOADS[0])))
+    # Nothing stored: every file refused, each outcome naming its file.
+    refused = client.post(f"/projects/{slug}/documents", headers={"X-CSRFToken": csrf},
+                          files=[("files", (D["bad.name"], b"MZ", "application/octet-stream")),
+                                 ("files", (D["txt.name"], D["txt.text"].encode(), "text/plain"))])
+    check({"refused upload": (refused, ["bad.name", "txt.name"])}, D, expect=(409, 415, 422))
