@@ -16,6 +16,7 @@ validation in front of them.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import Any
 
@@ -40,13 +41,25 @@ def jinja(source: str, **values: Any) -> str:
     return templates.env.from_string(source).render(**values)
 
 
+DATA_BLOCK = re.compile(r'<script type="application/json"[^>]*>(.*?)</script>', re.S)
+
+
+def without_data_blocks(name: str, html: str) -> str:
+    """The page less its JSON data blocks (charts read them), each checked inert first: one JSON document with
+    no `<` in it, so nothing inside can close the element (a break-out would end the match early and not parse)."""
+    for block in DATA_BLOCK.findall(html):
+        assert "<" not in block, f"{name}: a data block with markup in it: {block[:300]}"
+        json.loads(block)
+    return DATA_BLOCK.sub("", html)
+
+
 def check(pages: Pages, values: dict[str, str], *, expect: tuple[int, ...] = (200,)) -> None:
     """Every page parses clean and shows each of its fields escaped."""
     for name, (resp, fields) in pages.items():
         assert resp.status_code in expect, (name, resp.status_code, resp.text[:800])
         if "fragment" in name:
             assert "<html" not in resp.text, f"{name}: a whole page where HTMX asked for a fragment"
-        _no_injection(name, resp.text)
+        _no_injection(name, without_data_blocks(name, resp.text))
         missing = [f for f in fields if str(escape(values[f])) not in resp.text]
         assert missing == [], f"{name} does not show these fields escaped: {missing}"
 
@@ -202,7 +215,7 @@ def test_job_pages(client, db, admin):
           jinja("{{ v | truncate(240) }}", v=J["asked"]))
     detail = pages["done item fragment"][0].text
     shows("done item fragment", detail, *(jinja("{{ v | pretty_json }}", v=v) for v in (
-        items[2].input, items[2].output, {"text": J["response"]})))
+        J["item.text"], J["item.verdict"], J["response"])))
     form_page = pages["new job form"][0].text
     shows("new job form", form_page, str(escape(f"{J['backend.name']} · openai · {J['backend.model']}")),
           str(escape(f"tuned {J['run.name']} on {J['run.base_model']}")))
@@ -416,3 +429,141 @@ def test_document_pages(client, db, admin):
                           files=[("files", (D["bad.name"], b"MZ", "application/octet-stream")),
                                  ("files", (D["txt.name"], D["txt.text"].encode(), "text/plain"))])
     check({"refused upload": (refused, ["bad.name", "txt.name"])}, D, expect=(409, 415, 422))
+
+
+# ---------------------------------------------------------------- evaluation
+
+E: dict[str, str] = {
+    "project.name": fit("evaluation project", 200, 3), "set.name": fit("set", 100, 4),
+    "set.description": fit("description"), "set.source": fit("set source", 200, 5),
+    "instruction": fit("prompt"), "input": fit("input"), "reference": fit("reference answer"),
+    "model_a": fit("model A", 200, 6), "model_b": fit("model B", 200, 7), "answer_a": fit("answer A"),
+    "answer_b": fit("answer B"), "comparison.name": fit("comparison", 200, 8),
+    "criterion.label": fit("C", 100, 9), "criterion.help": fit("criterion help", 500, 10),
+    "judge": fit("judge", 200, 0), "baseline": fit("baseline", 200, 1), "rationale": fit("rationale"),
+    "single.model": fit("single model", 200, 2), "benchmark.name": fit("bench", 100, 3),
+    "benchmark.problem": fit("problem"), "run.method": fit("M", 30, 4), "export.format": fit("F", 30, 5),
+    "export.split": fit("split"), "form.model": fit("form model", 200, 6),
+}
+
+
+def _evaluation_rows(db, admin) -> dict[str, Any]:
+    """A set frozen by the service from instructions with payloads, both models' answers, a comparison made by the
+    service with a custom rubric, a benchmark task with a problem, a pairwise and a single judge job with the
+    judge's rationales on their items, and a succeeded run (a round) judged against the payload baseline."""
+    from app.evaluation.human import create_comparison
+    from app.evaluation.schemas import ComparisonCreate
+    from app.evaluation.sets import create_set
+    from app.instructions.selection import InstructionFilter
+    from app.models import (
+        BenchmarkTask,
+        Candidate,
+        EvaluationAnswer,
+        Export,
+        ExportStatus,
+        Instruction,
+        ItemStatus,
+        Job,
+        JobItem,
+        JobStatus,
+        RunState,
+        TuningRun,
+    )
+
+    project = _project(db, E["project.name"])
+    inst = Instruction(project_id=project.id, instruction=E["instruction"], input=E["input"],
+                       content_hash=secrets.token_hex(8))
+    inst.candidates = [Candidate(text=E["reference"], origin="reference")]
+    db.add(inst)
+    db.flush()
+    found = create_set(db, project=project, name=E["set.name"], rules=InstructionFilter(),
+                       description=E["set.description"], source=E["set.source"], by=admin)
+    db.add_all([EvaluationAnswer(set_id=found.id, model=E["model_a"], instruction_id=inst.id, text=E["answer_a"],
+                                 source="imported"),
+                EvaluationAnswer(set_id=found.id, model=E["model_b"], instruction_id=inst.id, text=E["answer_b"],
+                                 source="imported")])
+    db.flush()
+    comparison = create_comparison(db, project=project, by=admin, data=ComparisonCreate(
+        name=E["comparison.name"], evaluation_set=E["set.name"], model_a=E["model_a"], model_b=E["model_b"],
+        criteria=[{"key": "custom", "label": E["criterion.label"], "help": E["criterion.help"]}]))
+    db.add(BenchmarkTask(project_id=project.id, name=E["benchmark.name"], rows=[], size=1, sha256="ab" * 32,
+                         problems=[{"line": 1, "message": E["benchmark.problem"]}]))
+    export = Export(project_id=project.id, version=1, format=E["export.format"], status=ExportStatus.succeeded,
+                    row_counts={E["export.split"]: 1}, sha256="cd" * 32)
+    db.add(export)
+    db.flush()
+    run = TuningRun(project_id=project.id, export_id=export.id, method=E["run.method"], base_model="/m",
+                    state=RunState.succeeded, settings={})
+    db.add(run)
+    db.flush()
+    ref = f"run-{run.id}"
+    stats = {"win_rate": 0.5, "ci_low": 0.4, "ci_high": 0.6, "lc_win_rate": 0.5, "wins": 1, "losses": 1, "ties": 0,
+             "inconsistent": 0, "failed": 0, "avg_length": 10, "baseline_avg_length": 12}
+    pairwise = Job(project_id=project.id, kind="judge", status=JobStatus.succeeded, state={"set_id": found.id},
+                   params={"models": [ref, E["model_a"], E["baseline"]], "evaluation_set": E["set.name"]},
+                   result={"mode": "pairwise", "judge": E["judge"], "evaluation_set": E["set.name"],
+                           "set_sha256": found.sha256, "baseline": E["baseline"],
+                           "models": {E["model_a"]: {"answered": 1, "missing": 0}, ref: {"answered": 1, "missing": 1}},
+                           "comparisons": {E["model_a"]: stats, ref: stats}, "verdicts": {E["model_a"]: {}}})
+    single = Job(project_id=project.id, kind="judge", status=JobStatus.succeeded,
+                 params={"models": [E["single.model"]]},
+                 result={"mode": "single", "judge": E["judge"], "evaluation_set": E["set.name"],
+                         "models": {E["single.model"]: {"answered": 1, "missing": 0}},
+                         "scores": {E["single.model"]: {"mean": 7.0, "sd": 0.0, "n": 1, "failed": 0}}})
+    db.add_all([pairwise, single])
+    db.flush()
+    items = [JobItem(job_id=pairwise.id, stage="judge", status=ItemStatus.done,
+                     input={"instruction_id": inst.id, "model": E["model_a"], "baseline": E["baseline"],
+                            "order": "model_first", "messages": [{"role": "user", "content": E["instruction"]}]},
+                     output={"verdict": "A", "reason": E["rationale"]}),
+             JobItem(job_id=single.id, stage="judge", status=ItemStatus.done,
+                     input={"instruction_id": inst.id, "model": E["single.model"],
+                            "messages": [{"role": "user", "content": E["instruction"]}]},
+                     output={"score": 7, "reason": E["rationale"]})]
+    db.add_all(items)
+    db.commit()
+    return {"project": project, "comparison": comparison, "pairwise": pairwise, "single": single, "items": items}
+
+
+def test_evaluation_pages(client, db, admin):
+    rows = _evaluation_rows(db, admin)
+    slug, comparison = rows["project"].slug, rows["comparison"]
+    pairwise, single, items = rows["pairwise"], rows["single"], rows["items"]
+    judged = ["judge", "set.name", "model_a", "baseline"]
+    pages: Pages = {
+        "evaluation": (client.get(f"/projects/{slug}/evaluation"), [
+            "project.name", "set.name", "set.description", "set.source", "model_a", "baseline", "single.model",
+            "benchmark.name", "benchmark.problem", "comparison.name", "model_b"]),
+        "rounds": (client.get(f"/projects/{slug}/rounds"), ["project.name", "run.method", "export.format",
+                                                           "export.split", "baseline"]),
+        "pairwise judge job": (client.get(f"/jobs/{pairwise.id}"), judged),
+        "pairwise judge items fragment": (client.get(f"/jobs/{pairwise.id}/items", headers=HTMX), []),
+        "pairwise rationale fragment": (client.get(f"/jobs/{pairwise.id}/items/{items[0].id}", headers=HTMX), []),
+        "single judge job": (client.get(f"/jobs/{single.id}"), ["judge", "set.name", "single.model"]),
+        "single rationale fragment": (client.get(f"/jobs/{single.id}/items/{items[1].id}", headers=HTMX), []),
+        # The annotators' side: the pair to compare, with the rubric's labels and help.
+        "compare": (client.get(f"/comparisons/{comparison.id}/annotate"),
+                    ["project.name", "comparison.name", "criterion.label", "criterion.help"]),
+    }
+    verdict = re.search(r'data-verdict="(\d+)"', pages["compare"][0].text).group(1)
+    csrf = csrf_from(client)
+    pages["compare refused fragment"] = (client.post(
+        f"/verdicts/{verdict}/submit", headers={**HTMX, "X-CSRFToken": csrf}, data={"comment": TEXT}),
+        ["criterion.label"])
+    refused: Pages = {"refused comparison": (client.post(f"/projects/{slug}/comparisons", data={
+        "csrftoken": csrf, "name": E["comparison.name"], "evaluation_set": E["set.name"], "model_a": E["form.model"],
+        "model_b": E["model_b"]}), ["form.model", "set.name", "model_b"])}
+    check(pages, E)
+    check(refused, E, expect=(404, 409, 422))
+    shows("evaluation", pages["evaluation"][0].text, jinja("{{ v | lower }}", v=E["criterion.label"]))
+    # The judge's rationale in the item's output, as JSON (a database may store the keys in another order).
+    for name in ("pairwise rationale fragment", "single rationale fragment"):
+        shows(name, pages[name][0].text, jinja("{{ v | pretty_json }}", v=E["rationale"]))
+    shows("pairwise judge items fragment", pages["pairwise judge items fragment"][0].text,
+          jinja("{{ v | truncate(240) }}", v=f"#{items[0].input['instruction_id']}: {E['model_a']} vs "
+                                             f"{E['baseline']} (model_first)"))
+    compare = pages["compare"][0].text
+    # Markdown fields: the payloads come out as text (the sanitiser's own escaping), the template syntax as typed.
+    for field in ("instruction", "input", "answer_a", "answer_b"):
+        assert compare.count("&lt;script&gt;window.__xss=1&lt;/script&gt;") >= 4, field
+    assert compare.count("{{ 7*7 }}{% raw %}") >= 4
