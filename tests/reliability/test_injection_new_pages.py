@@ -23,10 +23,10 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from tests.annotation.xss import PAYLOADS, TEXT
-from tests.conftest import csrf_from, login
+from tests.annotation.xss import PAYLOADS, TEXT, injected, template_handlers
+from tests.conftest import ROOT, csrf_from, login
 from tests.reliability.conftest import quick_user
-from tests.reliability.test_injection_pages import FILE_SAFE, _no_injection, as_json, fit
+from tests.reliability.test_injection_pages import FILE_SAFE, as_json, fit
 
 HTMX = {"HX-Request": "true"}
 # File names as a browser sends them in a multipart upload: a double quote arrives as %22.
@@ -39,6 +39,19 @@ def jinja(source: str, **values: Any) -> str:
     from app.core.templating import templates
 
     return templates.env.from_string(source).render(**values)
+
+
+# Inline handlers the templates write as constants (admin and review pages still have a few); any other is injected.
+HANDLERS = template_handlers(ROOT / "templates")
+
+
+def no_injection(name: str, html: str) -> None:
+    """As test_injection_pages.py checks, with the app's own <img src="/images/<sha256>"> and the templates' own
+    constant handlers allowed."""
+    problems = injected(html, own_images=True, handlers=HANDLERS)
+    assert problems == [], f"{name}: {problems}"
+    raw = [p for p in PAYLOADS if "<" in p and p in html]
+    assert raw == [], f"{name} shows payloads unescaped: {raw}"
 
 
 DATA_BLOCK = re.compile(r'<script type="application/json"[^>]*>(.*?)</script>', re.S)
@@ -59,7 +72,7 @@ def check(pages: Pages, values: dict[str, str], *, expect: tuple[int, ...] = (20
         assert resp.status_code in expect, (name, resp.status_code, resp.text[:800])
         if "fragment" in name:
             assert "<html" not in resp.text, f"{name}: a whole page where HTMX asked for a fragment"
-        _no_injection(name, without_data_blocks(name, resp.text))
+        no_injection(name, without_data_blocks(name, resp.text))
         missing = [f for f in fields if str(escape(values[f])) not in resp.text]
         assert missing == [], f"{name} does not show these fields escaped: {missing}"
 
@@ -567,3 +580,199 @@ def test_evaluation_pages(client, db, admin):
     for field in ("instruction", "input", "answer_a", "answer_b"):
         assert compare.count("&lt;script&gt;window.__xss=1&lt;/script&gt;") >= 4, field
     assert compare.count("{{ 7*7 }}{% raw %}") >= 4
+
+
+# ---------------------------------------------------------------- curation and ablations
+
+C: dict[str, str] = {
+    "project.name": fit("curation project", 200, 4), "rule.reason": fit("R", 40, 5), "subset": fit("subset", 100, 6),
+    "subset.method": fit("method"), "subset.rank_by": fit("rank by"), "sample": fit("near duplicate"),
+    "cluster": fit("cluster sample"), "embedding_model": fit("embedder"), "strategy": fit("strategy"),
+    "left_out": fit("left out"), "judge": fit("score judge"), "histogram": fit("bucket"),
+    "ablation.name": fit("ablation", 200, 7), "ablation.base_model": fit("/models/ablation", 500, 8),
+    "ablation.method": fit("M", 30, 9), "ablation.error": fit("ablation error"), "arm.name": fit("arm"),
+    "arm.error": fit("arm error"), "ablation.set": fit("ablation set"), "ablation.judge": fit("ablation judge"),
+    "ablation.job": fit("job kind"), "form.base_model": fit("/models/form", 500, 10), "form.name": fit("form", 200, 0),
+}
+
+
+def _curation_rows(db) -> dict[str, Any]:
+    """A rule filter's refusal, a subset made by the service, the latest diversity, curate and quality-score jobs
+    with their results, and a failed ablation with a failed arm."""
+    from app.curation.subsets import add_members
+    from app.models import Ablation, AblationStatus, CurationScore, Instruction, Job, JobStatus, ScoreKind
+
+    project = _project(db, C["project.name"])
+    inst = Instruction(project_id=project.id, instruction=TEXT, content_hash=secrets.token_hex(8))
+    db.add(inst)
+    db.flush()
+    db.add(CurationScore(project_id=project.id, instruction_id=inst.id, kind=ScoreKind.rules, source="alpagasus",
+                         passed=False, reason=C["rule.reason"]))
+    add_members(db, project_id=project.id, name=C["subset"], instruction_ids=[inst.id], scores=[None], job_id=None,
+                meta={"method": C["subset.method"], "threshold": 0.9, "rank_by": C["subset.rank_by"]})
+    sample = {"id": inst.id, "text": C["sample"]}
+    jobs = {
+        "diversity": Job(project_id=project.id, kind="diversity", status=JobStatus.succeeded, result={
+            "items": 1, "embedding_model": C["embedding_model"], "redundant": 1, "near_duplicate_groups": 1,
+            "threshold": 0.9, "leaking": 0, "groups": [{"size": 2, "samples": [sample]}],
+            "clusters": [{"size": 1, "samples": [{"id": inst.id, "text": C["cluster"]}]}]}),
+        "curate": Job(project_id=project.id, kind="curate", status=JobStatus.succeeded, result={
+            "subset": C["subset"], "selected": 1, "subset_size": 1, "rounds": 1, "strategy": C["strategy"],
+            "threshold": 0.9, "ranked_by": C["subset.rank_by"], "embedding_model": C["embedding_model"],
+            "left_out": {C["left_out"]: 1}}),
+        "quality-score": Job(project_id=project.id, kind="quality-score", status=JobStatus.succeeded, result={
+            "scored": 1, "judge": C["judge"], "mean": 3.0, "threshold": 3, "kept_at_threshold": 1,
+            "histogram": {C["histogram"]: 1}}),
+    }
+    db.add_all(jobs.values())
+    ablation = Ablation(project_id=project.id, name=C["ablation.name"], base_model=C["ablation.base_model"],
+                        method=C["ablation.method"], status=AblationStatus.failed, error=C["ablation.error"],
+                        evaluation={"kind": "eval-loss", "eval_rows": 1, "jobs": {C["ablation.job"]: 1},
+                                    "set": {"evaluation_set": C["ablation.set"], "judge": C["ablation.judge"]}},
+                        arms=[{"name": C["arm.name"], "label": C["arm.name"], "state": "failed",
+                               "error": C["arm.error"], "result": {}}])
+    db.add(ablation)
+    db.commit()
+    return {"project": project, "jobs": jobs, "ablation": ablation}
+
+
+def test_curation_pages(client, db, admin):
+    rows = _curation_rows(db)
+    slug, jobs, ablation = rows["project"].slug, rows["jobs"], rows["ablation"]
+    table = ["ablation.error", "arm.name", "arm.error"]
+    pages: Pages = {
+        "curation": (client.get(f"/projects/{slug}/curation"), [
+            "project.name", "rule.reason", "subset", "subset.method", "subset.rank_by", "sample", "cluster",
+            "embedding_model"]),
+        "diversity job": (client.get(f"/jobs/{jobs['diversity'].id}"), ["sample", "cluster", "embedding_model"]),
+        "curate job": (client.get(f"/jobs/{jobs['curate'].id}"), ["subset", "strategy", "subset.rank_by",
+                                                                  "embedding_model"]),
+        "quality-score job": (client.get(f"/jobs/{jobs['quality-score'].id}"), ["judge", "histogram"]),
+        "ablations": (client.get(f"/projects/{slug}/ablations"), ["project.name", "subset", "ablation.name"]),
+        "ablation": (client.get(f"/ablations/{ablation.id}"), [
+            *table, "ablation.name", "ablation.base_model", "ablation.method", "ablation.set", "ablation.judge",
+            "ablation.job"]),
+        "ablation table fragment": (client.get(f"/ablations/{ablation.id}", headers=HTMX), table),
+    }
+    refused: Pages = {"refused ablation": (client.post(f"/projects/{slug}/ablations", data={
+        "csrftoken": csrf_from(client), "base_model": C["form.base_model"], "name": C["form.name"], "method": "x",
+        "subset": C["subset"], "arm": "curated"}), ["form.base_model", "form.name", "subset"])}
+    check(pages, C)
+    check(refused, C, expect=(422,))
+    shows("curate job", pages["curate job"][0].text, jinja("{{ v | replace('_', ' ') }}", v=C["left_out"]))
+
+
+# ---------------------------------------------------------------- the Self-Instruct report
+
+S: dict[str, str] = {
+    "project.name": fit("self-instruct project", 200, 5), "model": fit("teacher", 200, 6),
+    "construction": fit("construction"), "backend": fit("backend"), "mode": fit("mode"),
+    "stopped": fit("stopped"), "message": fit("stop message"),
+}
+
+
+def test_self_instruct_report(client, db, admin):
+    from app.models import ItemStatus, Job, JobItem, JobStatus
+
+    project = _project(db, S["project.name"])
+    job = Job(project_id=project.id, kind="self-instruct", status=JobStatus.succeeded,
+              params={"backend": S["backend"], "mode": S["mode"]},
+              state={"model": S["model"], "construction": S["construction"]},
+              result={"stopped": S["stopped"], "message": S["message"], "prompts_sent": 1, "candidates_parsed": 2,
+                      "accepted": 1, "acceptance_rate": 0.5, "tasks_added": 1, "instructions_added": 1,
+                      "model": S["model"], "construction": S["construction"], "mode": S["mode"]})
+    db.add(job)
+    db.flush()
+    db.add_all([JobItem(job_id=job.id, stage="prompt", status=ItemStatus.done, input={"text": TEXT}),
+                JobItem(job_id=job.id, stage="candidate", status=ItemStatus.rejected, reason="too_similar",
+                        input={"instruction": TEXT}),
+                JobItem(job_id=job.id, stage="candidate", status=ItemStatus.done, input={"instruction": TEXT})])
+    db.commit()
+    report = f"/projects/{project.slug}/self-instruct/report"
+    pages: Pages = {
+        "report": (client.get(report), ["project.name", "model", "construction", "mode"]),
+        "report round fragment": (client.get(report, params={"job": job.id}, headers=HTMX),
+                                  ["model", "construction", "mode"]),
+        "self-instruct job": (client.get(f"/jobs/{job.id}"), ["message", "model", "construction", "mode"]),
+    }
+    check(pages, S)
+    stopped = jinja("{{ v | replace('_', ' ') }}", v=S["stopped"])
+    for name in ("report", "self-instruct job"):
+        shows(name, pages[name][0].text, stopped)
+    # Without a model in the state, the report names the backend asked for.
+    job.state = {}
+    db.commit()
+    check({"report naming the backend": (client.get(report), ["backend"])}, S)
+
+
+# ---------------------------------------------------------------- images and LLaVA conversations
+
+IMG: dict[str, str] = {
+    "project.name": fit("images project", 200, 6), "image.name": "coco/" + "/x".join(
+        p.replace("..", "") for p in PAYLOADS if "\\" not in p)[:480] + ".png",
+    "caption": fit("caption"), "turn.user": "<image>\n" + fit("first question"), "turn.assistant": fit("answer"),
+    "instruction": fit("follow-up question"), "candidate": fit("candidate"), "llava.model": fit("teacher", 200, 7),
+    "llava.text": fit("unparsable teacher answer"), "turn.edit": fit("corrected turn"), "comment": fit("comment"),
+}
+
+
+def test_image_and_llava_pages(client, db, admin, token_for):
+    from app.models import Annotation, AnnotationStatus, Instruction, ItemStatus, Job, JobItem, JobStatus
+    from app.models.base import utcnow
+    from tests.images.pictures import data_url, png
+
+    project = _project(db, IMG["project.name"])
+    headers = token_for(admin)
+    db.commit()
+    # A LLaVA-shaped conversation through the ingest API: the image (bytes, a name and a caption) and the turns.
+    item = {"instruction": IMG["instruction"], "candidates": [{"text": IMG["candidate"]}],
+            "history": [{"role": "user", "content": IMG["turn.user"]},
+                        {"role": "assistant", "content": IMG["turn.assistant"]}],
+            "images": [{"data": data_url(png(mark="inj")), "name": IMG["image.name"], "captions": [IMG["caption"]]}]}
+    made = client.post(f"/api/v1/projects/{project.slug}/instructions", json={"items": [item]}, headers=headers)
+    assert made.status_code == 200, made.text[:800]
+    instruction = db.get(Instruction, made.json()["ids"][0])
+    db.refresh(instruction)
+    assert instruction.images[0]["name"] == IMG["image.name"]
+    # The llava-generate job that would write such conversations: an item it stored, one it could not parse.
+    job = Job(project_id=project.id, kind="llava-generate", status=JobStatus.succeeded,
+              params={"backend": "teacher"}, result={"instructions_added": 1, "model": IMG["llava.model"]})
+    db.add(job)
+    db.flush()
+    asked = {"instruction_id": instruction.id, "kind": "conversation", "images": instruction.images,
+             "messages": [{"role": "user", "content": IMG["caption"]}]}
+    items = [JobItem(job_id=job.id, stage="prompt", status=ItemStatus.done, input=asked,
+                     output={"instruction_id": instruction.id, "kind": "conversation", "turns": 2}),
+             JobItem(job_id=job.id, stage="prompt", status=ItemStatus.rejected, reason="unparsable", input=asked,
+                     output={"text": IMG["llava.text"]})]
+    db.add_all(items)
+    db.commit()
+    slug = project.slug
+    annotate = client.get(f"/projects/{slug}/annotate")
+    # Another annotator's submitted annotation with a correction of the assistant's turn: the review pages list it.
+    db.add(Annotation(instruction_id=instruction.id, user_id=quick_user(db, "annotator").id,
+                      status=AnnotationStatus.submitted, ranking=[instruction.candidates[0].id],
+                      turn_edits={"1": IMG["turn.edit"]}, comment=IMG["comment"], submitted_at=utcnow()))
+    db.commit()
+    review_list = f"/review?project={slug}&status="
+    pages: Pages = {
+        "annotate": (annotate, ["project.name", "image.name", "caption"]),
+        "review list": (client.get(review_list), ["image.name"]),
+        "review list fragment": (client.get(review_list, headers=HTMX), ["image.name"]),
+        "review item": (client.get(f"/review/{instruction.id}"), ["image.name", "caption", "comment"]),
+        "admin instructions": (client.get(f"/admin/instructions?project={slug}"), ["image.name"]),
+        "admin instructions fragment": (client.get(f"/admin/instructions?project={slug}", headers=HTMX),
+                                        ["image.name"]),
+        "llava job": (client.get(f"/jobs/{job.id}"), ["llava.model"]),
+        "llava item fragment": (client.get(f"/jobs/{job.id}/items/{items[0].id}", headers=HTMX), []),
+        "llava rejected item fragment": (client.get(f"/jobs/{job.id}/items/{items[1].id}", headers=HTMX), []),
+    }
+    check(pages, IMG)
+    # The turns (and on the review page the corrected turn), through Markdown: the payloads as text.
+    for name, texts in (("annotate", 4), ("review item", 5)):
+        assert pages[name][0].text.count("&lt;script&gt;window.__xss=1&lt;/script&gt;") >= texts, name
+        assert pages[name][0].text.count("{{ 7*7 }}{% raw %}") >= texts, name
+    shows("llava item fragment", pages["llava item fragment"][0].text,
+          jinja("{{ v | pretty_json }}", v=IMG["image.name"]), jinja("{{ v | pretty_json }}", v=IMG["caption"]))
+    shows("llava rejected item fragment", pages["llava rejected item fragment"][0].text,
+          jinja("{{ v | pretty_json }}", v=IMG["llava.text"]))
