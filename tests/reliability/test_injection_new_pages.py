@@ -26,7 +26,7 @@ from markupsafe import escape
 from tests.annotation.xss import PAYLOADS, TEXT, injected, template_handlers
 from tests.conftest import ROOT, csrf_from, login
 from tests.reliability.conftest import quick_user
-from tests.reliability.test_injection_pages import FILE_SAFE, as_json, fit
+from tests.reliability.test_injection_pages import FILE_SAFE, HTML_SINKS, as_json, fit
 
 HTMX = {"HX-Request": "true"}
 # File names as a browser sends them in a multipart upload: a double quote arrives as %22.
@@ -776,3 +776,24 @@ def test_image_and_llava_pages(client, db, admin, token_for):
           jinja("{{ v | pretty_json }}", v=IMG["image.name"]), jinja("{{ v | pretty_json }}", v=IMG["caption"]))
     shows("llava rejected item fragment", pages["llava rejected item fragment"][0].text,
           jinja("{{ v | pretty_json }}", v=IMG["llava.text"]))
+
+
+# ---------------------------------------------------------------- the pages' own scripts
+
+def test_the_pages_scripts_insert_text_only():
+    """Every script of our own a template loads (the new pages add pairwise.js, curation.js and rounds.js, and
+    app.js now reads data-confirm) turns no string into markup; data attributes are read as text."""
+    scripts = sorted({m for path in (ROOT / "templates").rglob("*.html")
+                      for m in re.findall(r"path='(js/[^']+\.js)'", path.read_text())})
+    assert {"js/app.js", "js/pairwise.js", "js/curation.js", "js/rounds.js"} <= set(scripts), scripts
+    for src in scripts:
+        code = (ROOT / "app" / "static" / src).read_text()
+        body = re.sub(r"/\*.*?\*/|(?<![:\"'])//[^\n]*", "", code, flags=re.S)  # comments may name a sink
+        assert HTML_SINKS.findall(body) == [], f"{src} turns strings into HTML: {HTML_SINKS.findall(body)}"
+    # An inline handler is JavaScript read after the attribute is decoded: escaping cannot keep a text inside one
+    # from ending its string. Handlers with a template value in them are not written at all.
+    templated = [(path.name, h[:80]) for path in (ROOT / "templates").rglob("*.html")
+                 for h in re.findall(r'\son[a-z]+="[^"]*(?:\{\{|\{%)[^"]*"', path.read_text())]
+    assert templated == [], f"inline handlers with template values: {templated}"
+    app_js = (ROOT / "app" / "static" / "js" / "app.js").read_text()
+    assert "window.confirm(form.dataset.confirm)" in app_js, "data-confirm is no longer handled"
