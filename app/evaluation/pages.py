@@ -3,8 +3,6 @@ and a form to start one) and the rounds of the loop as a table and a chart."""
 
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
@@ -60,4 +58,4 @@ def rounds(request: Request, slug: str, session: SessionDep, user: AdminUser) ->
              "edit_distance": [r["edit_distance"] for r in rows]}
     return render(request, "evaluation/rounds.html", {"user": user, "nav": "runs", "rows": rows,
                                                       "project": get_project(session, slug=slug),
-                                                      "chart": json.dumps(chart)})
+                                                      "chart": chart})

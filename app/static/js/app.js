@@ -9,3 +9,14 @@ document.addEventListener("htmx:responseError", (event) => {
   box.setAttribute("role", "alert");
   box.textContent = message;
 });
+
+// No inline handlers (onsubmit, onchange) in the templates: the browser decodes an attribute before running it as
+// JavaScript, so an escaped quote in a name shown inside one would still end its string. Data attributes instead.
+document.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-confirm]");
+  if (form && !window.confirm(form.dataset.confirm)) event.preventDefault();
+}, true);
+document.addEventListener("change", (event) => {
+  const field = event.target.closest("[data-autosubmit]");
+  if (field && field.form) field.form.submit();
+});
