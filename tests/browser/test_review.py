@@ -127,6 +127,28 @@ def test_approve_keeps_ties_and_the_reviewers_order_through_an_error(page, serve
     assert [cand[0], cand[1]] not in body["preference_pairs"] and [cand[1], cand[0]] not in body["preference_pairs"]
 
 
+def test_reject_asks_first_and_a_dismissed_question_changes_nothing(page, server, project):
+    # The confirmation is a data-confirm attribute read by app.js (no inline handler a name could break out of).
+    inst_id, _ = _annotated(server, "user_oriented_task_7", ([0, 1, 2, 3, 4],))
+    sign_in(page, server, add_user(server, "reviewer"), next_path=f"/review/{inst_id}")
+    page.goto(f"{server.url}/review/{inst_id}")
+    asked: list[str] = []
+
+    def answer(dialog, accept: bool) -> None:
+        asked.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda d: answer(d, False))
+    page.click('[data-testid="reject"]')
+    page.wait_for_timeout(300)
+    assert asked == ["Reject this instruction? It will yield no training data."]
+    assert page.url.endswith(f"/review/{inst_id}") and page.inner_text('[data-testid="status"]') != "rejected"
+    page.once("dialog", lambda d: answer(d, True))
+    page.click('[data-testid="reject"]')
+    page.wait_for_url(f"**/review/{inst_id}?done=rejected")
+    assert len(asked) == 2 and page.inner_text('[data-testid="status"]') == "rejected"
+
+
 def _fits(page, table: str) -> dict:
     """Whether `table` shows all its columns without scrolling, and the page no sideways scroll."""
     return page.evaluate("""(sel) => {
