@@ -370,6 +370,8 @@ def _kept(item: pytest.Item) -> bool:
         return False
     # `@pytest.mark.one_database("postgresql")`: a slow test whose subject is not the database (a trainer killed,
     # a run cancelled) runs on one of them; the module's other tests cover both.
+    # Browser tests name the database through their `server` fixture's parameter.
+    database = database or _param(item, "server")
     marker = item.get_closest_marker("one_database")
     return not (marker and database and database != marker.args[0])
 

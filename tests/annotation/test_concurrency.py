@@ -75,9 +75,13 @@ def test_overlap_two_hands_each_instruction_to_exactly_two(live):
     from app.core.db import get_sessionmaker
 
     sessions = get_sessionmaker()
-    project_id, users = _setup(sessions, ANNOTATORS * ROUNDS // 2, overlap=2)
+    # Two spare instructions: with room for exactly the demand, a user can rightly be told "nothing left" when
+    # the last free slot is on an instruction they already annotated. With four spare slots there is always
+    # room they have not touched (they hold at most three of the slots left), so nobody may go without.
+    project_id, users = _setup(sessions, ANNOTATORS * ROUNDS // 2 + 2, overlap=2)
     got = _race(sessions, project_id, users)
     assert all(len(set(per_user)) == len(per_user) for per_user in got), "a user got the same instruction twice"
+    assert [len(per_user) for per_user in got] == [ROUNDS] * ANNOTATORS, "a user was told the queue was empty"
     with sessions() as session:
         stmt = select(Annotation.instruction_id, func.count()).group_by(Annotation.instruction_id)
         counts = session.execute(stmt).all()

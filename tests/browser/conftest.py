@@ -205,3 +205,47 @@ def sign_in(page, server: Server, email: str, next_path: str = "/") -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_url(lambda u: "/login" not in u)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny random Llama-style model with tokenizer and chat template, built offline once per session."""
+    path = tmp_path_factory.mktemp("models") / "tiny"
+    proc = subprocess.run([sys.executable, "-m", "worker.training", "init-tiny", str(path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return path
+
+
+@pytest.fixture
+def flow_worker(server) -> Iterator[Path]:
+    """A real worker on the server's database, broker and data folder, taking both the default and the training
+    queue, for the whole-loop flows a user drives in the browser. Yields its log file."""
+    tmp = server.log.parent
+    env = {**os.environ, "TUNELOOP_DATABASE_URL": server.database_url, "TUNELOOP_DATA_DIR": str(tmp / "var"),
+           "TUNELOOP_BROKER_URL": f"sqla+sqlite:///{tmp / 'broker.db'}", "PYTHONUNBUFFERED": "1"}
+    log = tmp / f"flow-worker-{secrets.token_hex(3)}.log"
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--queues", "default,training",
+                             "--pool", "solo", "--concurrency", "1"], cwd=ROOT, env=env, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    yield log
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def wait_until(page, server: Server, path: str, done, *, timeout: float = 240.0, what: str = "the page",
+               worker_log: Path | None = None) -> None:
+    """Reload `path` until `done(page)` holds, as a user refreshing would; fail with the page's text and the
+    worker's log tail when it never does."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page.goto(f"{server.url}{path}")
+        if done(page):
+            return
+        if time.monotonic() > deadline:
+            tail = worker_log.read_text(errors="replace")[-4000:] if worker_log else ""
+            pytest.fail(f"timed out waiting for {what} at {path}:\n{page.inner_text('main')[:2000]}\n{tail}")
+        time.sleep(1.0)
