@@ -7,7 +7,7 @@ same model is the same request, so a stored answer is reused and a request is ne
 from __future__ import annotations
 
 import hashlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import orjson
@@ -72,7 +72,15 @@ class ModelRequest:
         return {**body, **self.extra}
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, {}, False) or k == "n"}
+        # Shallow, field by field: `asdict` deep-copies every message, and this runs for every request hashed.
+        # Unset fields are left out by identity: a temperature, seed or top_p of 0 is a setting (`0 == False`),
+        # and must not hash like the server's default.
+        data = {f.name: v for f in fields(self)
+                if not ((v := getattr(self, f.name)) is None or v is False or (isinstance(v, dict) and not v))}
+        for name in ("temperature", "top_p"):  # 0 and 0.0 ask the same: one hash
+            if name in data:
+                data[name] = float(data[name])
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelRequest:
@@ -110,7 +118,8 @@ class ModelResponse:
         return bool(self.choices) and self.choices[0].finish_reason == "length"
 
     def to_json(self) -> dict[str, Any]:
-        return {"choices": [asdict(c) for c in self.choices], "model": self.model, "usage": self.usage}
+        choices = [{"text": c.text, "finish_reason": c.finish_reason, "logprobs": c.logprobs} for c in self.choices]
+        return {"choices": choices, "model": self.model, "usage": self.usage}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], latency_ms: float | None = None) -> ModelResponse:

@@ -4,10 +4,10 @@ and events. Counters move in the same transaction as the items they count."""
 from __future__ import annotations
 
 from collections import Counter
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, inspect, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
@@ -88,7 +88,11 @@ class JobContext:
         for model, row in self._batch_rows:
             by_model.setdefault(model, []).append(row)
         for model, rows in by_model.items():
-            self.session.execute(insert(model), rows)
+            # On the table, not the mapped class: a plain executemany, without the ORM's bulk bookkeeping. Rows are
+            # written with attribute names (`meta`), so they are renamed to the columns' (`metadata`).
+            names = _column_names(model)
+            self.session.execute(insert(model.__table__), [{names.get(k, k): v for k, v in row.items()}
+                                                           for row in rows])
         self._batch_rows = []
 
     def count(self, outcomes: list[Outcome], *, undo: bool = False) -> None:
@@ -107,6 +111,13 @@ class JobContext:
 
     def event(self, kind: str, message: str = "", **data: Any) -> None:
         add_event(self.session, self.job.id, kind, message, **data)
+
+
+@cache
+def _column_names(model: type) -> dict[str, str]:
+    """Attribute name → column name, where they differ."""
+    return {attr.key: attr.columns[0].key for attr in inspect(model).column_attrs
+            if attr.key != attr.columns[0].key}
 
 
 def add_event(session: Session, job_id: int, kind: str, message: str = "", **data: Any) -> None:

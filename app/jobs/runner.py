@@ -2,10 +2,11 @@
 by request hash before anything else happens, then handled in batches with the counters in the same commit.
 
 Three threads of work overlap: the event loop sends requests (bounded per backend); a store stage writes each
-answer as soon as it arrives; a handle stage turns stored answers into records in batches, which grow by
-themselves while it is busy. Each stage holds its own connection, so none waits for the pool or the others.
-A heartbeat thread proves the job alive and notices a cancel. A kill at any moment loses at most the answers
-still in flight: every answer received was stored first, so resume sends only what never came back.
+answer soon after it arrives (waiting a few milliseconds to gather the ones arriving with it); a handle stage
+turns stored answers into records in batches, which grow by themselves while it is busy. Each stage holds its
+own connection, so none waits for the pool or the others. A heartbeat thread proves the job alive and notices a
+cancel. A kill at any moment loses at most the answers still in flight or in the store's short window: every
+answer handled was stored first, so resume sends only what never reached the store.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.backends.client import BackendClient
@@ -38,7 +39,17 @@ from app.models.base import utcnow
 log = logging.getLogger("tuneloop.jobs")
 PAGE = 256  # pending items read at a time
 PERSIST_BATCH = 512  # most answers stored and handled in one transaction
+# How long a stage waits for more answers before its commit. Answers arrive one by one; committing each handful
+# costs a round trip and a commit per few answers, and on a busy machine every round trip waits for the
+# interpreter lock too. The store's window is short because an answer received but not yet stored is lost if the
+# worker is killed (like one still in flight); handling may wait longer, its answers are already safe.
+STORE_LINGER_S = 0.02
+HANDLE_LINGER_S = 0.1
 BREAKER = 25  # this many failed requests in a row, with no success between, stop the job
+
+
+_items = JobItem.__table__
+_ITEM_UPDATE = update(_items).where(_items.c.id == bindparam("item_id"))
 
 
 class StopJob(Exception):
@@ -192,8 +203,8 @@ class Runner:
         """Every pending item once, in id order (items added meanwhile with higher ids included)."""
         queue: asyncio.Queue[Done | None] = asyncio.Queue()
         stored_queue: asyncio.Queue[Done | None] = asyncio.Queue()
-        storer = asyncio.create_task(self._drain(queue, self._store, stored_queue))
-        handler = asyncio.create_task(self._drain(stored_queue, self._handle_batch))
+        storer = asyncio.create_task(self._drain(queue, self._store, stored_queue, linger=STORE_LINGER_S))
+        handler = asyncio.create_task(self._drain(stored_queue, self._handle_batch, linger=HANDLE_LINGER_S))
         sending: set[asyncio.Task[None]] = set()
         in_flight: dict[str, asyncio.Future[ModelResponse]] = {}
         slots = {name: asyncio.Semaphore(max(1, cfg.limits.max_concurrency)) for name, cfg in self.configs.items()}
@@ -233,6 +244,9 @@ class Runner:
 
     async def _acquire(self, slot: asyncio.Semaphore) -> bool:
         """Wait for a free request slot, but notice a cancel meanwhile (False then)."""
+        if not slot.locked():  # free now: no timer and no task, this runs once per request
+            await slot.acquire()
+            return True
         while not self._stopping():
             try:
                 await asyncio.wait_for(slot.acquire(), timeout=0.25)
@@ -321,14 +335,16 @@ class Runner:
             return self.kind.advance(JobContext(session, job, self.params))
 
     async def _drain(self, source: asyncio.Queue[Done | None], work: Any,
-                     forward: asyncio.Queue[Done | None] | None = None) -> None:
-        """Take as much as has arrived (up to PERSIST_BATCH), do `work` on it in a thread, pass it on; a None
-        ends the stream (and is passed on too)."""
+                     forward: asyncio.Queue[Done | None] | None = None, linger: float = 0.0) -> None:
+        """Take as much as has arrived (up to PERSIST_BATCH, waiting `linger` seconds for more when few are
+        there), do `work` on it in a thread, pass it on; a None ends the stream (and is passed on too)."""
         finished = False
         while not finished:
             first = await source.get()
             batch = [first] if first is not None else []
             finished = first is None
+            if linger and not finished and source.qsize() < PERSIST_BATCH:
+                await asyncio.sleep(linger)
             while not finished and len(batch) < PERSIST_BATCH and not source.empty():
                 nxt = source.get_nowait()
                 if nxt is None:
@@ -386,15 +402,15 @@ class Runner:
                     continue  # the job stops over it; the item stays pending for the resume
                 outcome = self._handle(ctx, item, done) if guarded else self._handle_fast(ctx, item, done)
                 ctx.keep_item_rows(outcome.status != ItemStatus.failed)
-                changes.append({"id": item.id, "status": outcome.status, "reason": outcome.reason,
+                changes.append({"item_id": item.id, "status": outcome.status, "reason": outcome.reason,
                                 "error": outcome.error, "output": outcome.output or item.output,
                                 "request_hash": done.request_hash, "attempts": item.attempts + 1,
                                 "updated_at": utcnow()})
                 outcomes.append(outcome)
             ctx.write_deferred()
             if changes:
-                # By primary key in one executemany, not object by object: this is the engine's hot path.
-                session.execute(update(JobItem), changes)
+                # By primary key in one executemany on the table, not object by object: the engine's hot path.
+                session.execute(_ITEM_UPDATE, changes)
             ctx.count(outcomes)
             session.flush()
 

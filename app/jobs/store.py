@@ -32,7 +32,8 @@ def store_responses(session: Session, answers: list[tuple[str, BackendConfig, Mo
             for digest, config, response in answers]
     with session.begin():
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        session.execute(insert(StoredResponse).on_conflict_do_nothing(index_elements=["request_hash"]), rows)
+        session.execute(insert(StoredResponse.__table__).on_conflict_do_nothing(index_elements=["request_hash"]),
+                        rows)
 
 
 def relax_durability(connection: Connection) -> None:
