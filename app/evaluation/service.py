@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.core.errors import Conflict
 from app.evaluation import benchmarks, human, rounds, sets
 from app.evaluation.schemas import BenchmarkCreate, ComparisonCreate, EvaluationSetCreate
-from app.models import BenchmarkTask, EvaluationSet, HumanComparison, Job, JobStatus, User
+from app.models import BenchmarkTask, EvaluationAnswer, EvaluationSet, HumanComparison, Job, JobStatus, User
 from app.projects.service import get_project
 
 
@@ -82,6 +82,10 @@ def overview(session: Session, *, slug: str) -> dict[str, Any]:
     extras = {j.id: get_kind(j.kind).result_context(session, j) for j in jobs if j.status == JobStatus.succeeded}
     comparisons = list(session.scalars(select(HumanComparison).where(HumanComparison.project_id == project.id)
                                        .order_by(HumanComparison.id.desc())))
-    return {"project": project, "sets": sets.list_sets(session, project_id=project.id),
+    # The models that have answers to a set: what a human comparison can be between (offered in its form).
+    answered = list(session.scalars(
+        select(EvaluationAnswer.model).join(EvaluationSet, EvaluationSet.id == EvaluationAnswer.set_id)
+        .where(EvaluationSet.project_id == project.id).distinct().order_by(EvaluationAnswer.model)))
+    return {"project": project, "sets": sets.list_sets(session, project_id=project.id), "answered_models": answered,
             "benchmarks": list_benchmarks(session, slug=slug), "jobs": jobs, "extras": extras,
             "comparisons": [{"comparison": c, "results": human.comparison_results(session, c)} for c in comparisons]}
