@@ -263,7 +263,8 @@ def maybe_auto_approve(session: Session, *, instruction: Instruction) -> Approva
     Auto-approve ({"min_annotations": k, "min_top1_agreement": t}) approves the consensus when at least k
     annotations are submitted and the share of annotators agreeing on the first choice is at least t (with
     two or more annotations, at least two must have ranked: all bad against a ranking is no agreement). An
-    instruction already approved or rejected is left alone: a reviewer's decision stands.
+    instruction already approved or rejected is left alone: a reviewer's decision stands, and so is one whose
+    answer an annotator flagged as not supported by its passage without correcting it: a reviewer decides.
     """
     if instruction.status in (InstructionStatus.approved, InstructionStatus.rejected):
         return None
@@ -291,7 +292,7 @@ def maybe_auto_approve(session: Session, *, instruction: Instruction) -> Approva
     share = instruction_agreement(rankings).top1
     if share is None and len(annotations) == 1 and rankings[0]:
         share = 1.0  # one annotator asked for (min_annotations 1): their ranking is the decision
-    if len(annotations) < k or share is None or share < t:
+    if len(annotations) < k or share is None or share < t or _flagged_unsupported(annotations):
         session.flush()
         return None
     try:
@@ -300,6 +301,12 @@ def maybe_auto_approve(session: Session, *, instruction: Instruction) -> Approva
         # Nothing rankable or corrected: leave it for a reviewer rather than fail the annotator's submit.
         session.flush()
         return None
+
+
+def _flagged_unsupported(annotations: Sequence[Annotation]) -> bool:
+    """An annotator said the answer is not supported by its passage and wrote no correction: approving the
+    consensus would train on the very answer they flagged, so a reviewer decides instead."""
+    return any("unsupported" in (a.flags or []) and not (a.correction or "").strip() for a in annotations)
 
 
 def get_instruction(session: Session, *, instruction_id: int) -> Instruction:

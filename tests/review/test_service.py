@@ -126,6 +126,19 @@ def test_auto_approve_rule(db, make_user, make_project, make_instruction, annota
     assert maybe_auto_approve(db, instruction=other) is None  # a decision stands
 
 
+def test_an_answer_flagged_unsupported_waits_for_a_reviewer_unless_corrected(db, make_user, make_project,
+                                                                            make_instruction, annotate):
+    project = make_project(min_submitted=1, auto_approve={"min_annotations": 1, "min_top1_agreement": 0})
+    flagged, corrected = make_instruction(project, candidates=("Built in 1820.",)), make_instruction(project)
+    annotate(flagged, make_user(), ranking=[flagged.candidates[0].id], flags=["unsupported"], correction="  ")
+    assert maybe_auto_approve(db, instruction=flagged) is None
+    assert flagged.status == InstructionStatus.submitted  # in the reviewer's list, not in the training data
+    annotate(corrected, make_user(), ranking=[c.id for c in corrected.candidates], flags=["unsupported"],
+             correction="What the passage says.")
+    approval = maybe_auto_approve(db, instruction=corrected)
+    assert approval is not None and approval.final_response == "What the passage says."
+
+
 def test_no_rule_only_marks_submitted(db, make_user, make_project, make_instruction, annotate):
     inst = make_instruction(make_project(min_submitted=1))
     annotate(inst, make_user(), ranking=[c.id for c in inst.candidates])
