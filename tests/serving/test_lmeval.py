@@ -34,6 +34,24 @@ def _benchmark_job(served, runner: str) -> int:
         return job.id
 
 
+def _pages(served, job_id: int) -> tuple[str, str]:
+    """The job page and the project's evaluation page, as an admin sees them."""
+    import secrets
+
+    from app.core.db import get_sessionmaker
+    from app.users.service import create_user
+    from tests.conftest import login
+
+    email = f"admin-{secrets.token_hex(3)}@example.com"
+    with get_sessionmaker()() as session:
+        create_user(session, email=email, password="correct horse battery", role="admin")
+        session.commit()
+    login(served.client, email)
+    job_page, overview = served.client.get(f"/jobs/{job_id}"), served.client.get("/projects/harness/evaluation")
+    assert job_page.status_code == 200 and overview.status_code == 200
+    return job_page.text, overview.text
+
+
 def _items(job_id: int, stage: str):
     from sqlalchemy import select
 
@@ -75,6 +93,10 @@ def test_harness_and_builtin_agree_on_a_served_local_model(served):
     # Its progress went into the job's state: every choice of every question, once.
     assert state["lm_eval_requests"] == 13 and state["lm_eval_progress"][served.backend] == [13, 13]
     assert progress == job.items_total
+    job_page, overview = _pages(served, job_id)
+    assert 'data-testid="lm-eval-results"' in job_page and "lm-evaluation-harness 0.4.13" in job_page
+    assert 'data-testid="benchmark-results"' in job_page and "Built-in scorer" in job_page
+    assert "lm-evaluation-harness acc" in overview
 
 
 def test_harness_against_an_endpoint_that_is_down_fails_its_item(served, monkeypatch):
@@ -97,3 +119,5 @@ def test_harness_against_an_endpoint_that_is_down_fails_its_item(served, monkeyp
     assert item.status == ItemStatus.failed
     assert f"lm-evaluation-harness could not reach {down}/v1/completions" in item.error
     assert harness["accuracy"] is None and harness["error"] == item.error and job.result["scores"] == {}
+    job_page, _ = _pages(served, job_id)
+    assert "could not reach" in job_page and 'data-testid="benchmark-results"' not in job_page
