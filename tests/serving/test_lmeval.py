@@ -121,3 +121,18 @@ def test_harness_against_an_endpoint_that_is_down_fails_its_item(served, monkeyp
     assert harness["accuracy"] is None and harness["error"] == item.error and job.result["scores"] == {}
     job_page, _ = _pages(served, job_id)
     assert "could not reach" in job_page and 'data-testid="benchmark-results"' not in job_page
+
+
+def test_harness_errors_in_words():
+    import requests
+
+    from worker.lmeval.harness import _failure
+
+    url = "http://127.0.0.1:9/v1/completions"
+    refused = requests.exceptions.ConnectionError("Connection refused")
+    assert _failure(url, refused).startswith(f"lm-evaluation-harness could not reach {url}: ConnectionError")
+    response = requests.Response()
+    response.status_code = 404
+    missing = requests.exceptions.HTTPError("404 Client Error", response=response)
+    assert _failure(url, missing).startswith(f"lm-evaluation-harness got HTTP 404 from {url}")
+    assert _failure(url, ValueError("odd")) == f"lm-evaluation-harness failed against {url}: ValueError: odd"

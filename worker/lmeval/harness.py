@@ -107,11 +107,16 @@ def run(harness_run: HarnessRun) -> dict[str, Any]:
 
 
 def _failure(url: str, exc: BaseException) -> str:
-    """A harness error in words: an unreachable endpoint is named as such, anything else as it came."""
+    """A harness error in words: an error status and an unreachable endpoint are named as such, anything else as
+    it came."""
     chain, seen = [], exc
     while seen is not None and len(chain) < 10:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
+    for error in chain:  # requests' HTTPError carries the response, aiohttp's ClientResponseError the status
+        status = getattr(getattr(error, "response", None), "status_code", None) or getattr(error, "status", None)
+        if isinstance(status, int):
+            return f"lm-evaluation-harness got HTTP {status} from {url}: {type(exc).__name__}: {exc}"
     if any(isinstance(e, ConnectionError | OSError) or "connect" in type(e).__name__.lower() for e in chain):
         return f"lm-evaluation-harness could not reach {url}: {type(exc).__name__}: {exc}"
     return f"lm-evaluation-harness failed against {url}: {type(exc).__name__}: {exc}"
