@@ -1,5 +1,8 @@
 """The `benchmark` kind: multiple-choice accuracy by log-likelihood, each choice scored through a backend's
-/v1/completions with echo and logprobs. A malformed question is a failed item naming its line and field."""
+/v1/completions with echo and logprobs. A malformed question is a failed item naming its line and field.
+
+`runner` picks the scorer: the built-in one (an item per choice), lm-evaluation-harness (an item per model, run
+in the worker: benchmark_lmeval), or both side by side on the same questions."""
 
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.backends.requests import ModelRequest, ModelResponse
+from app.backends.resolve import backend_config
 from app.core.errors import NotFound, ValidationFailed
-from app.evaluation import benchmarks
+from app.evaluation import benchmark_lmeval, benchmarks
 from app.evaluation.schemas import BenchmarkParams
 from app.jobs.context import JobContext
 from app.jobs.kinds import JobKind, register
@@ -34,7 +38,8 @@ class BenchmarkKind(JobKind):
     description = "Accuracy on a stored multiple-choice task, each choice scored by its log-likelihood."
     Params = BenchmarkParams
     result_template = "evaluation/_benchmark_result.html"
-    stages = ("question", "choice")
+    stages = ("question", "choice", benchmark_lmeval.STAGE)
+    has_work = True  # the lm-eval items: a harness run each, outside the engine's transactions
 
     def backends(self, params: BenchmarkParams) -> list[str]:
         return list(dict.fromkeys(params.models))
@@ -44,6 +49,13 @@ class BenchmarkKind(JobKind):
             get_task(session, project_id=project.id, name=params.task)
         except NotFound as exc:
             raise ValidationFailed(exc.message, details=[{"field": "params.task", "message": exc.message}]) from exc
+        if params.lm_eval and not params.tokenizer:
+            for name in dict.fromkeys(params.models):
+                with_server = not backend_config(session, name).is_local
+                if with_server:
+                    message = (f"Backend '{name}' is an OpenAI-compatible server: lm-evaluation-harness needs a "
+                               "local tokenizer directory for it.")
+                    raise ValidationFailed(message, details=[{"field": "params.tokenizer", "message": message}])
 
     def plan(self, ctx: JobContext) -> None:
         params: BenchmarkParams = ctx.params
@@ -59,7 +71,9 @@ class BenchmarkKind(JobKind):
                 bad.append({"line": line, "question": str(row)[:200]})
                 bad_outcomes.append(Outcome.failed(f"line {line}: {exc}"))
         ctx.add_items("question", bad, outcomes=bad_outcomes)
-        for model in dict.fromkeys(params.models):
+        if params.lm_eval:
+            benchmark_lmeval.plan(ctx, params, good)
+        for model in dict.fromkeys(params.models) if params.builtin else ():
             ctx.add_items("choice", [{"model": model, "line": line, "id": q.id, "choice": i, "answer": q.answer,
                                       "choices": len(q.choices), "context": q.context(),
                                       "continuation": q.continuation(i)}
@@ -73,7 +87,12 @@ class BenchmarkKind(JobKind):
         return ModelRequest(backend=data["model"], prompt=data["context"] + data["continuation"], max_tokens=0,
                             temperature=0, logprobs=0, echo=True)
 
+    def work(self, params: BenchmarkParams, item: JobItem) -> dict[str, Any] | None:
+        return benchmark_lmeval.work(params, item) if item.stage == benchmark_lmeval.STAGE else None
+
     def handle(self, ctx: JobContext, item: JobItem, response: ModelResponse | None) -> Outcome:
+        if item.stage == benchmark_lmeval.STAGE:
+            return benchmark_lmeval.handle(ctx, item)
         if response is None or not response.choices:
             return Outcome.failed("no answer to score")
         try:
@@ -84,19 +103,19 @@ class BenchmarkKind(JobKind):
 
     def finish(self, ctx: JobContext) -> None:
         params: BenchmarkParams = ctx.params
-        rows = ctx.session.execute(select(JobItem.stage, JobItem.input, JobItem.output, JobItem.status)
-                                   .where(JobItem.job_id == ctx.job.id)).all()
+        rows = ctx.session.execute(select(JobItem.stage, JobItem.input, JobItem.output, JobItem.status,
+                                          JobItem.error).where(JobItem.job_id == ctx.job.id)).all()
         malformed = sum(1 for stage, *_ in rows if stage == "question")
         # (model, line) → {choice index: (logprob or None when its item failed, continuation)}, and the answer
         per: dict[tuple[str, int], dict[int, tuple[float | None, str]]] = defaultdict(dict)
         answers: dict[int, tuple[int, int]] = {}
-        for stage, data, output, status in rows:
+        for stage, data, output, status, _error in rows:
             if stage == "choice":
                 value = output.get("logprob") if status == ItemStatus.done else None
                 per[(data["model"], data["line"])][data["choice"]] = (value, data["continuation"])
                 answers[data["line"]] = (data["answer"], data["choices"])
         scores: dict[str, Any] = {}
-        for model in dict.fromkeys(params.models):
+        for model in dict.fromkeys(params.models) if params.builtin else ():
             correct = correct_norm = scored = unscored = 0
             for (name, line), slot in per.items():
                 if name != model:
@@ -115,10 +134,21 @@ class BenchmarkKind(JobKind):
                              "accuracy_norm": round(correct_norm / scored, 6) if scored else None,
                              "n": scored, "unscored": unscored}
         ctx.job.result = {"task": params.task, "task_sha256": ctx.state.get("task_sha256"), "malformed": malformed,
-                          "scores": scores}
+                          "runner": params.runner, "scores": scores}
+        if params.lm_eval:
+            ctx.job.result["lm_eval"] = benchmark_lmeval.scores(
+                [(data, output, status, error) for stage, data, output, status, error in rows
+                 if stage == benchmark_lmeval.STAGE])
+
+    def progress(self, job: Any) -> tuple[int, int]:
+        done, total = super().progress(job)
+        harness = benchmark_lmeval.progress(job)
+        return (done + harness[0], total + harness[1]) if harness else (done, total)
 
     def summary(self, item: Any) -> tuple[str, str]:
         data, out = item.input or {}, item.output or {}
+        if item.stage == benchmark_lmeval.STAGE:
+            return benchmark_lmeval.summary(item)
         if item.stage == "question":
             return f"line {data.get('line')}: {data.get('question', '')}", ""
         asked = f"{data.get('model')} · line {data.get('line')} ·{data.get('continuation', '')}"

@@ -75,6 +75,20 @@ class BenchmarkParams(BaseModel):
     models: list[str] = Field(..., min_length=1, max_length=20,
                               description="Backends (or run-<id>) to score through their /v1/completions.")
     limit: int | None = Field(None, ge=1, le=1_000_000, description="Only the task's first N questions.")
+    runner: Literal["builtin", "lm-eval", "both"] = Field(
+        "builtin", description="builtin: Tuneloop's own scorer; lm-eval: lm-evaluation-harness (installed in the "
+                               "worker) through the same /v1/completions; both: each, side by side.")
+    tokenizer: str | None = Field(None, max_length=1000,
+                                  description="lm-eval with an OpenAI-compatible backend: a local tokenizer "
+                                              "directory (local models use their own).")
+
+    @property
+    def builtin(self) -> bool:
+        return self.runner in ("builtin", "both")
+
+    @property
+    def lm_eval(self) -> bool:
+        return self.runner in ("lm-eval", "both")
 
 
 class RewardRankParams(BaseModel):

@@ -38,6 +38,8 @@ class JobKind(ABC):
     result_template: ClassVar[str | None] = None
     # Item stages in the order they happen, for the page's filter ("prompt", "candidate", ...).
     stages: ClassVar[tuple[str, ...]] = ("item",)
+    # Whether some items that ask no backend do long local work (`work`); only such kinds pay for the thread.
+    has_work: ClassVar[bool] = False
 
     def backends(self, params: Any) -> list[str]:
         """The backend names the job asks; each must exist when the job is created."""
@@ -53,6 +55,12 @@ class JobKind(ABC):
 
     def request(self, ctx: JobContext, item: JobItem) -> ModelRequest | None:
         """What to ask a backend for this pending item, or None when the item needs no model."""
+        return None
+
+    def work(self, params: Any, item: JobItem) -> dict[str, Any] | None:
+        """Long local work for an item that asks no backend (a harness run), done in a thread outside any
+        transaction, so the heartbeat and other writers never wait for it. None: the item has none. Its result
+        reaches `handle` as ctx.batch["work"][item.id]; an AppError it raises fails the item with its message."""
         return None
 
     def prepare(self, ctx: JobContext, items: list[JobItem]) -> None:

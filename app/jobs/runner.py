@@ -66,6 +66,7 @@ class Done:
     error: BackendError | None = None
     fresh: bool = False  # received now (to be stored), not reused from the store
     backend: str = ""
+    work: dict[str, Any] | None = None  # what the kind's `work` made for the item, outside any transaction
 
 
 def claim(job_id: int) -> bool:
@@ -208,6 +209,7 @@ class Runner:
         sending: set[asyncio.Task[None]] = set()
         in_flight: dict[str, asyncio.Future[ModelResponse]] = {}
         slots = {name: asyncio.Semaphore(max(1, cfg.limits.max_concurrency)) for name, cfg in self.configs.items()}
+        working = asyncio.Semaphore(1)  # local work runs one item at a time: each may load a model or a harness
         cursor = 0
         try:
             while not self._stopping():
@@ -220,7 +222,11 @@ class Runner:
                 for item, request, digest in page:
                     if self._stopping():
                         break
-                    if request is None:
+                    if request is None and self.kind.has_work:
+                        task = asyncio.create_task(self._work(item, queue, working))
+                        sending.add(task)
+                        task.add_done_callback(sending.discard)
+                    elif request is None:
                         queue.put_nowait(Done(item.id, None, None))
                     elif digest in stored:
                         queue.put_nowait(Done(item.id, digest, stored[digest]))
@@ -287,6 +293,23 @@ class Runner:
             queue.put_nowait(Done(item_id, digest, response, fresh=True, backend=request.backend))
         finally:
             slot.release()
+
+    async def _work(self, item: JobItem, queue: asyncio.Queue[Done | None], working: asyncio.Semaphore) -> None:
+        """The kind's local work for one item, in a thread; an error fails that item, never the job."""
+        async with working:
+            if self._stopping():
+                return  # the item stays pending for the resume
+            try:
+                made = await asyncio.to_thread(self.kind.work, self.params, item)
+            except AppError as exc:
+                queue.put_nowait(Done(item.id, None, None, BackendError(exc.message)))
+                return
+            except Exception as exc:
+                log.exception("job %s: the work of item %s failed", self.job_id, item.id)
+                queue.put_nowait(Done(item.id, None, None, BackendError(f"Internal error: {type(exc).__name__}: "
+                                                                        f"{exc}")))
+                return
+            queue.put_nowait(Done(item.id, None, None, work=made))
 
     def _client(self, name: str) -> BackendClient:
         if name not in self.clients:
@@ -392,6 +415,8 @@ class Runner:
             items = {i.id: i for i in session.scalars(select(JobItem).where(JobItem.id.in_([d.item_id
                                                                                          for d in batch])))}
             ctx = JobContext(session, job, self.params)
+            if self.kind.has_work:
+                ctx.batch["work"] = {d.item_id: d.work for d in batch if d.work is not None}
             self.kind.prepare(ctx, [i for i in items.values() if i.status == ItemStatus.pending])
             outcomes, changes = [], []
             for done in batch:

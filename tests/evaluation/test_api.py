@@ -91,6 +91,8 @@ def test_the_new_job_form_draws_every_evaluation_kind(client, db, make_user):
                         ("reward-rank", "reward_run")):
         page = client.get(f"/jobs/new?project=api-evals&kind={kind}")
         assert page.status_code == 200 and f'name="{field}"' in page.text, kind
+        if kind == "benchmark":  # the scorer is a choice: built-in, lm-evaluation-harness, or both
+            assert 'name="runner"' in page.text and 'value="lm-eval"' in page.text and 'name="tokenizer"' in page.text
 
 
 def test_the_user_oriented_set_is_built_from_the_shared_file(db, shared_data):

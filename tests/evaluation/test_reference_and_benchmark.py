@@ -85,3 +85,44 @@ def test_benchmark_accuracy_by_choice_logprob_with_malformed_lines(evalproject, 
                                                              JobItem.status == ItemStatus.failed)).all()
     assert any("line 3: 'choices' must be a list of at least two strings" in e for e in errors)
     assert any("line 4, choice 0" in e and "no token logprobs" in e for e in errors)
+
+
+def test_lm_eval_runner_missing_fails_its_item_and_the_built_in_still_scores(evalproject, scripted, monkeypatch):
+    from app.evaluation import lmeval
+
+    rows = [{"question": "Two plus two?", "choices": ["three", "four"], "answer": 1}]
+    with get_sessionmaker()() as session:
+        session.add(BenchmarkTask(project_id=evalproject["project"], name="one-q", rows=rows, size=1, sha256="x"))
+        session.commit()
+
+    def script(path, body, headers):
+        prompt = last_user_text(body)
+        context = prompt.rsplit("\nAnswer:", 1)[0] + "\nAnswer:"
+        value = -0.5 if prompt.endswith("four") else -2.0
+        logprobs = {"tokens": ["Q", prompt[len(context):]], "token_logprobs": [None, value],
+                    "text_offset": [0, len(context)]}
+        return Reply(json={"choices": [{"text": prompt, "finish_reason": "length", "logprobs": logprobs}]})
+
+    scripted.script = script
+    # A tokenizer is needed for a server backend, so the job is accepted; this process has no harness runner.
+    monkeypatch.setattr(lmeval, "_runner", None)
+    evalproject["backend"]("lm", scripted.url)
+    job_id = create(evalproject, "benchmark", {"task": "one-q", "models": ["lm"], "runner": "both",
+                                               "tokenizer": "/nonexistent/tokenizer"})
+    run_job(job_id)
+    job = job_row(job_id)
+    assert job.status == JobStatus.succeeded and job.items_failed == 1, job.error
+    assert job.result["scores"]["lm"]["accuracy"] == 1.0
+    failed = job.result["lm_eval"]["lm"]
+    assert failed["accuracy"] is None and "lm-evaluation-harness is not available in this process" in failed["error"]
+    assert "pip install lm_eval==0.4.13" in failed["error"]
+
+
+def test_lm_eval_with_a_server_backend_needs_a_tokenizer(evalproject, scripted):
+    with get_sessionmaker()() as session:
+        session.add(BenchmarkTask(project_id=evalproject["project"], name="t", rows=[], size=0, sha256="x"))
+        session.commit()
+    evalproject["backend"]("lm", scripted.url)
+    with pytest.raises(ValidationFailed, match="needs a local tokenizer directory") as caught:
+        create(evalproject, "benchmark", {"task": "t", "models": ["lm"], "runner": "lm-eval"})
+    assert caught.value.details[0]["field"] == "params.tokenizer"

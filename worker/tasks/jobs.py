@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import worker.embedding  # noqa: F401  (registers the local sentence-embedding loader for curation jobs)
+import worker.embedding  # (registers the local sentence-embedding loader for curation jobs)
+import worker.lmeval  # noqa: F401  (registers the lm-evaluation-harness runner for benchmark jobs)
 from app.backends.limiter import shared_limiter
 from app.core.queue import get_celery
 from app.jobs.runner import run_job
