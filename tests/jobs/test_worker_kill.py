@@ -36,6 +36,9 @@ def _job(job_id):
         return session.get(Job, job_id)
 
 
+# On PostgreSQL with Redis; the same kill on SQLite is driven from the browser (tests/browser/
+# test_answer_kill_resume_flow.py).
+@pytest.mark.one_database("postgresql")
 def test_kill_9_mid_job_then_resume_answers_every_instruction_once(start_worker, seeded, scripted, monkeypatch):
     from app.core.db import get_sessionmaker
     from app.jobs.service import reap_jobs, resume_job
