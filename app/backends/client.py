@@ -12,10 +12,11 @@ import email.utils
 import json
 import os
 import time
-from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import getproxies, proxy_bypass
 
-import httpx
+import aiohttp
 import orjson
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_random_exponential
 
@@ -63,21 +64,31 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def _estimate_tokens(request: ModelRequest) -> int:
-    text = request.prompt if request.prompt is not None else json.dumps(request.messages)
+    text = request.prompt if request.prompt is not None else orjson.dumps(request.messages).decode()
     return len(text) // 4 + (request.max_tokens or 256) * max(1, request.n)
 
 
 class BackendClient:
     """Sends requests to one backend; `async with` it, or call `aclose()` when done."""
 
-    def __init__(self, config: BackendConfig, *, limiter: Limiter | None = None,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, config: BackendConfig, *, limiter: Limiter | None = None) -> None:
         self.config = config
         self.limiter = limiter or NoLimiter()
-        limits = httpx.Limits(max_connections=max(1, config.limits.max_concurrency) * 2,
-                              max_keepalive_connections=max(1, config.limits.max_concurrency))
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(config.limits.timeout_s, connect=10.0), limits=limits,
-                                       transport=transport)
+        self._http: aiohttp.ClientSession | None = None  # made on first use, inside the running event loop
+
+    def _session(self) -> aiohttp.ClientSession:
+        # aiohttp, not httpx: its C parser costs about a tenth of the CPU per request, and a job's worker is bound
+        # by one core (measured in BENCHMARKS.md, "Job engine overhead").
+        if self._http is None:
+            limits = self.config.limits
+            connector = aiohttp.TCPConnector(limit=max(1, limits.max_concurrency) * 2, limit_per_host=0)
+            # sock_read, not total: like a read timeout, a server that keeps sending is not cut off mid-answer.
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=10.0, sock_read=limits.timeout_s)
+            # The environment's proxy (HTTPS_PROXY, NO_PROXY) is read once here: aiohttp's trust_env looks it up
+            # in a thread on every request.
+            self._http = aiohttp.ClientSession(connector=connector, timeout=timeout, proxy=_env_proxy(
+                self._target()[0]), json_serialize=lambda v: orjson.dumps(v).decode())
+        return self._http
 
     async def __aenter__(self) -> BackendClient:
         return self
@@ -86,7 +97,9 @@ class BackendClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
     def _target(self) -> tuple[str, str, dict[str, str]]:
         """(url base, model name in the body, headers) for this backend."""
@@ -146,22 +159,28 @@ class BackendClient:
     async def _post(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[bytes, int, float | None,
                                                                                                  str]:
         try:
-            async with self._http.stream("POST", url, content=orjson.dumps(body),
-                                         headers={"Content-Type": "application/json", **headers}) as resp:
+            async with self._session().post(url, data=orjson.dumps(body),
+                                            headers={"Content-Type": "application/json", **headers}) as resp:
                 chunks, size = [], 0
-                async for chunk in _limited(resp.aiter_bytes(), self.config.name):
-                    chunks.append(chunk)
+                async for chunk in resp.content.iter_any():
                     size += len(chunk)
-                return (b"".join(chunks), resp.status_code, parse_retry_after(resp.headers.get("retry-after")),
-                        resp.headers.get("content-type", ""))
-        except httpx.TimeoutException as exc:
+                    if size > MAX_RESPONSE_BYTES:
+                        raise BackendError(f"Backend '{self.config.name}' sent an answer over "
+                                           f"{MAX_RESPONSE_BYTES // (1024 * 1024)} MiB; it was not kept.")
+                    chunks.append(chunk)
+                return (b"".join(chunks), resp.status, parse_retry_after(resp.headers.get("Retry-After")),
+                        resp.headers.get("Content-Type", ""))
+        except TimeoutError as exc:
             raise BackendError(f"Backend '{self.config.name}' did not answer within "
                                f"{self.config.limits.timeout_s:g} s ({type(exc).__name__}).", retryable=True) from exc
-        except httpx.TransportError as exc:
+        except aiohttp.ClientPayloadError as exc:  # a body that cannot be decoded (bad gzip, broken chunking)
+            raise BackendError(f"Backend '{self.config.name}' sent an answer that could not be read: "
+                               f"{type(exc).__name__}: {exc}", retryable=True) from exc
+        except (aiohttp.ClientConnectionError, OSError) as exc:
             reason = str(exc) or type(exc).__name__
             raise BackendError(f"Backend '{self.config.name}' at {url} could not be reached: {reason}",
                                retryable=True) from exc
-        except httpx.HTTPError as exc:  # a body that cannot be decoded (bad gzip, broken chunking) and the like
+        except aiohttp.ClientError as exc:  # a malformed status line or headers, and the like
             raise BackendError(f"Backend '{self.config.name}' sent an answer that could not be read: "
                                f"{type(exc).__name__}: {exc}", retryable=True) from exc
 
@@ -189,14 +208,12 @@ class _SchemaRefused(Exception):
     """The server refused `response_format`: ask again with the schema in the prompt."""
 
 
-async def _limited(chunks: AsyncIterator[bytes], name: str) -> AsyncIterator[bytes]:
-    size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise BackendError(f"Backend '{name}' sent an answer over {MAX_RESPONSE_BYTES // (1024 * 1024)} MiB; "
-                               "it was not kept.")
-        yield chunk
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (unless NO_PROXY exempts its host), as curl and httpx use it."""
+    parts = urlsplit(url)
+    if parts.hostname and proxy_bypass(parts.hostname):
+        return None
+    return getproxies().get(parts.scheme)
 
 
 def _server_message(payload: bytes) -> str:
