@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,7 +14,7 @@ from app.core.db import SessionDep
 from app.core.errors import AppError
 from app.core.forms import inline_errors, invalid_form
 from app.core.templating import render
-from app.exports import service
+from app.exports import manifest, service
 from app.exports.schemas import FILE_FORMATS, FORMATS, ExportCreate
 from app.models import ExportStatus
 from app.users.deps import AdminUser
@@ -143,5 +144,25 @@ def exports_list_fragment(request: Request, session: SessionDep, user: AdminUser
 @router.get("/exports/{export_id}")
 def export_page(export_id: RowId, request: Request, session: SessionDep, user: AdminUser) -> Response:
     export = service.get_export(session, export_id)
-    return render(request, "exports/detail.html", {"user": user, "nav": "exports", "export": export, "live": LIVE},
-                  block="status")
+    return render(request, "exports/detail.html", {"user": user, "nav": "exports", "export": export, "live": LIVE,
+                                                   "mixture": _mixture(export)}, block="status")
+
+
+def _mixture(export) -> dict | None:
+    """A mixture export's recipe and what was realised, from its manifest (None for other exports)."""
+    if export.status.value != "succeeded" or not export.path or not (export.options or {}).get("mixture"):
+        return None
+    try:
+        mixture = manifest.read(Path(export.path))["content"].get("mixture")
+    except (OSError, ValueError, KeyError):
+        return None  # the folder was removed: the page still shows the rest
+    if not mixture:
+        return None
+    realised = mixture["realised"]
+    # "Met": every named source within two points of its weight (the sampler's guarantee), or within one row
+    # of it in a mixture too small for two points to be a row.
+    tolerance = max(0.02, 1 / max(realised.get("rows") or 1, 1))
+    for row in realised["by_source"].values():
+        row["met"] = row["weight"] <= 0 or abs(row["share"] - row["weight"]) <= tolerance + 1e-9
+    return {"recipe": mixture.get("recipe", {}), "realised": realised,
+            "met": all(r["met"] for r in realised["by_source"].values())}

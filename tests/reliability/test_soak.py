@@ -12,7 +12,7 @@ nothing else is submitted; no instruction has more submitted annotations than th
 annotations that are not skipped; nobody got the same instruction twice; every instruction's counters
 and status match its annotations; and each worker's memory is flat (see MEMORY_BOUND_KIB).
 
-TUNELOOP_SOAK_SECONDS (default 40) sets the duration; `make reliability` runs 300 s.
+TUNELOOP_SOAK_SECONDS (default 30) sets the duration; `make reliability` runs 300 s.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import sqlalchemy as sa
 
 from tests.reliability.live_server import LiveServer, add_users, load_tasks, rss_kib, serve
 
-SECONDS = float(os.environ.get("TUNELOOP_SOAK_SECONDS", "40"))
+SECONDS = float(os.environ.get("TUNELOOP_SOAK_SECONDS", "30"))
 ANNOTATORS = 8
 OVERLAP = 2
 # Enough instructions that the queue never runs dry: up to ~60 submits/s were measured on 2 cores; sized

@@ -1,0 +1,182 @@
+"""Flan templates to a trained model, in Chromium on a real worker: an admin imports two datasets (from two Flan
+sources), writes a template for each with the preview showing, renders them into instructions, an annotator
+reviews a sample and a reviewer approves one and rejects another, the admin exports a Flan-style mixture whose
+page shows the recipe was met (the rejected row left out), and trains the tiny decoder-only model on it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from sqlalchemy import select
+
+from tests.browser.conftest import Server, add_user, sign_in, wait_until
+from tests.exports.conftest import add_project
+
+pytestmark = [pytest.mark.browser, pytest.mark.training]
+SLUG = "flan-flow"
+RECORDS = 6
+DATASETS = {  # name: (task, source, records, template, answer choices)
+    "nli": ("nli", "Flan2021", [{"premise": f"A man plays guitar number {i}.", "hypothesis": "A man plays music.",
+                                 "label": i % 2} for i in range(RECORDS)],
+            "{{ premise }} Does it follow that {{ hypothesis }} ||| {{ answer_choices[label] }}", "no ||| yes"),
+    "sentiment": ("sentiment", "T0", [{"review": f"Film number {i} was {'great' if i % 2 else 'dull'}.",
+                                       "label": i % 2} for i in range(RECORDS)],
+                  "Review: {{ review }} Is this review positive? ||| {{ answer_choices[label] }}", "no ||| yes"),
+}
+MIXTURE_ROWS = 8
+
+
+def _import(page, server: Server, name: str, tmp_path: Path) -> None:
+    task, source, records, _, _ = DATASETS[name]
+    data = tmp_path / f"{name}.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    page.goto(f"{server.url}/projects/{SLUG}/datasets")
+    page.set_input_files("#ds-file", str(data))
+    page.fill("#ds-name", name)
+    page.fill("#ds-task", task)
+    page.fill("#ds-source", source)
+    page.click("button:has-text('Import')")
+    page.wait_for_url(f"**/datasets/{name}")
+    assert page.locator(f"text={RECORDS} records").count() == 1
+
+
+def _template(page, server: Server, name: str) -> None:
+    task, _, _, jinja, choices = DATASETS[name]
+    page.goto(f"{server.url}/projects/{SLUG}/datasets/{name}")
+    page.click("text=Write one")
+    page.wait_for_url(f"**/templates/new?task={task}")
+    page.fill("#t-name", f"{name}-main")
+    page.fill("#t-choices", choices)
+    page.fill("#t-jinja", jinja)
+    # The preview renders stored records as they are typed: five of them, with nothing to fix.
+    expect(page.locator("#preview pre.target")).to_have_count(5)
+    expect(page.locator("#preview [data-code]")).to_have_count(0)
+    page.click("button:has-text('Save')")
+    page.wait_for_url(f"**/projects/{SLUG}/templates")
+
+
+def _render(page, server: Server, name: str) -> None:
+    page.goto(f"{server.url}/projects/{SLUG}/datasets/{name}")
+    page.uncheck("input[value=fs-opt]")
+    page.uncheck("input[value=fs-noopt]")
+    page.fill("#r-tok", "whitespace")
+    page.click("button:has-text('Render')")
+    page.wait_for_selector(".render-job .badge.succeeded", timeout=90_000)
+    assert f"{2 * RECORDS} instructions, each with a reference candidate" in page.inner_text(".render-job")
+
+
+def _annotate(page, server: Server, count: int) -> list[int]:
+    """An annotator reviews `count` rendered rows by keyboard: the reference answer ranked and rated good."""
+    sign_in(page, server, add_user(server))
+    page.goto(f"{server.url}/projects/{SLUG}")
+    page.click("#start-btn")
+    done = []
+    for _ in range(count):
+        page.wait_for_function("document.activeElement && document.activeElement.classList.contains('ann-cand')")
+        current = page.get_attribute("#task", "data-annotation")
+        done.append(int(current))
+        page.keyboard.press("1")
+        page.keyboard.press("Shift+Digit4")
+        page.keyboard.press("Control+Enter")
+        page.wait_for_function(f"!document.querySelector('#task') || "
+                               f"document.querySelector('#task').dataset.annotation !== '{current}'")
+    return done
+
+
+def _instructions_of(server: Server, annotation_ids: list[int]) -> list[int]:
+    from app.models import Annotation
+
+    with server.sessions() as session:
+        return [session.get(Annotation, a).instruction_id for a in annotation_ids]
+
+
+def _review(page, server: Server, approve: int, reject: int) -> None:
+    sign_in(page, server, add_user(server, "reviewer"), next_path=f"/review/{approve}")
+    page.goto(f"{server.url}/review/{approve}")
+    page.click('[data-testid="approve"]')
+    page.wait_for_url(f"**/review/{approve}?done=approved")
+    page.goto(f"{server.url}/review/{reject}")
+    page.once("dialog", lambda d: d.accept())
+    page.click('[data-testid="reject"]')
+    page.wait_for_url(f"**/review/{reject}?done=rejected")
+
+
+def _export_mixture(page, server: Server) -> int:
+    page.goto(f"{server.url}/exports")
+    page.select_option("#x-project", SLUG)
+    page.select_option("#x-format", "sft-messages")
+    page.fill("#x-eval", "0")
+    page.select_option("#x-mix", "custom")
+    page.fill("#x-mix-total", str(MIXTURE_ROWS))
+    page.fill("#x-mix-weights", "Flan2021=0.5\nT0=0.5")
+    page.fill("#x-mix-settings", "zs-opt=0.5\nzs-noopt=0.5")
+    page.click("button:has-text('Create export')")
+    page.wait_for_url(re.compile(r".*/exports/\d+$"))
+    page.wait_for_selector("[data-status=succeeded]", timeout=90_000)
+    return int(page.url.rsplit("/", 1)[-1])
+
+
+def _train(page, server: Server, export_id: int, tiny_model: Path, worker: Path) -> int:
+    page.goto(f"{server.url}/runs/new")
+    page.select_option("#export", f"{SLUG}:{export_id}")
+    page.fill("#base_model", str(tiny_model))
+    page.select_option("#method", "sft-lora")
+    for name, value in {"learning_rate": "0.005", "max_steps": "2", "per_device_train_batch_size": "4",
+                        "max_length": "128", "save_steps": "2", "lora_r": "8", "lora_alpha": "16",
+                        "lora_dropout": "0"}.items():
+        page.fill(f"#{name}", value)
+    page.click("button:has-text('Validate and start')")
+    page.wait_for_url(re.compile(r".*/runs/\d+$"))
+    run = int(page.url.rsplit("/", 1)[-1])
+
+    def finished(pg) -> bool:
+        state = pg.inner_text("#run-state")
+        assert state not in ("failed", "cancelled"), pg.inner_text("main")[:3000]
+        return state == "succeeded"
+
+    wait_until(page, server, f"/runs/{run}", finished, timeout=240, what="the tuning run", worker_log=worker)
+    return run
+
+
+@pytest.mark.one_database("postgresql")
+def test_admin_goes_from_datasets_to_a_mixture_that_meets_its_recipe_and_a_trained_model(
+        server, new_page, flow_worker, tiny_model, tmp_path):
+    with server.sessions.begin() as session:
+        add_project(session, SLUG)
+    admin = new_page()
+    sign_in(admin, server, add_user(server, "admin"), f"/projects/{SLUG}/datasets")
+    for name in DATASETS:
+        _import(admin, server, name, tmp_path)
+        _template(admin, server, name)
+        _render(admin, server, name)
+
+    # A sample reviewed: two rendered rows annotated; the reviewer approves one and rejects the other.
+    approved, rejected = _instructions_of(server, _annotate(new_page(), server, 2))
+    _review(new_page(), server, approved, rejected)
+
+    export_id = _export_mixture(admin, server)
+    mixture = admin.locator("#mixture")
+    assert mixture.get_attribute("data-met") == "yes" and "recipe met" in mixture.inner_text()
+    shares = {source: admin.locator(f'#mixture tr[data-source="{source}"] [data-share]').inner_text()
+              for source in ("Flan2021", "T0")}
+    assert shares == {"Flan2021": "50.0%", "T0": "50.0%"}
+    assert "zs-opt · 4" in mixture.inner_text() and "zs-noopt · 4" in mixture.inner_text()
+    assert admin.locator("tr:has-text('train.jsonl') td").nth(2).inner_text() == str(MIXTURE_ROWS)
+    with server.sessions() as session:
+        from app.models import Export
+
+        folder = Path(session.scalar(select(Export.path).where(Export.id == export_id)))
+    picked = {int(i) for i in (folder / "instruction_ids.txt").read_text().split()}
+    assert len(picked) == MIXTURE_ROWS and rejected not in picked  # a rejected row never enters a mixture
+
+    run = _train(admin, server, export_id, tiny_model, flow_worker)
+    assert admin.locator("#run-state").inner_text() == "succeeded"
+    with server.sessions() as session:
+        from app.models import TuningRun
+
+        trained = session.get(TuningRun, run)
+        assert trained.export_id == export_id and trained.step == 2 and trained.train_loss is not None
