@@ -249,3 +249,35 @@ def wait_until(page, server: Server, path: str, done, *, timeout: float = 240.0,
             tail = worker_log.read_text(errors="replace")[-4000:] if worker_log else ""
             pytest.fail(f"timed out waiting for {what} at {path}:\n{page.inner_text('main')[:2000]}\n{tail}")
         time.sleep(1.0)
+
+
+@pytest.fixture
+def model_server(server: Server, monkeypatch) -> Iterator[Path]:
+    """Tuneloop's model server on a free port, on the server's database and data folder (the secret key that
+    signs the worker's calls is kept there). The worker started after this fixture finds it through the
+    environment, so it must come before `flow_worker` in a test's arguments."""
+    tmp = server.log.parent
+    url = f"http://127.0.0.1:{_free_port()}"
+    monkeypatch.setenv("TUNELOOP_MODEL_SERVER_URL", url)
+    env = {**os.environ, "TUNELOOP_DATABASE_URL": server.database_url, "TUNELOOP_DATA_DIR": str(tmp / "var"),
+           "TUNELOOP_MODEL_SERVER_URL": url, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+    log = tmp / f"model-server-{secrets.token_hex(3)}.log"
+    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "model", "serve"], cwd=ROOT, env=env,
+                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the model server did not start:\n{log.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+    yield log
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()

@@ -11,24 +11,17 @@ and the tuned run (`run-<id>`) to the evaluation jobs."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
-import socket
-import subprocess
-import sys
-import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.browser.conftest import Server, add_user, sign_in, wait_until
-from tests.conftest import ROOT
 from tests.support.openai_server import ScriptedServer, chat_reply, last_user_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.training]
@@ -67,44 +60,6 @@ def _teacher(path: str, body: dict, headers: dict) -> object:
 def teacher() -> Iterator[ScriptedServer]:
     with ScriptedServer(_teacher) as scripted:
         yield scripted
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def model_server(server: Server, monkeypatch) -> Iterator[Path]:
-    """Tuneloop's model server on a free port, on the server's database and data folder (the secret key that
-    signs the worker's calls is kept there). The worker started after this fixture finds it through the
-    environment, so it must come before `flow_worker` in a test's arguments."""
-    tmp = server.log.parent
-    url = f"http://127.0.0.1:{_free_port()}"
-    monkeypatch.setenv("TUNELOOP_MODEL_SERVER_URL", url)
-    env = {**os.environ, "TUNELOOP_DATABASE_URL": server.database_url, "TUNELOOP_DATA_DIR": str(tmp / "var"),
-           "TUNELOOP_MODEL_SERVER_URL": url, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
-    log = tmp / f"model-server-{secrets.token_hex(3)}.log"
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "model", "serve"], cwd=ROOT, env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"the model server did not start:\n{log.read_text(errors='replace')[-3000:]}")
-        time.sleep(0.2)
-    yield log
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
 
 
 @pytest.fixture
