@@ -32,6 +32,9 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = ROOT / "test-artifacts"
 PASSWORD = "correct horse battery"
+# One secret for the web, the workers and the model server, as one deployment shares it: the web's calls to the
+# model server (a backend's test) are signed with it.
+SECRET_KEY = "browser-test-secret"
 MODELS = ["davinci", "text-davinci-001", "text-davinci-002", "davinci-superni-ft", "davinci-t0-ft"]
 
 
@@ -41,6 +44,7 @@ class Server:
     database_url: str
     sessions: sessionmaker[Session]
     log: Path
+    model_server_url: str  # where `model_server` starts Tuneloop's model server, known to the web from the start
 
 
 def _free_port() -> int:
@@ -107,9 +111,11 @@ def server(request, tmp_path_factory) -> Iterator[Server]:
 
     engine = make_engine(url)
     port = _free_port()
+    model_server_url = f"http://127.0.0.1:{_free_port()}"
     log = tmp / "server.log"
     env = {**os.environ, "TUNELOOP_DATABASE_URL": url, "TUNELOOP_DATA_DIR": str(tmp / "var"),
-           "TUNELOOP_SECRET_KEY": "browser-test-secret", "TUNELOOP_LOGIN_RATE_LIMIT": "1000/minute",
+           "TUNELOOP_MODEL_SERVER_URL": model_server_url,
+           "TUNELOOP_SECRET_KEY": SECRET_KEY, "TUNELOOP_LOGIN_RATE_LIMIT": "1000/minute",
            "TUNELOOP_BROKER_URL": f"sqla+sqlite:///{tmp / 'broker.db'}", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
@@ -127,7 +133,8 @@ def server(request, tmp_path_factory) -> Iterator[Server]:
             proc.kill()
             pytest.fail(f"the server did not start:\n{log.read_text()[-3000:]}")
         time.sleep(0.2)
-    yield Server(url=base, database_url=url, sessions=sessionmaker(engine, expire_on_commit=False), log=log)
+    yield Server(url=base, database_url=url, sessions=sessionmaker(engine, expire_on_commit=False), log=log,
+                 model_server_url=model_server_url)
     proc.terminate()
     try:
         proc.wait(timeout=10)
@@ -223,7 +230,8 @@ def flow_worker(server) -> Iterator[Path]:
     queue, for the whole-loop flows a user drives in the browser. Yields its log file."""
     tmp = server.log.parent
     env = {**os.environ, "TUNELOOP_DATABASE_URL": server.database_url, "TUNELOOP_DATA_DIR": str(tmp / "var"),
-           "TUNELOOP_BROKER_URL": f"sqla+sqlite:///{tmp / 'broker.db'}", "PYTHONUNBUFFERED": "1"}
+           "TUNELOOP_BROKER_URL": f"sqla+sqlite:///{tmp / 'broker.db'}", "PYTHONUNBUFFERED": "1",
+           "TUNELOOP_SECRET_KEY": SECRET_KEY}
     log = tmp / f"flow-worker-{secrets.token_hex(3)}.log"
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "worker", "--queues", "default,training",
                              "--pool", "solo", "--concurrency", "1"], cwd=ROOT, env=env, stdout=log.open("w"),
@@ -257,10 +265,11 @@ def model_server(server: Server, monkeypatch) -> Iterator[Path]:
     signs the worker's calls is kept there). The worker started after this fixture finds it through the
     environment, so it must come before `flow_worker` in a test's arguments."""
     tmp = server.log.parent
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = server.model_server_url  # the web process was told this address when it started
     monkeypatch.setenv("TUNELOOP_MODEL_SERVER_URL", url)
     env = {**os.environ, "TUNELOOP_DATABASE_URL": server.database_url, "TUNELOOP_DATA_DIR": str(tmp / "var"),
-           "TUNELOOP_MODEL_SERVER_URL": url, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1"}
+           "TUNELOOP_MODEL_SERVER_URL": url, "PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1",
+           "TUNELOOP_SECRET_KEY": SECRET_KEY}
     log = tmp / f"model-server-{secrets.token_hex(3)}.log"
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", "model", "serve"], cwd=ROOT, env=env,
                             stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)

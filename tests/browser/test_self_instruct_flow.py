@@ -215,8 +215,20 @@ def test_two_bootstrap_rounds_the_second_from_the_model_the_first_trained(server
 
     run = _export_and_train(admin, server, slug, tiny_model, worker)
 
+    # The tuned run registered as a local backend (served by Tuneloop's model server) and tested like any other.
+    admin.goto(f"{server.url}/admin/backends/new")
+    admin.fill("#name", "round-1-model")
+    admin.select_option("#kind", "local")
+    admin.fill("#model", f"run-{run}")
+    admin.click("main button:has-text('Add backend')")
+    admin.wait_for_url("**/admin/backends?**")
+    admin.click("button[aria-label='Test round-1-model']")
+    tested = admin.locator(".test-result").first
+    tested.locator(".latency").wait_for(timeout=60_000)
+    assert "chat ✓" in tested.inner_text()
+
     # Round 2 with the tuned model as generator: its answers are mostly unusable, each rejection has its reason.
-    second = _round(admin, server, slug, f"run-{run}", worker, max_prompts="2", prompts_per_batch="1",
+    second = _round(admin, server, slug, "round-1-model", worker, max_prompts="2", prompts_per_batch="1",
                     max_tokens="64", seed="5")
     assert _count(admin, "failed") == 0
     _rejections_are_listed_with_reasons(admin, server, second)
