@@ -19,6 +19,8 @@ from app.users.deps import AdminUser
 
 router = APIRouter(include_in_schema=False)
 CHOICES = ("curated", "curated2", "curated4", "random", "whole", "quality")
+HYPERPARAMETERS = ("max_steps", "num_train_epochs", "learning_rate", "per_device_train_batch_size", "max_length")
+LORA_FIELDS = ("r", "alpha")
 
 
 def _arms(form: dict[str, str], ticked: set[str]) -> list[dict[str, Any]]:
@@ -39,10 +41,12 @@ def _arms(form: dict[str, str], ticked: set[str]) -> list[dict[str, Any]]:
 
 
 def _body(form: dict[str, str], ticked: set[str]) -> dict[str, Any]:
-    hyper = {k: form[k] for k in ("max_steps", "num_train_epochs", "learning_rate", "per_device_train_batch_size")
-             if form.get(k)}
+    hyper = {k: form[k] for k in HYPERPARAMETERS if form.get(k)}
+    # The adapter's size, as on the tuning form: the same for every arm, so it is set once here.
+    lora = {k: form[f"lora_{k}"] for k in LORA_FIELDS if form.get(f"lora_{k}")}
     body = {"name": form.get("name", ""), "base_model": form.get("base_model", ""),
-            "method": form.get("method", "sft-lora"), "hyperparameters": hyper, "arms": _arms(form, ticked)}
+            "method": form.get("method", "sft-lora"), "hyperparameters": hyper, "lora": lora,
+            "arms": _arms(form, ticked)}
     if form.get("evaluation_set"):
         body["evaluation"] = {"evaluation_set": form["evaluation_set"], "judge": form.get("judge") or None,
                               "reference_metrics": form.get("reference_metrics") == "on",

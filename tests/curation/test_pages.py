@@ -112,3 +112,27 @@ def test_ablation_form_says_what_is_missing_and_keeps_what_was_typed(client, db,
     assert 'value="/models/tiny"' in posted.text
     one = client.post(f"/projects/{project.slug}/ablations", data={**form, "arm": ["whole"]})
     assert one.status_code == 422 and 'id="err-arms"' in one.text
+
+
+def test_ablation_form_sets_max_length_and_the_adapter_for_every_arm(client, db, make_user):
+    """The one screen sets what a small, quick ablation needs: the sequence length and the LoRA rank and alpha."""
+    from app.models import Ablation
+    from tests.conftest import csrf_from
+    from tests.exports.conftest import add_approved
+
+    admin = make_user("admin")
+    project, _ = _seed(db)
+    for k in range(3):
+        add_approved(db, project, instruction=f"Train {k}", candidates=[f"answer {k}"])
+    add_approved(db, project, instruction="Held out", split="eval", candidates=["answer"])
+    db.commit()
+    login(client, admin.email)
+    page = client.get(f"/projects/{project.slug}/ablations")
+    assert all(f'name="{name}"' in page.text for name in ("max_length", "lora_r", "lora_alpha"))
+    form = {"base_model": "/models/tiny", "subset": "best-2", "arm": ["curated", "whole"], "max_steps": "2",
+            "max_length": "64", "lora_r": "8", "lora_alpha": "16", "csrftoken": csrf_from(client)}
+    posted = client.post(f"/projects/{project.slug}/ablations", data=form, follow_redirects=False)
+    assert posted.status_code == 303, posted.text[:2000]
+    ablation = db.get(Ablation, int(posted.headers["location"].rsplit("/", 1)[-1]))
+    assert ablation.settings["hyperparameters"] == {"max_steps": "2", "max_length": "64"}
+    assert ablation.settings["lora"] == {"r": "8", "alpha": "16"}
