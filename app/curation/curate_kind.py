@@ -123,8 +123,10 @@ class Selector:
         for i, (ref, sim) in leaks.items():
             refused[i] = ("leak", {"evaluation_item": ref, "similarity": round(sim, 4)})
         if params.skip_rule_failures:
+            considered = set(candidates)
             for i, reason in scores.rule_failures(self.session, self.project_id).items():
-                refused.setdefault(i, ("quality_rules", {"rule": reason}))
+                if i in considered:  # an evaluation item, a held member or one outside the filter was never a candidate
+                    refused.setdefault(i, ("quality_rules", {"rule": reason}))
         if gate and gate.min_score is not None:
             for i in cand_ids.tolist():
                 if i in refused:

@@ -163,3 +163,25 @@ def test_a_judge_that_refuses_fails_the_item_with_its_words(curation_project):
     assert "no score on its first line" in failed.error and "I'm sorry" in failed.output["text"]
     assert done.result["histogram"] == {"1": 0, "2": 0, "3": 9, "4": 0, "5": 10}
     assert done.result["kept_at_threshold"] == 10
+
+
+def test_left_out_by_rules_counts_only_the_candidates(curation_project):
+    """A rule refusal of an evaluation item is no training candidate passed over: curate's 'left out' figure and its
+    select items name only the training instructions it considered."""
+    from app.curation import scores
+    from app.models import ScoreKind
+
+    seed = curation_project
+    refused_train = seed["ids"][(3, "base")]
+    with get_sessionmaker()() as session:
+        scores.record(session, project_id=seed["project"], kind=ScoreKind.rules, source="rules",
+                      rows=[{"instruction_id": i, "passed": False, "reason": "too_short"}
+                            for i in (refused_train, seed["evaluation"])])
+        session.commit()
+    done = job(_curate(seed, target_n=2, subset="picked", leakage=False))
+    assert done.status == JobStatus.succeeded, done.error
+    assert done.result["left_out"] == {"quality_rules": 1}
+    with get_sessionmaker()() as session:
+        decided = {i.output["instruction_id"]: i.reason for i in session.scalars(
+            select(JobItem).where(JobItem.job_id == done.id, JobItem.stage == "select"))}
+    assert decided[refused_train] == "quality_rules" and seed["evaluation"] not in decided
