@@ -184,6 +184,13 @@ def test_admin_goes_from_datasets_to_a_mixture_that_meets_its_recipe_and_a_train
     shares = {source: admin.locator(f'#mixture tr[data-source="{source}"] [data-share]').inner_text()
               for source in ("Flan2021", "T0")}
     assert shares == {"Flan2021": "50.0%", "T0": "50.0%"}
+    # Each dataset rendered 2 x RECORDS rows; the rejected one is no longer there to draw from.
+    available = sum(int(admin.locator(f'#mixture tr[data-source="{source}"] td').nth(4).inner_text())
+                    for source in ("Flan2021", "T0"))
+    assert available == 2 * 2 * RECORDS - 1
+    # Realised counts per task and per template type, as the manifest states them: an even split of 8 rows.
+    tasks = {task: admin.locator(f'#mixture [data-task="{task}"]').inner_text() for task in ("nli", "sentiment")}
+    assert tasks == {"nli": "nli · 4", "sentiment": "sentiment · 4"}
     assert "zs-opt · 4" in mixture.inner_text() and "zs-noopt · 4" in mixture.inner_text()
     assert admin.locator("tr:has-text('train.jsonl') td").nth(2).inner_text() == str(MIXTURE_ROWS)
     with server.sessions() as session:
