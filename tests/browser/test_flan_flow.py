@@ -69,40 +69,52 @@ def _render(page, server: Server, name: str) -> None:
     assert f"{2 * RECORDS} instructions, each with a reference candidate" in page.inner_text(".render-job")
 
 
-def _annotate(page, server: Server, count: int) -> list[int]:
+def _annotate(page, server: Server, count: int) -> None:
     """An annotator reviews `count` rendered rows by keyboard: the reference answer ranked and rated good."""
     sign_in(page, server, add_user(server))
     page.goto(f"{server.url}/projects/{SLUG}")
     page.click("#start-btn")
-    done = []
     for _ in range(count):
         page.wait_for_function("document.activeElement && document.activeElement.classList.contains('ann-cand')")
         current = page.get_attribute("#task", "data-annotation")
-        done.append(int(current))
         page.keyboard.press("1")
         page.keyboard.press("Shift+Digit4")
         page.keyboard.press("Control+Enter")
         page.wait_for_function(f"!document.querySelector('#task') || "
                                f"document.querySelector('#task').dataset.annotation !== '{current}'")
-    return done
 
 
-def _instructions_of(server: Server, annotation_ids: list[int]) -> list[int]:
-    from app.models import Annotation
+def _review_list(page, server: Server, status: str) -> list[int]:
+    """The instruction ids the review list shows for the project under a status, as a reviewer filters it."""
+    page.goto(f"{server.url}/review?project={SLUG}&status={status}")
+    links = page.locator(".review-table tbody tr td.grow a")
+    return [int(href.rsplit("/", 1)[-1]) for href in (links.nth(i).get_attribute("href")
+                                                       for i in range(links.count()))]
 
-    with server.sessions() as session:
-        return [session.get(Annotation, a).instruction_id for a in annotation_ids]
 
-
-def _review(page, server: Server, approve: int, reject: int) -> None:
-    sign_in(page, server, add_user(server, "reviewer"), next_path=f"/review/{approve}")
-    page.goto(f"{server.url}/review/{approve}")
+def _review(page, server: Server) -> tuple[int, int]:
+    """A reviewer opens the annotated sample from the review list, approves its first row and rejects its
+    second; the list then files each under its decision. Returns (approved, rejected)."""
+    sign_in(page, server, add_user(server, "reviewer"), next_path="/review")
+    sample = _review_list(page, server, "submitted")
+    assert len(sample) == 2, page.inner_text("main")[:2000]  # exactly the two rows the annotator submitted
+    approve, reject = sample
+    page.click(f'.review-table a[href="/review/{approve}"]')
+    page.wait_for_url(f"**/review/{approve}")
     page.click('[data-testid="approve"]')
     page.wait_for_url(f"**/review/{approve}?done=approved")
-    page.goto(f"{server.url}/review/{reject}")
+    assert page.inner_text('[data-testid="status"]') == "approved"
+    page.goto(f"{server.url}/review?project={SLUG}")
+    page.click(f'.review-table a[href="/review/{reject}"]')
+    page.wait_for_url(f"**/review/{reject}")
     page.once("dialog", lambda d: d.accept())
     page.click('[data-testid="reject"]')
     page.wait_for_url(f"**/review/{reject}?done=rejected")
+    assert page.inner_text('[data-testid="status"]') == "rejected"
+    assert _review_list(page, server, "submitted") == []
+    assert _review_list(page, server, "approved") == [approve]
+    assert _review_list(page, server, "rejected") == [reject]
+    return approve, reject
 
 
 def _export_mixture(page, server: Server) -> int:
@@ -142,6 +154,11 @@ def _train(page, server: Server, export_id: int, tiny_model: Path, worker: Path)
     return run
 
 
+def _run_figure(page, label: str) -> str:
+    """A figure from the run page's status card, found by its label as a user reads it."""
+    return page.locator(f".run-figures > div:has(> div.muted:text-is('{label}')) .stat").inner_text().strip()
+
+
 @pytest.mark.one_database("postgresql")
 def test_admin_goes_from_datasets_to_a_mixture_that_meets_its_recipe_and_a_trained_model(
         server, new_page, flow_worker, tiny_model, tmp_path):
@@ -149,14 +166,17 @@ def test_admin_goes_from_datasets_to_a_mixture_that_meets_its_recipe_and_a_train
         add_project(session, SLUG)
     admin = new_page()
     sign_in(admin, server, add_user(server, "admin"), f"/projects/{SLUG}/datasets")
+    # The live preview, the render job and the run page all need HTMX: without its vendored file (a fresh
+    # checkout before `make frontend`) the flow would stall at the preview with nothing to say why.
+    assert admin.evaluate("typeof htmx") == "object", "app/static/vendor/htmx.min.js is missing: make frontend"
     for name in DATASETS:
         _import(admin, server, name, tmp_path)
         _template(admin, server, name)
         _render(admin, server, name)
 
     # A sample reviewed: two rendered rows annotated; the reviewer approves one and rejects the other.
-    approved, rejected = _instructions_of(server, _annotate(new_page(), server, 2))
-    _review(new_page(), server, approved, rejected)
+    _annotate(new_page(), server, 2)
+    _approved, rejected = _review(new_page(), server)
 
     export_id = _export_mixture(admin, server)
     mixture = admin.locator("#mixture")
@@ -164,6 +184,13 @@ def test_admin_goes_from_datasets_to_a_mixture_that_meets_its_recipe_and_a_train
     shares = {source: admin.locator(f'#mixture tr[data-source="{source}"] [data-share]').inner_text()
               for source in ("Flan2021", "T0")}
     assert shares == {"Flan2021": "50.0%", "T0": "50.0%"}
+    # Each dataset rendered 2 x RECORDS rows; the rejected one is no longer there to draw from.
+    available = sum(int(admin.locator(f'#mixture tr[data-source="{source}"] td').nth(4).inner_text())
+                    for source in ("Flan2021", "T0"))
+    assert available == 2 * 2 * RECORDS - 1
+    # Realised counts per task and per template type, as the manifest states them: an even split of 8 rows.
+    tasks = {task: admin.locator(f'#mixture [data-task="{task}"]').inner_text() for task in ("nli", "sentiment")}
+    assert tasks == {"nli": "nli · 4", "sentiment": "sentiment · 4"}
     assert "zs-opt · 4" in mixture.inner_text() and "zs-noopt · 4" in mixture.inner_text()
     assert admin.locator("tr:has-text('train.jsonl') td").nth(2).inner_text() == str(MIXTURE_ROWS)
     with server.sessions() as session:
@@ -173,10 +200,12 @@ def test_admin_goes_from_datasets_to_a_mixture_that_meets_its_recipe_and_a_train
     picked = {int(i) for i in (folder / "instruction_ids.txt").read_text().split()}
     assert len(picked) == MIXTURE_ROWS and rejected not in picked  # a rejected row never enters a mixture
 
-    run = _train(admin, server, export_id, tiny_model, flow_worker)
+    _train(admin, server, export_id, tiny_model, flow_worker)
+    # The run page the admin lands on: trained on this mixture, both steps done, a loss reported, every
+    # validation check passed.
     assert admin.locator("#run-state").inner_text() == "succeeded"
-    with server.sessions() as session:
-        from app.models import TuningRun
-
-        trained = session.get(TuningRun, run)
-        assert trained.export_id == export_id and trained.step == 2 and trained.train_loss is not None
+    assert admin.locator(f'a[href="/exports/{export_id}"]').count() == 1
+    assert _run_figure(admin, "Step") == "2 / 2"
+    float(_run_figure(admin, "Loss"))  # a number, not the "—" shown before any step is logged
+    checks = admin.locator(".card:has(h2:text-is('Validation')) tbody tr")
+    assert checks.count() > 0 and checks.locator(".badge.bad").count() == 0
