@@ -118,17 +118,18 @@ def _import_seeds(page, server: Server, slug: str, worker: Path) -> None:
 
 def _seeds_out_of_the_queue(page, server: Server, slug: str) -> None:
     """The seeds are human-written examples, not items to review: the admin moves them to the holdout split,
-    page by page, from the instruction browser (the queue of this project leaves holdout rows out)."""
-    while True:
-        page.goto(f"{server.url}/admin/instructions?project={slug}&split=train&source=seed_tasks")
-        boxes = page.locator("#bulk-form input[name=ids]")
-        if boxes.count() == 0:
-            return
+    page by page, from the instruction browser (the queue of this project leaves holdout rows out). Each action
+    comes back to the same filtered list, which then shows the next page of seeds still in train."""
+    page.goto(f"{server.url}/admin/instructions?project={slug}&split=train&source=seed_tasks")
+    moved = 0
+    while page.locator("#bulk-form input[name=ids]").count():
         page.check('th input[aria-label="Select all on this page"]')
         page.check('input[name=action][value=set_split]')
         page.select_option("#bulk-form select[name=split]", "holdout")
-        page.click("#bulk-form button[type=submit]")
-        page.wait_for_load_state()
+        with page.expect_navigation():  # every page comes back to the same address: wait for the load itself
+            page.click("#bulk-form button[type=submit]")
+        moved += int(re.search(r"set_split(?::|%3A)(\d+)", page.url).group(1))
+    assert moved == SEEDS
 
 
 def _round(page, server: Server, slug: str, backend: str, worker: Path, **params: str) -> str:
@@ -282,7 +283,9 @@ def test_two_bootstrap_rounds_the_second_from_the_model_the_first_trained(server
     second = _round(admin, server, slug, "round-1-model", worker, max_prompts="2", prompts_per_batch="1",
                     max_tokens="64", instances_max_tokens="32", seed="5")
     assert _count(admin, "failed") == 0
+    second_done = _count(admin, "done")
     second_rejections = _rejections_on_page(admin, server, second)
+    assert second_done + len(second_rejections) >= 2  # each of the two prompts shows what became of its answer
 
     # The report: both rounds side by side, each with its generator, the second's being the tuned run; the
     # rejections by reason are those the job pages listed; the A-D shares are those of the reviewed first round.
