@@ -65,6 +65,6 @@ def instances_request(params: SelfInstructParams, instruction: str, *, classific
     """generate_instances.py: greedy, stop before one instance too many or the next task."""
     text = prompts.instances_prompt(instruction, classification=classification)
     return ModelRequest(backend=params.backend, **_ask(params, text), temperature=0,
-                        max_tokens=prompts.instances_max_tokens(classification),
+                        max_tokens=params.instances_max_tokens or prompts.instances_max_tokens(classification),
                         stop=prompts.instances_stop(params.max_instances),
                         extra=_penalty(params, INSTANCES_PRESENCE_PENALTY, penalties))

@@ -71,6 +71,10 @@ class SelfInstructParams(BaseModel):
                                      description="Ask for input/output instances of each new task (Alpaca's "
                                                  "one instance comes with the task).")
     max_instances: int = Field(5, ge=1, le=50, title="Most instances per task")
+    instances_max_tokens: int | None = Field(
+        None, ge=16, le=32_768, title="Longest instances answer",
+        description="Longest answer when asking for a task's instances (empty: the original's 300 for "
+                    "classification tasks, 350 for the others).")
     endpoint: Literal["completions", "chat"] = Field(
         "completions", description="completions: the prompt is continued, as the originals did; chat: it is sent "
                                    "as one user message.")

@@ -4,14 +4,17 @@ instructions on the paper's A–D scale, an export trains a LoRA run, and round 
 generator (through Tuneloop's own model server); the report puts the rounds side by side.
 
 The teacher is a scripted OpenAI-compatible server answering the original prompts with fixed numbered lists
-(tests/self_instruct/test_bootstrap.py): known blacklisted words, a program, a too-short task, punctuation,
-non-ASCII, a duplicate, a truncation and an answer with no list at all."""
+(those of tests/self_instruct/test_bootstrap.py, and one more written against the real seeds): blacklisted
+words, a program, too-short tasks, punctuation, non-ASCII, a near copy of one of the 175 seeds, a near copy of
+an accepted instruction, a duplicate, a truncation and an answer with no list at all."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from playwright.sync_api import expect
@@ -20,16 +23,52 @@ from sqlalchemy import func, select
 from tests.browser.conftest import Server, add_user, sign_in, wait_until
 from tests.conftest import SHARED_DATA
 from tests.self_instruct.test_bootstrap import LISTS, teacher
-from tests.support.openai_server import ScriptedServer
+from tests.support.openai_server import ScriptedServer, completion_reply
 
 pytestmark = [pytest.mark.browser, pytest.mark.training]
 SEEDS = 175
+# seed_task_9 of seed_tasks.jsonl, which the fifth list copies nearly word for word.
+SEED = "Recommend a movie for me to watch during the weekend and explain the reason."
+# The unit test's lists were written against its own small seed set; this one is written against the real seeds,
+# so that the round also shows a candidate rejected for being too close to a human-written seed.
+ROUND_ONE = [*LISTS, (" Recommend a good movie for me to watch during the weekend and explain the reason.\n"
+                      "10. Plot a graph of the monthly rainfall in Seattle over the last year.\n"
+                      "11. Name a color.", "stop")]
+# What the job page must list as rejected in round 1, by what was asked: each candidate with the reason the
+# filters gave, the answer with no list under its prompt, and the task whose instances contradict each other.
+REJECTED = {
+    "Draw a picture of a cat sitting on a windowsill at sunset.": "blacklisted",
+    "Plot a graph of the monthly rainfall in Seattle over the last year.": "blacklisted",
+    "Write a program that prints the first ten prime numbers.": "write_a_program",
+    "Fix typos.": "too_short",
+    "Name a color.": "too_short",
+    "\"Explain why the sky appears blue during the day.\"": "starts_with_punctuation",
+    "Élaborez un plan de cours pour une classe de français.": "non_ascii_start",
+    "Recommend a good movie for me to watch during the weekend and explain the reason.": "too_similar",
+    "Summarize the main argument of the given op-ed article in 3 sentences.": "too_similar",
+    "Suggest five creative names for a neighborhood coffee shop that sells books.": "duplicate",
+    "Give me a list of the ten tallest mountains in": "truncated",
+    "Convert the given temperature from Fahrenheit to Celsius and show the steps.": "no_instances",
+}
+
+
+def _teacher(asked: list[str]):
+    """The unit test's teacher for classification and instances; the task lists come from ROUND_ONE."""
+    others = teacher([])
+
+    def script(path, body, headers):
+        if body["prompt"].startswith("Come up with a series of tasks"):
+            asked.append(body["prompt"])
+            text, finish = ROUND_ONE[len(asked) - 1]
+            return completion_reply(text, finish_reason=finish)
+        return others(path, body, headers)
+    return script
 
 
 @pytest.fixture
 def teacher_server():
     asked: list[str] = []
-    with ScriptedServer(teacher(asked)) as server:
+    with ScriptedServer(_teacher(asked)) as server:
         server.asked = asked
         yield server
 
@@ -79,17 +118,18 @@ def _import_seeds(page, server: Server, slug: str, worker: Path) -> None:
 
 def _seeds_out_of_the_queue(page, server: Server, slug: str) -> None:
     """The seeds are human-written examples, not items to review: the admin moves them to the holdout split,
-    page by page, from the instruction browser (the queue of this project leaves holdout rows out)."""
-    while True:
-        page.goto(f"{server.url}/admin/instructions?project={slug}&split=train&source=seed_tasks")
-        boxes = page.locator("#bulk-form input[name=ids]")
-        if boxes.count() == 0:
-            return
+    page by page, from the instruction browser (the queue of this project leaves holdout rows out). Each action
+    comes back to the same filtered list, which then shows the next page of seeds still in train."""
+    page.goto(f"{server.url}/admin/instructions?project={slug}&split=train&source=seed_tasks")
+    moved = 0
+    while page.locator("#bulk-form input[name=ids]").count():
         page.check('th input[aria-label="Select all on this page"]')
         page.check('input[name=action][value=set_split]')
         page.select_option("#bulk-form select[name=split]", "holdout")
-        page.click("#bulk-form button[type=submit]")
-        page.wait_for_load_state()
+        with page.expect_navigation():  # every page comes back to the same address: wait for the load itself
+            page.click("#bulk-form button[type=submit]")
+        moved += int(re.search(r"set_split(?::|%3A)(\d+)", page.url).group(1))
+    assert moved == SEEDS
 
 
 def _round(page, server: Server, slug: str, backend: str, worker: Path, **params: str) -> str:
@@ -105,17 +145,29 @@ def _round(page, server: Server, slug: str, backend: str, worker: Path, **params
     return path
 
 
-def _rejections_are_listed_with_reasons(page, server: Server, path: str) -> int:
-    """Every rejected item of the round is in the job page's list, each with its reason code."""
+class Rejection(NamedTuple):
+    asked: str
+    reason: str
+    made: str
+
+
+def _rejections_on_page(page, server: Server, path: str) -> list[Rejection]:
+    """The job page's rejected items, as its list shows them once the "rejected" count is clicked: every one of
+    them (as many rows as the count says), each with a reason code, and the counts by reason adding up."""
     page.goto(f"{server.url}{path}")
     rejected = _count(page, "rejected")
     page.locator("#item-rows tr.item").first.wait_for()
     page.click("[data-count=rejected]")
-    rows = page.locator("#item-rows tr.item")
-    expect(rows).to_have_count(rejected)
-    reasons = [rows.nth(i).locator("[data-reason], .badge").first.inner_text() for i in range(rejected)]
-    assert all(r.strip() for r in reasons), reasons
-    return rejected
+    expect(page.locator("#item-rows tr.item:not([data-status=rejected])")).to_have_count(0)
+    expect(page.locator("#item-rows tr.item")).to_have_count(rejected)
+    rows = [Rejection(*(t.strip() for t in row)) for row in page.eval_on_selector_all(
+        "#item-rows tr.item", "rows => rows.map(r => [r.cells[3].innerText, "
+        "(r.cells[2].querySelector('code') || {innerText: ''}).innerText, r.cells[4].innerText])")]
+    assert all(r.reason for r in rows), [r for r in rows if not r.reason]
+    by_reason = Counter(r.reason for r in rows)
+    badges = dict(b.rsplit(" · ", 1) for b in page.locator(".reasons [data-reason]").all_inner_texts())
+    assert {code: int(n) for code, n in badges.items()} == by_reason
+    return rows
 
 
 def _review_on_a_to_d(page, server: Server, slug: str) -> list[str]:
@@ -173,7 +225,7 @@ def _export_and_train(page, server: Server, slug: str, tiny_model: Path, worker:
 @pytest.mark.one_database("sqlite")
 def test_two_bootstrap_rounds_the_second_from_the_model_the_first_trained(server, new_page, teacher_server,
                                                                            worker, tiny_model):
-    from app.models import Instruction, JobItem
+    from app.models import Instruction
 
     slug = _project(server)
     admin = new_page()
@@ -192,20 +244,20 @@ def test_two_bootstrap_rounds_the_second_from_the_model_the_first_trained(server
     admin.click("main button:has-text('Add backend')")
     admin.wait_for_url("**/admin/backends?**")
 
-    # Round 1: four prompts to the teacher, with the original algorithm's defaults.
-    first = _round(admin, server, slug, "teacher", worker, max_prompts=str(len(LISTS)), prompts_per_batch="1",
+    # Round 1: five prompts to the teacher, with the original algorithm's defaults.
+    first = _round(admin, server, slug, "teacher", worker, max_prompts=str(len(ROUND_ONE)), prompts_per_batch="1",
                    seed="3")
-    assert len(teacher_server.asked) == len(LISTS)
+    job_id = int(first.rsplit("/", 1)[-1])
+    assert len(teacher_server.asked) == len(ROUND_ONE)
     accepted = _count(admin, "done")
-    rejected = _rejections_are_listed_with_reasons(admin, server, first)
-    with server.sessions() as session:
-        job_id = int(first.rsplit("/", 1)[-1])
-        reasons = dict(session.execute(select(JobItem.reason, func.count()).where(
-            JobItem.job_id == job_id, JobItem.status == "rejected").group_by(JobItem.reason)).all())
-    assert sum(reasons.values()) == rejected and {"unparsable", "truncated", "write_a_program", "too_short",
-                                                  "blacklisted", "duplicate"} <= set(reasons)
-    for code, n in reasons.items():  # the counts by reason, on the page, each a filter to those items
-        assert admin.locator(f'[data-reason="{code}"]').first.inner_text().endswith(f"· {n}")
+    rejections = _rejections_on_page(admin, server, first)
+    shown = {r.asked: r.reason for r in rejections}
+    unparsable = [r for r in rejections if r.asked.startswith("prompt ")]
+    assert [r.reason for r in unparsable] == ["unparsable"] and "sorry" in unparsable[0].made, unparsable
+    assert {a: r for a, r in shown.items() if not a.startswith("prompt ")} == REJECTED
+    # Which seed a near copy was too close to, and how close, is on the page too.
+    copy = next(r for r in rejections if r.asked.startswith("Recommend a good movie"))
+    assert SEED in copy.made and re.search(r"too_similar: 0\.\d\d with", copy.made), copy.made
 
     # The accepted instructions, with their instances, are reviewed on the A-D scale.
     given = _review_on_a_to_d(new_page(), server, slug)
@@ -229,16 +281,27 @@ def test_two_bootstrap_rounds_the_second_from_the_model_the_first_trained(server
 
     # Round 2 with the tuned model as generator: its answers are mostly unusable, each rejection has its reason.
     second = _round(admin, server, slug, "round-1-model", worker, max_prompts="2", prompts_per_batch="1",
-                    max_tokens="64", seed="5")
+                    max_tokens="64", instances_max_tokens="32", seed="5")
     assert _count(admin, "failed") == 0
-    _rejections_are_listed_with_reasons(admin, server, second)
+    second_done = _count(admin, "done")
+    second_rejections = _rejections_on_page(admin, server, second)
+    assert second_done + len(second_rejections) >= 2  # each of the two prompts shows what became of its answer
 
-    # The report: both rounds side by side, with the A-D shares of the reviewed first round.
+    # The report: both rounds side by side, each with its generator, the second's being the tuned run; the
+    # rejections by reason are those the job pages listed; the A-D shares are those of the reviewed first round.
     admin.goto(f"{server.url}/projects/{slug}/self-instruct/report")
     rounds = admin.locator("table.si-report tr[data-round]")
     expect(rounds).to_have_count(2)
     one = admin.locator(f'table.si-report tr[data-round="{job_id}"]')
-    assert one.locator('[data-col="prompts"]').inner_text() == str(len(LISTS))
+    two = admin.locator(f'table.si-report tr[data-round="{second.rsplit("/", 1)[-1]}"]')
+    assert "teacher-1" in one.locator("td").nth(1).inner_text()
+    assert f"run-{run}" in two.locator("td").nth(1).inner_text()
+    assert two.locator('[data-col="prompts"]').inner_text() == "2"
+    for row, listed in ((one, rejections), (two, second_rejections)):
+        by_reason = Counter(r.reason for r in listed if r.reason not in ("unparsable", "no_instances"))
+        for code, n in by_reason.items():
+            assert row.locator(f'[data-reason="{code}"]').inner_text() == str(n), code
+    assert one.locator('[data-col="prompts"]').inner_text() == str(len(ROUND_ONE))
     assert one.locator('[data-col="reviewed"]').inner_text() == str(len(given))
     a_share = round(100 * given.count("A") / len(given))
     assert one.locator('[data-share="A"]').inner_text() == f"{a_share}%"

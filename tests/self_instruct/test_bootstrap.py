@@ -138,3 +138,17 @@ def test_bootstrap_accepts_and_rejects_exactly_with_reasons(si_project, scripted
     body = next(b for b in scripted.bodies() if b["prompt"] == first)
     assert (body["temperature"], body["top_p"], body["max_tokens"], body["presence_penalty"]) == (0.7, 0.5, 1024, 2.0)
     assert body["stop"] == ["\n\n", "\n16", "16.", "16 ."] and body["model"] == "teacher-1"
+
+
+def test_instances_answers_are_capped_by_the_original_lengths_unless_the_job_sets_its_own():
+    """generate_instances.py's 300 (classification) and 350 tokens are defaults: a slow local generator, whose
+    answers never reach the stop sequence, can be given shorter ones from the job form."""
+    from app.self_instruct.asking import instances_request
+    from app.self_instruct.schemas import SelfInstructParams
+
+    original = SelfInstructParams(backend="teacher")
+    assert [instances_request(original, "Tell a joke.", classification=c).max_tokens for c in (True, False)] == \
+        [300, 350]
+    short = SelfInstructParams(backend="tuned", instances_max_tokens=32)
+    assert [instances_request(short, "Tell a joke.", classification=c).max_tokens for c in (True, False)] == \
+        [32, 32]
