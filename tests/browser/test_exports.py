@@ -90,7 +90,11 @@ def test_run_page_learning_rate_ticks_are_readable(server, page):
     ticks = {}
     for name, run_id in runs.items():
         page.goto(f"{server.url}/runs/{run_id}")
-        page.wait_for_function("window.tuneloopCharts && window.tuneloopCharts.lr.data[0].length === 10")
+        # Every point drawn and the y scale fitted to them (both rates are far below 0.1; a scale still at its
+        # empty-chart default of 0 to 1 means the rates have not been drawn yet).
+        page.wait_for_function("window.tuneloopCharts && window.tuneloopCharts.lr.data[0].length === 10 && "
+                               "window.tuneloopCharts.lr.data[1].every(v => v != null) && "
+                               "window.tuneloopCharts.lr.scales.y.max < 0.1")
         ticks[name] = page.evaluate("(() => { const u = window.tuneloopCharts.lr; u.redraw(false, true); "
                                     "return u.axes[1]._values; })()")
         # The snapshot has no eval split: the page says evaluation was skipped.
