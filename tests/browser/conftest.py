@@ -10,6 +10,7 @@ test-artifacts/ when the test fails), `new_page()` for tests that need a second 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.conftest import PG_ADMIN_URL, ROOT, SHARED_DATA, _postgres_available, unavailable
+from tests.tuning.conftest import tiny_model  # noqa: F401 - the tiny model, built once, for the flows that train
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -214,16 +216,6 @@ def sign_in(page, server: Server, email: str, next_path: str = "/") -> None:
     page.wait_for_url(lambda u: "/login" not in u)
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """A tiny random Llama-style model with tokenizer and chat template, built offline once per session."""
-    path = tmp_path_factory.mktemp("models") / "tiny"
-    proc = subprocess.run([sys.executable, "-m", "worker.training", "init-tiny", str(path)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return path
-
-
 @pytest.fixture
 def flow_worker(server) -> Iterator[Path]:
     """A real worker on the server's database, broker and data folder, taking both the default and the training
@@ -290,3 +282,33 @@ def model_server(server: Server, monkeypatch) -> Iterator[Path]:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+SMALL_RUN = {"learning_rate": "0.005", "max_steps": "2", "per_device_train_batch_size": "4", "max_length": "128",
+             "save_steps": "2", "lora_r": "8", "lora_alpha": "16", "lora_dropout": "0"}
+
+
+def train_from_form(page, server: Server, *, model: Path, worker: Path, export: str | None = None,
+                    evaluate: bool = True, **settings: str) -> int:
+    """A LoRA run of the tiny model started from /runs/new (on `export`, "slug:id", or the form's default
+    snapshot), with SMALL_RUN's settings unless given; waits until the run page says it succeeded."""
+    page.goto(f"{server.url}/runs/new")
+    if export is not None:
+        page.select_option("#export", export)
+    page.fill("#base_model", str(model))
+    page.select_option("#method", "sft-lora")
+    for name, value in {**SMALL_RUN, **settings}.items():
+        page.fill(f"#{name}", value)
+    if not evaluate:
+        page.uncheck("#eval_enabled")
+    page.click("button:has-text('Validate and start')")
+    page.wait_for_url(re.compile(r".*/runs/\d+$"))
+    run = int(page.url.rsplit("/", 1)[-1])
+
+    def finished(pg) -> bool:
+        state = pg.inner_text("#run-state")
+        assert state not in ("failed", "cancelled"), pg.inner_text("main")[:3000]
+        return state == "succeeded"
+
+    wait_until(page, server, f"/runs/{run}", finished, timeout=240, what="the tuning run", worker_log=worker)
+    return run

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from tests.browser.conftest import Server, add_user, sign_in, wait_until
+from tests.browser.conftest import Server, add_user, sign_in, train_from_form
 from tests.exports.conftest import add_project
 
 pytestmark = [pytest.mark.browser, pytest.mark.training]
@@ -132,28 +132,6 @@ def _export_mixture(page, server: Server) -> int:
     return int(page.url.rsplit("/", 1)[-1])
 
 
-def _train(page, server: Server, export_id: int, tiny_model: Path, worker: Path) -> int:
-    page.goto(f"{server.url}/runs/new")
-    page.select_option("#export", f"{SLUG}:{export_id}")
-    page.fill("#base_model", str(tiny_model))
-    page.select_option("#method", "sft-lora")
-    for name, value in {"learning_rate": "0.005", "max_steps": "2", "per_device_train_batch_size": "4",
-                        "max_length": "128", "save_steps": "2", "lora_r": "8", "lora_alpha": "16",
-                        "lora_dropout": "0"}.items():
-        page.fill(f"#{name}", value)
-    page.click("button:has-text('Validate and start')")
-    page.wait_for_url(re.compile(r".*/runs/\d+$"))
-    run = int(page.url.rsplit("/", 1)[-1])
-
-    def finished(pg) -> bool:
-        state = pg.inner_text("#run-state")
-        assert state not in ("failed", "cancelled"), pg.inner_text("main")[:3000]
-        return state == "succeeded"
-
-    wait_until(page, server, f"/runs/{run}", finished, timeout=240, what="the tuning run", worker_log=worker)
-    return run
-
-
 def _run_figure(page, label: str) -> str:
     """A figure from the run page's status card, found by its label as a user reads it."""
     return page.locator(f".run-figures > div:has(> div.muted:text-is('{label}')) .stat").inner_text().strip()
@@ -200,7 +178,7 @@ def test_admin_goes_from_datasets_to_a_mixture_that_meets_its_recipe_and_a_train
     picked = {int(i) for i in (folder / "instruction_ids.txt").read_text().split()}
     assert len(picked) == MIXTURE_ROWS and rejected not in picked  # a rejected row never enters a mixture
 
-    _train(admin, server, export_id, tiny_model, flow_worker)
+    train_from_form(admin, server, export=f"{SLUG}:{export_id}", model=tiny_model, worker=flow_worker)
     # The run page the admin lands on: trained on this mixture, both steps done, a loss reported, every
     # validation check passed.
     assert admin.locator("#run-state").inner_text() == "succeeded"

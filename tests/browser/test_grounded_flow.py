@@ -21,7 +21,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from tests.browser.conftest import Server, add_user, sign_in, wait_until
+from tests.browser.conftest import Server, add_user, sign_in, train_from_form, wait_until
 from tests.support.openai_server import ScriptedServer, chat_reply, last_user_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.training]
@@ -231,30 +231,6 @@ def _export(page, server: Server, slug: str, tmp_path: Path) -> list[dict]:
         return [json.loads(line) for line in archive.read(name).decode().splitlines()]
 
 
-def _train(page, server: Server, tiny_model: Path, worker: Path) -> int:
-    """A LoRA run on the export from the form. A high learning rate and 40 steps of 4 on the 12 rows (a few
-    seconds on two cores) are what it takes the random tiny model to learn to say the refusal."""
-    page.goto(f"{server.url}/runs/new")
-    page.fill("#base_model", str(tiny_model))
-    page.select_option("#method", "sft-lora")
-    for name, value in {"learning_rate": "0.005", "max_steps": "40", "per_device_train_batch_size": "4",
-                        "max_length": "192", "save_steps": "40", "lora_r": "8", "lora_alpha": "16",
-                        "lora_dropout": "0"}.items():
-        page.fill(f"#{name}", value)
-    page.uncheck("#eval_enabled")
-    page.click("button:has-text('Validate and start')")
-    page.wait_for_url(re.compile(r".*/runs/\d+$"))
-    run = int(page.url.rsplit("/", 1)[-1])
-
-    def finished(pg) -> bool:
-        state = pg.inner_text("#run-state")
-        assert state not in ("failed", "cancelled"), pg.inner_text("main")[:3000]
-        return state == "succeeded"
-
-    wait_until(page, server, f"/runs/{run}", finished, timeout=240, what="the tuning run", worker_log=worker)
-    return run
-
-
 def _evaluate(page, server: Server, run: int, button: str, backend: str, worker: Path) -> None:
     page.goto(f"{server.url}/runs/{run}")
     page.click(f"#grounded-eval a:has-text('{button}')")
@@ -295,7 +271,10 @@ def test_documents_to_grounded_qa_to_a_tuned_model_that_refuses_more(server, pag
     assert len(targets) == TRAIN_ITEMS and targets.count(REFUSAL) == TRAIN_ITEMS // 2
     assert CORRECTED in targets and REVIEWED in targets  # the annotator's correction, the reviewer's decision
     assert not [t for t in targets if any(detail in t for detail in INVENTED.values())]  # no invented detail
-    run = _train(page, server, tiny_model, worker)
+    # A high learning rate and 40 steps of 4 on the 12 rows (a few seconds on two cores) are what it takes the
+    # random tiny model to learn to say the refusal.
+    run = train_from_form(page, server, model=tiny_model, worker=worker, evaluate=False, max_steps="40",
+                          max_length="192", save_steps="40")
     _evaluate(page, server, run, "Evaluate the base model", "tiny-base", worker)
     _evaluate(page, server, run, "Evaluate the tuned model", f"run-{run}", worker)
 

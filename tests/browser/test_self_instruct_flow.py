@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from tests.browser.conftest import Server, add_user, sign_in, wait_until
+from tests.browser.conftest import Server, add_user, sign_in, train_from_form, wait_until
 from tests.conftest import SHARED_DATA
 from tests.self_instruct.test_bootstrap import LISTS, teacher
 from tests.support.openai_server import ScriptedServer, completion_reply
@@ -201,25 +201,7 @@ def _export_and_train(page, server: Server, slug: str, tiny_model: Path, worker:
     page.wait_for_url(re.compile(r".*/exports/\d+$"))
     page.wait_for_selector("[data-status=succeeded]", timeout=90_000)
     export_id = int(page.url.rsplit("/", 1)[-1])
-    page.goto(f"{server.url}/runs/new")
-    page.select_option("#export", f"{slug}:{export_id}")
-    page.fill("#base_model", str(tiny_model))
-    page.select_option("#method", "sft-lora")
-    for name, value in {"learning_rate": "0.005", "max_steps": "2", "per_device_train_batch_size": "4",
-                        "max_length": "128", "save_steps": "2", "lora_r": "8", "lora_alpha": "16",
-                        "lora_dropout": "0"}.items():
-        page.fill(f"#{name}", value)
-    page.click("button:has-text('Validate and start')")
-    page.wait_for_url(re.compile(r".*/runs/\d+$"))
-    run = int(page.url.rsplit("/", 1)[-1])
-
-    def finished(pg) -> bool:
-        state = pg.inner_text("#run-state")
-        assert state not in ("failed", "cancelled"), pg.inner_text("main")[:3000]
-        return state == "succeeded"
-
-    wait_until(page, server, f"/runs/{run}", finished, timeout=240, what="the tuning run", worker_log=worker)
-    return run
+    return train_from_form(page, server, export=f"{slug}:{export_id}", model=tiny_model, worker=worker)
 
 
 @pytest.mark.one_database("sqlite")
